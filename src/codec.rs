@@ -1,0 +1,326 @@
+//! Cell codecs: how one bit is written into, and read from, one value.
+//!
+//! # Numbers
+//!
+//! Every numeric type is seen as an integer count of its *step*: 1 for
+//! integers, `10^-scale` for decimals, the last printed decimal digit for
+//! floats, one second for timestamps, one day for dates. A mark is bit `j` of
+//! that count in two's complement, where `j < steps` comes from the row hash.
+//! To write bit `b`, the value moves to the nearest count whose bit `j` is `b`
+//! (ties broken by a keyed direction). For `j ≤ 1` that is always a change of
+//! exactly one step; for `j = 2` at most two. A candidate outside the type's
+//! range is passed over for the next nearest; a cell with no candidate within
+//! `2^(j+2)` steps is left alone and counted as unmarkable.
+//!
+//! Decimals with a positive scale are never given a last digit of 0: a value
+//! such as `12.30` is printed `12.3` by many tools, which would shift its
+//! digits. A marked decimal therefore reads the same whether it comes back
+//! at its own scale, as a float or as shortest text, and when reading, a
+//! decimal whose last digit is 0 is known not to carry a mark and is skipped.
+//!
+//! # Floats
+//!
+//! A float is marked in the decimal digits it is printed with: its shortest
+//! round-trip text (`0.1`, `19.99`, `1500`) is read as `count × 10^-scale`, the
+//! count is marked as a decimal at that scale, and the result is the float
+//! nearest the new text. A result is only accepted if printing it gives
+//! exactly the marked text, so a mark survives any CSV or JSON export of the
+//! printed value. Floats whose count exceeds `2^53` (and non-finite values) are
+//! unmarkable.
+//!
+//! # Strings
+//!
+//! A marked string ends with one invisible *format character*: U+200B ZERO
+//! WIDTH SPACE for bit 0, U+200C ZERO WIDTH NON-JOINER for bit 1 (any such
+//! trailing character already there is replaced). Both are plain UTF-8 text,
+//! kept by JSON and CSV round trips and not removed by common whitespace
+//! trimming. A string without one carries no mark and gives no vote, so
+//! unmarked strings add no noise. Empty strings are left alone. The scheme is
+//! documented, so anyone who reads this can strip it; it adds evidence, the
+//! numeric columns carry the weight. Turn it off per column where an added
+//! character matters.
+
+/// The bit to write into one cell and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MarkBit {
+    /// The value of the bit.
+    pub bit: bool,
+    /// Which low binary digit of the count carries it.
+    pub step: u32,
+    /// Direction preferred when two candidates are equally near.
+    pub up: bool,
+}
+
+/// Bit `step` of `count` in two's complement.
+#[inline]
+pub(crate) fn bit_of(count: i128, step: u32) -> bool {
+    (count >> step) & 1 == 1
+}
+
+/// The nearest count to `v` within `lo..=hi` whose bit `m.step` is `m.bit`
+/// and which `ok` accepts; `None` if there is none within `2^(step+2)`.
+#[inline]
+pub(crate) fn nearest(
+    v: i128,
+    m: MarkBit,
+    lo: i128,
+    hi: i128,
+    mut ok: impl FnMut(i128) -> bool,
+) -> Option<i128> {
+    let mut fits = |w: i128| (lo..=hi).contains(&w) && bit_of(w, m.step) == m.bit && ok(w);
+    if fits(v) {
+        return Some(v);
+    }
+    let limit = 4i128 << m.step;
+    for d in 1..=limit {
+        let (first, second) = if m.up {
+            (v.checked_add(d), v.checked_sub(d))
+        } else {
+            (v.checked_sub(d), v.checked_add(d))
+        };
+        for w in [first, second].into_iter().flatten() {
+            if fits(w) {
+                return Some(w);
+            }
+        }
+    }
+    None
+}
+
+/// Accepts a decimal count at `scale` as a marked value.
+#[inline]
+pub(crate) fn decimal_ok(count: i128, scale: i32) -> bool {
+    scale <= 0 || count % 10 != 0
+}
+
+/// Reads the mark bit of a decimal count, or `None` if it cannot carry one.
+#[inline]
+pub(crate) fn read_decimal(count: i128, scale: i32, step: u32) -> Option<bool> {
+    decimal_ok(count, scale).then(|| bit_of(count, step))
+}
+
+/// Largest float count that is exactly representable.
+const MAX_FLOAT_COUNT: i128 = 1 << 53;
+/// Largest float scale we mark at.
+const MAX_FLOAT_SCALE: i32 = 24;
+
+/// A float type whose printed digits can be marked.
+pub(crate) trait PrintedFloat: Copy + PartialEq + std::str::FromStr + ryu::Float {
+    fn is_finite_value(self) -> bool;
+}
+
+impl PrintedFloat for f64 {
+    fn is_finite_value(self) -> bool {
+        self.is_finite()
+    }
+}
+
+impl PrintedFloat for f32 {
+    fn is_finite_value(self) -> bool {
+        self.is_finite()
+    }
+}
+
+/// The printed digits of a float as `(count, scale)` with no trailing zero
+/// when `scale > 0`, or `None` when it is not markable.
+pub(crate) fn float_digits<F: PrintedFloat>(v: F) -> Option<(i128, i32)> {
+    if !v.is_finite_value() {
+        return None;
+    }
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v).as_bytes();
+    let (mantissa, exp) = match text.iter().position(|&c| c == b'e' || c == b'E') {
+        Some(i) => (
+            &text[..i],
+            std::str::from_utf8(&text[i + 1..])
+                .ok()?
+                .parse::<i32>()
+                .ok()?,
+        ),
+        None => (text, 0),
+    };
+    let (negative, mantissa) = match mantissa.first() {
+        Some(b'-') => (true, &mantissa[1..]),
+        _ => (false, mantissa),
+    };
+    let mut count: i128 = 0;
+    let mut frac = 0i32;
+    let mut in_frac = false;
+    for &c in mantissa {
+        match c {
+            b'.' => in_frac = true,
+            b'0'..=b'9' => {
+                count = count.checked_mul(10)?.checked_add(i128::from(c - b'0'))?;
+                if count > MAX_FLOAT_COUNT * 10 {
+                    return None;
+                }
+                frac += i32::from(in_frac);
+            }
+            _ => return None,
+        }
+    }
+    let mut scale = frac - exp;
+    while scale > 0 && count % 10 == 0 && count != 0 {
+        count /= 10;
+        scale -= 1;
+    }
+    if count == 0 {
+        scale = 0;
+    }
+    while scale < 0 {
+        count = count.checked_mul(10)?;
+        scale += 1;
+    }
+    if count > MAX_FLOAT_COUNT || scale > MAX_FLOAT_SCALE {
+        return None;
+    }
+    Some((if negative { -count } else { count }, scale))
+}
+
+/// The float whose shortest text is `count × 10^-scale`, if there is one.
+fn float_from_digits<F: PrintedFloat>(count: i128, scale: i32) -> Option<F> {
+    use std::io::Write as _;
+    let mut buf = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    write!(cursor, "{count}e-{scale}").ok()?;
+    let n = cursor.position() as usize;
+    let v: F = std::str::from_utf8(&buf[..n]).ok()?.parse().ok()?;
+    (float_digits(v) == Some((count, scale))).then_some(v)
+}
+
+/// Marks a float in its printed digits; returns the new value and the change
+/// in steps, or `None` if the value cannot carry a mark.
+pub(crate) fn mark_float<F: PrintedFloat>(v: F, m: MarkBit) -> Option<(F, i128, i32)> {
+    let (count, scale) = float_digits(v)?;
+    let mut result = None;
+    nearest(count, m, -MAX_FLOAT_COUNT, MAX_FLOAT_COUNT, |w| {
+        if !decimal_ok(w, scale) {
+            return false;
+        }
+        if w == count {
+            result = Some(v);
+            return true;
+        }
+        result = float_from_digits(w, scale);
+        result.is_some()
+    })
+    .and_then(|w| result.map(|r| (r, (w - count).abs(), scale)))
+}
+
+/// Reads the mark bit of a float's printed digits.
+pub(crate) fn read_float<F: PrintedFloat>(v: F, step: u32) -> Option<bool> {
+    let (count, scale) = float_digits(v)?;
+    read_decimal(count, scale, step)
+}
+
+/// Invisible end characters for bit 0 and bit 1.
+pub const TEXT_MARKS: [char; 2] = ['\u{200B}', '\u{200C}'];
+
+/// Reads the mark bit of a string.
+pub(crate) fn read_text(s: &str) -> Option<bool> {
+    match s.chars().next_back() {
+        Some(c) if c == TEXT_MARKS[0] => Some(false),
+        Some(c) if c == TEXT_MARKS[1] => Some(true),
+        _ => None,
+    }
+}
+
+/// Marks a string in place; returns whether it changed, or `None` if it
+/// cannot carry a mark (it is empty, or only a mark).
+pub(crate) fn mark_text(s: &mut String, bit: bool) -> Option<bool> {
+    let mark = TEXT_MARKS[usize::from(bit)];
+    let old = read_text(s);
+    let body_len = if old.is_some() {
+        s.len() - mark.len_utf8()
+    } else {
+        s.len()
+    };
+    if body_len == 0 {
+        return None;
+    }
+    if old == Some(bit) {
+        return Some(false);
+    }
+    s.truncate(body_len);
+    s.push(mark);
+    Some(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mb(bit: bool, step: u32, up: bool) -> MarkBit {
+        MarkBit { bit, step, up }
+    }
+
+    #[test]
+    fn steps_zero_and_one_always_change_by_exactly_one() {
+        for v in -50i128..50 {
+            for step in 0..2 {
+                for bit in [false, true] {
+                    let w = nearest(v, mb(bit, step, v % 3 == 0), i128::MIN, i128::MAX, |_| true)
+                        .unwrap();
+                    assert_eq!(bit_of(w, step), bit);
+                    assert!((w - v).abs() <= 1, "{v} step {step} bit {bit} -> {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn range_limits_are_respected() {
+        let m = mb(false, 0, true);
+        // 127 is odd; 128 is out of i8 range so 126 is taken.
+        assert_eq!(nearest(127, m, -128, 127, |_| true), Some(126));
+        assert_eq!(
+            nearest(-127, mb(false, 0, false), -128, 127, |_| true),
+            Some(-128)
+        );
+        assert_eq!(
+            nearest(-128, mb(true, 0, false), -128, 127, |_| true),
+            Some(-127)
+        );
+        // Nothing fits in a range of one value with the wrong bit.
+        assert_eq!(nearest(1, m, 1, 1, |_| true), None);
+    }
+
+    #[test]
+    fn float_digits_follow_the_printed_text() {
+        assert_eq!(float_digits(19.99f64), Some((1999, 2)));
+        assert_eq!(float_digits(1500.0f64), Some((1500, 0)));
+        assert_eq!(float_digits(0.1f32), Some((1, 1)));
+        assert_eq!(float_digits(-2.5e-7f64), Some((-25, 8)));
+        assert_eq!(float_digits(0.0f64), Some((0, 0)));
+        assert_eq!(float_digits(1e300f64), None);
+        assert_eq!(float_digits(f64::NAN), None);
+    }
+
+    #[test]
+    fn marked_floats_print_their_marked_digits() {
+        for &v in &[19.99f64, 0.1, 1500.0, 2.65432, -42.5, 100.25, 7.0] {
+            for step in 0..2 {
+                for bit in [false, true] {
+                    let (w, delta, _) = mark_float(v, mb(bit, step, true)).unwrap();
+                    assert_eq!(read_float(w, step), Some(bit), "{v} -> {w}");
+                    let reparsed: f64 = w.to_string().parse().unwrap();
+                    assert_eq!(read_float(reparsed, step), Some(bit));
+                    assert!(delta <= 2);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn text_marks_replace_each_other_and_skip_empty_strings() {
+        let mut s = String::from("Alice");
+        assert_eq!(read_text(&s), None);
+        assert_eq!(mark_text(&mut s, true), Some(true));
+        assert_eq!(read_text(&s), Some(true));
+        assert_eq!(mark_text(&mut s, true), Some(false));
+        assert_eq!(mark_text(&mut s, false), Some(true));
+        assert_eq!(s, "Alice\u{200B}");
+        assert_eq!(mark_text(&mut String::new(), true), None);
+        assert_eq!(mark_text(&mut String::from("\u{200B}"), true), None);
+    }
+}

@@ -1,0 +1,289 @@
+//! Typed column slices the engine reads and writes, and the per-cell rules
+//! that map each type onto the codecs of [`crate::codec`].
+
+use crate::codec::{self, MarkBit};
+
+/// A column to embed into, as a mutable slice of its values.
+///
+/// Nulls are given separately as a validity mask; the values at null
+/// positions are never touched.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ColumnMut<'a> {
+    /// Signed 8-bit integers.
+    Int8(&'a mut [i8]),
+    /// Signed 16-bit integers.
+    Int16(&'a mut [i16]),
+    /// Signed 32-bit integers.
+    Int32(&'a mut [i32]),
+    /// Signed 64-bit integers.
+    Int64(&'a mut [i64]),
+    /// Unsigned 8-bit integers.
+    UInt8(&'a mut [u8]),
+    /// Unsigned 16-bit integers.
+    UInt16(&'a mut [u16]),
+    /// Unsigned 32-bit integers.
+    UInt32(&'a mut [u32]),
+    /// Unsigned 64-bit integers.
+    UInt64(&'a mut [u64]),
+    /// Decimals `count × 10^-scale` with at most `precision` digits.
+    Decimal {
+        /// Unscaled values.
+        counts: &'a mut [i128],
+        /// Digits after the decimal point (may be negative).
+        scale: i8,
+        /// Maximum number of digits, 1 to 38.
+        precision: u8,
+    },
+    /// 32-bit floats, marked in their printed digits.
+    Float32(&'a mut [f32]),
+    /// 64-bit floats, marked in their printed digits.
+    Float64(&'a mut [f64]),
+    /// Strings, marked with an invisible end character.
+    Text(&'a mut [String]),
+    /// Timestamps counted in `1 / units_per_second` seconds since the epoch,
+    /// marked in the seconds.
+    Timestamp {
+        /// The timestamps.
+        values: &'a mut [i64],
+        /// 1 for seconds, 1,000 for milliseconds and so on.
+        units_per_second: i64,
+    },
+    /// Days since the epoch.
+    Date32(&'a mut [i32]),
+    /// Milliseconds since the epoch, marked in whole days.
+    Date64(&'a mut [i64]),
+}
+
+/// A column to read marks from.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum ColumnRef<'a> {
+    /// Signed 8-bit integers.
+    Int8(&'a [i8]),
+    /// Signed 16-bit integers.
+    Int16(&'a [i16]),
+    /// Signed 32-bit integers.
+    Int32(&'a [i32]),
+    /// Signed 64-bit integers.
+    Int64(&'a [i64]),
+    /// Unsigned 8-bit integers.
+    UInt8(&'a [u8]),
+    /// Unsigned 16-bit integers.
+    UInt16(&'a [u16]),
+    /// Unsigned 32-bit integers.
+    UInt32(&'a [u32]),
+    /// Unsigned 64-bit integers.
+    UInt64(&'a [u64]),
+    /// Decimals `count × 10^-scale`.
+    Decimal {
+        /// Unscaled values.
+        counts: &'a [i128],
+        /// Digits after the decimal point.
+        scale: i8,
+    },
+    /// 32-bit floats.
+    Float32(&'a [f32]),
+    /// 64-bit floats.
+    Float64(&'a [f64]),
+    /// Strings.
+    Text(&'a [String]),
+    /// Timestamps in `1 / units_per_second` seconds.
+    Timestamp {
+        /// The timestamps.
+        values: &'a [i64],
+        /// 1 for seconds, 1,000 for milliseconds and so on.
+        units_per_second: i64,
+    },
+    /// Days since the epoch.
+    Date32(&'a [i32]),
+    /// Milliseconds since the epoch.
+    Date64(&'a [i64]),
+}
+
+/// Milliseconds per day, the step of `Date64`.
+pub(crate) const MS_PER_DAY: i64 = 86_400_000;
+
+/// What marking one cell did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Outcome {
+    /// The cell cannot carry a mark (out of range, unprintable, empty).
+    Unmarkable,
+    /// The cell already carried the right bit.
+    Unchanged,
+    /// The cell changed by `steps` steps, `amount` in the column's unit.
+    Changed { steps: u64, amount: f64 },
+}
+
+/// A primitive integer type the integer codec works on.
+pub(crate) trait Int: Copy + Send + Sync + Into<i128> + TryFrom<i128> {
+    const MIN: i128;
+    const MAX: i128;
+}
+
+macro_rules! int_bounds {
+    ($($t:ty),*) => {$(
+        impl Int for $t {
+            const MIN: i128 = <$t>::MIN as i128;
+            const MAX: i128 = <$t>::MAX as i128;
+        }
+    )*};
+}
+int_bounds!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+fn changed(steps: i128, amount: f64) -> Outcome {
+    if steps == 0 {
+        Outcome::Unchanged
+    } else {
+        Outcome::Changed {
+            steps: steps.unsigned_abs() as u64,
+            amount: amount.abs(),
+        }
+    }
+}
+
+/// Marks an integer within its type's range.
+#[inline]
+pub(crate) fn mark_int<T: Int>(v: &mut T, m: MarkBit) -> Outcome {
+    let old: i128 = (*v).into();
+    match codec::nearest(old, m, T::MIN, T::MAX, |_| true).and_then(|w| T::try_from(w).ok()) {
+        Some(new) => {
+            *v = new;
+            let d = new.into() - old;
+            changed(d, d as f64)
+        }
+        None => Outcome::Unmarkable,
+    }
+}
+
+#[inline]
+pub(crate) fn read_int<T: Int>(v: T, step: u32) -> Option<bool> {
+    Some(codec::bit_of(v.into(), step))
+}
+
+/// Largest count of a decimal with `precision` digits.
+pub(crate) fn decimal_max(precision: u8) -> i128 {
+    10i128.saturating_pow(u32::from(precision.clamp(1, 38))) - 1
+}
+
+/// Marks a decimal count at its scale, keeping within `±max`.
+#[inline]
+pub(crate) fn mark_decimal(v: &mut i128, scale: i8, max: i128, m: MarkBit) -> Outcome {
+    let old = *v;
+    let scale = i32::from(scale);
+    match codec::nearest(old, m, -max, max, |w| codec::decimal_ok(w, scale)) {
+        Some(new) => {
+            *v = new;
+            let d = new - old;
+            changed(d, d as f64 * 10f64.powi(-scale))
+        }
+        None => Outcome::Unmarkable,
+    }
+}
+
+#[inline]
+pub(crate) fn read_decimal(v: i128, scale: i8, step: u32) -> Option<bool> {
+    codec::read_decimal(v, i32::from(scale), step)
+}
+
+#[inline]
+pub(crate) fn mark_float<F: codec::PrintedFloat>(v: &mut F, m: MarkBit) -> Outcome {
+    match codec::mark_float(*v, m) {
+        Some((new, steps, scale)) => {
+            *v = new;
+            changed(steps, steps as f64 * 10f64.powi(-scale))
+        }
+        None => Outcome::Unmarkable,
+    }
+}
+
+/// Marks a value counted in `per` units of its step, keeping the remainder
+/// (the sub-second part of a timestamp, say).
+#[inline]
+pub(crate) fn mark_unit(v: &mut i64, per: i64, m: MarkBit) -> Outcome {
+    let old = *v;
+    let per = per.max(1);
+    let count = i128::from(old.div_euclid(per));
+    let rem = i128::from(old.rem_euclid(per));
+    let fits = |w: i128| i64::try_from(w * i128::from(per) + rem).is_ok();
+    match codec::nearest(count, m, i128::MIN / 2, i128::MAX / 2, fits) {
+        Some(w) => {
+            *v = (w * i128::from(per) + rem) as i64;
+            changed(w - count, (w - count) as f64)
+        }
+        None => Outcome::Unmarkable,
+    }
+}
+
+#[inline]
+pub(crate) fn read_unit(v: i64, per: i64, step: u32) -> Option<bool> {
+    Some(codec::bit_of(i128::from(v.div_euclid(per.max(1))), step))
+}
+
+#[inline]
+pub(crate) fn mark_text(v: &mut String, m: MarkBit) -> Outcome {
+    match codec::mark_text(v, m.bit) {
+        Some(true) => Outcome::Changed {
+            steps: 1,
+            amount: 0.0,
+        },
+        Some(false) => Outcome::Unchanged,
+        None => Outcome::Unmarkable,
+    }
+}
+
+impl ColumnMut<'_> {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Int8(v) => v.len(),
+            Self::Int16(v) => v.len(),
+            Self::Int32(v) => v.len(),
+            Self::Int64(v) => v.len(),
+            Self::UInt8(v) => v.len(),
+            Self::UInt16(v) => v.len(),
+            Self::UInt32(v) => v.len(),
+            Self::UInt64(v) => v.len(),
+            Self::Decimal { counts, .. } => counts.len(),
+            Self::Float32(v) => v.len(),
+            Self::Float64(v) => v.len(),
+            Self::Text(v) => v.len(),
+            Self::Timestamp { values, .. } => values.len(),
+            Self::Date32(v) => v.len(),
+            Self::Date64(v) => v.len(),
+        }
+    }
+
+    /// Whether the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl ColumnRef<'_> {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Int8(v) => v.len(),
+            Self::Int16(v) => v.len(),
+            Self::Int32(v) => v.len(),
+            Self::Int64(v) => v.len(),
+            Self::UInt8(v) => v.len(),
+            Self::UInt16(v) => v.len(),
+            Self::UInt32(v) => v.len(),
+            Self::UInt64(v) => v.len(),
+            Self::Decimal { counts, .. } => counts.len(),
+            Self::Float32(v) => v.len(),
+            Self::Float64(v) => v.len(),
+            Self::Text(v) => v.len(),
+            Self::Timestamp { values, .. } => values.len(),
+            Self::Date32(v) => v.len(),
+            Self::Date64(v) => v.len(),
+        }
+    }
+
+    /// Whether the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

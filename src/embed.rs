@@ -1,0 +1,198 @@
+//! Embedding: write each selected row's payload bit into a column.
+
+use rayon::prelude::*;
+
+use crate::codec::MarkBit;
+use crate::column::{self, ColumnMut, MS_PER_DAY, Outcome};
+use crate::engine::Watermarker;
+use crate::error::Result;
+use crate::payload::Payload;
+use crate::select::{CHUNK_ROWS, Selection, Slot};
+
+/// What embedding did to one column.
+///
+/// Counts refer to the rows the selection marks; unselected rows are never
+/// looked at. Changes are measured in steps (1 for integers, the last digit
+/// for decimals and floats, seconds for timestamps, days for dates) and in the
+/// column's own unit (value units; seconds; days); strings count one step per
+/// changed cell and no amount.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ColumnReport {
+    /// Rows in the column.
+    pub rows: usize,
+    /// Selected cells that now carry a mark.
+    pub marked: usize,
+    /// Selected cells whose value changed (a subset of `marked`).
+    pub changed: usize,
+    /// Selected cells skipped because they were null.
+    pub nulls: usize,
+    /// Selected cells skipped because they cannot carry a mark (a value at
+    /// the edge of its range, a float that does not print back, an empty string).
+    pub unmarkable: usize,
+    /// Sum of the absolute changes, in steps.
+    pub sum_abs_steps: u64,
+    /// Largest absolute change, in steps.
+    pub max_abs_steps: u64,
+    /// Sum of the absolute changes, in the column's unit.
+    pub sum_abs_change: f64,
+    /// Largest absolute change, in the column's unit.
+    pub max_abs_change: f64,
+}
+
+impl ColumnReport {
+    /// Mean absolute change over the changed cells, in the column's unit.
+    pub fn mean_abs_change(&self) -> f64 {
+        if self.changed == 0 {
+            0.0
+        } else {
+            self.sum_abs_change / self.changed as f64
+        }
+    }
+
+    /// Share of all rows whose value changed.
+    pub fn changed_fraction(&self) -> f64 {
+        if self.rows == 0 {
+            0.0
+        } else {
+            self.changed as f64 / self.rows as f64
+        }
+    }
+
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Unmarkable => self.unmarkable += 1,
+            Outcome::Unchanged => self.marked += 1,
+            Outcome::Changed { steps, amount } => {
+                self.marked += 1;
+                self.changed += 1;
+                self.sum_abs_steps += steps;
+                self.max_abs_steps = self.max_abs_steps.max(steps);
+                self.sum_abs_change += amount;
+                self.max_abs_change = self.max_abs_change.max(amount);
+            }
+        }
+    }
+
+    /// Adds the counts of `other`, a report on more rows of the same column.
+    pub fn merge(&mut self, other: &Self) {
+        self.rows += other.rows;
+        self.marked += other.marked;
+        self.changed += other.changed;
+        self.nulls += other.nulls;
+        self.unmarkable += other.unmarkable;
+        self.sum_abs_steps += other.sum_abs_steps;
+        self.max_abs_steps = self.max_abs_steps.max(other.max_abs_steps);
+        self.sum_abs_change += other.sum_abs_change;
+        self.max_abs_change = self.max_abs_change.max(other.max_abs_change);
+    }
+}
+
+impl Watermarker {
+    /// Embeds `payload` into `column`, in place.
+    ///
+    /// `selection` must come from [`Watermarker::select`] on the same rows,
+    /// and `validity` (if given, `true` = present) must have one entry per
+    /// row. Null cells and unselected rows are never touched.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RowCountMismatch`](crate::Error::RowCountMismatch) when the
+    /// lengths disagree.
+    pub fn embed_column(
+        &self,
+        selection: &Selection,
+        payload: &Payload,
+        column: ColumnMut<'_>,
+        validity: Option<&[bool]>,
+    ) -> Result<ColumnReport> {
+        Self::check_rows(selection, column.len(), validity)?;
+        let ctx = Ctx {
+            slots: selection.slots(),
+            validity,
+            payload,
+            level: self.config.density(),
+        };
+        let report = match column {
+            ColumnMut::Int8(v) => ctx.run(v, column::mark_int),
+            ColumnMut::Int16(v) => ctx.run(v, column::mark_int),
+            ColumnMut::Int32(v) => ctx.run(v, column::mark_int),
+            ColumnMut::Int64(v) => ctx.run(v, column::mark_int),
+            ColumnMut::UInt8(v) => ctx.run(v, column::mark_int),
+            ColumnMut::UInt16(v) => ctx.run(v, column::mark_int),
+            ColumnMut::UInt32(v) => ctx.run(v, column::mark_int),
+            ColumnMut::UInt64(v) => ctx.run(v, column::mark_int),
+            ColumnMut::Decimal {
+                counts,
+                scale,
+                precision,
+            } => {
+                let max = column::decimal_max(precision);
+                ctx.run(counts, |v, m| column::mark_decimal(v, scale, max, m))
+            }
+            ColumnMut::Float32(v) => ctx.run(v, column::mark_float),
+            ColumnMut::Float64(v) => ctx.run(v, column::mark_float),
+            ColumnMut::Text(v) => ctx.run(v, column::mark_text),
+            ColumnMut::Timestamp {
+                values,
+                units_per_second,
+            } => ctx.run(values, |v, m| column::mark_unit(v, units_per_second, m)),
+            ColumnMut::Date32(v) => ctx.run(v, column::mark_int),
+            ColumnMut::Date64(v) => ctx.run(v, |v, m| column::mark_unit(v, MS_PER_DAY, m)),
+        };
+        Ok(report)
+    }
+}
+
+/// Everything a chunk of rows needs besides its values.
+struct Ctx<'a> {
+    slots: &'a [Slot],
+    validity: Option<&'a [bool]>,
+    payload: &'a Payload,
+    level: crate::Density,
+}
+
+impl Ctx<'_> {
+    /// Runs `mark` over the selected, non-null cells of `values` in parallel
+    /// chunks. Chunk reports are combined in row order, so the result does
+    /// not depend on the number of threads.
+    fn run<T: Send>(
+        &self,
+        values: &mut [T],
+        mark: impl Fn(&mut T, MarkBit) -> Outcome + Sync,
+    ) -> ColumnReport {
+        let reports: Vec<ColumnReport> = values
+            .par_chunks_mut(CHUNK_ROWS)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let start = c * CHUNK_ROWS;
+                let slots = &self.slots[start..start + chunk.len()];
+                let mut report = ColumnReport {
+                    rows: chunk.len(),
+                    ..ColumnReport::default()
+                };
+                for (i, (v, slot)) in chunk.iter_mut().zip(slots).enumerate() {
+                    if !slot.is_marked(self.level) {
+                        continue;
+                    }
+                    if self.validity.is_some_and(|valid| !valid[start + i]) {
+                        report.nulls += 1;
+                        continue;
+                    }
+                    let m = MarkBit {
+                        bit: self.payload.bit(slot.bin()) ^ slot.mask(),
+                        step: slot.step(),
+                        up: slot.prefer_up(),
+                    };
+                    report.add(mark(v, m));
+                }
+                report
+            })
+            .collect();
+        let mut total = ColumnReport::default();
+        for r in &reports {
+            total.merge(r);
+        }
+        total
+    }
+}

@@ -1,0 +1,99 @@
+//! [`Watermarker`]: a prepared key and configuration, the entry point of the
+//! core.
+
+use crate::error::{Error, Result};
+use crate::key::{KeyEncoder, WatermarkKey};
+use crate::payload::Payload;
+use crate::select::{Config, Selection};
+
+/// A watermark key and configuration, prepared once and shared by every
+/// batch, column and thread.
+///
+/// The core works column by column: compute the [`Selection`] of a batch once
+/// from its primary keys, then embed into or tally each non-key column with it.
+///
+/// ```
+/// use dbwatermark::{ColumnMut, ColumnRef, Config, KeyPart, Tally, WatermarkKey, Watermarker};
+///
+/// let wm = Watermarker::new(WatermarkKey::new("secret")?, Config::default());
+/// let ids: Vec<i64> = (0..4000).collect();
+/// let mut amounts: Vec<i64> = ids.iter().map(|i| 1000 + i * 7 % 501).collect();
+///
+/// let selection = wm.select(ids.len(), |row, key| {
+///     key.push(KeyPart::Int(ids[row].into()));
+///     true
+/// });
+/// let payload = wm.payload("partner-42")?;
+/// let report = wm.embed_column(&selection, &payload, ColumnMut::Int64(&mut amounts), None)?;
+/// assert!(report.changed > 0);
+///
+/// let mut tally = Tally::new();
+/// wm.tally_column(&selection, ColumnRef::Int64(&amounts), None, &mut tally)?;
+/// let found = wm.decode(&[tally]);
+/// assert_eq!(found[0].content, "partner-42");
+/// # Ok::<(), dbwatermark::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Watermarker {
+    pub(crate) key: WatermarkKey,
+    pub(crate) config: Config,
+}
+
+impl Watermarker {
+    /// Prepares `key` with `config`.
+    pub fn new(key: WatermarkKey, config: Config) -> Self {
+        Self { key, config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The key's public fingerprint; see [`WatermarkKey::fingerprint`].
+    pub fn key_fingerprint(&self) -> String {
+        self.key.fingerprint()
+    }
+
+    /// Hashes each row's primary key once, in parallel chunks of rows.
+    ///
+    /// `key_of(row, encoder)` pushes the parts of row `row`'s primary key
+    /// (one [`KeyPart`](crate::KeyPart) per key column, in a fixed order) and
+    /// returns `false` if the row has no usable key (a null key part, say);
+    /// such rows are neither marked nor read.
+    pub fn select<F>(&self, rows: usize, key_of: F) -> Selection
+    where
+        F: Fn(usize, &mut KeyEncoder) -> bool + Sync,
+    {
+        Selection::compute(&self.key, self.config.steps(), rows, key_of)
+    }
+
+    /// Frames and encodes `content` for embedding.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ContentLength`] unless `content` is 1 to 64 bytes.
+    pub fn payload(&self, content: &str) -> Result<Payload> {
+        Payload::new(&self.key, content)
+    }
+
+    /// Checks that `len` and the validity mask's length match the selection.
+    pub(crate) fn check_rows(
+        selection: &Selection,
+        len: usize,
+        validity: Option<&[bool]>,
+    ) -> Result<()> {
+        let mismatch = |column: &str, got| Error::RowCountMismatch {
+            column: column.to_owned(),
+            expected: selection.len(),
+            got,
+        };
+        if len != selection.len() {
+            return Err(mismatch("values", len));
+        }
+        match validity {
+            Some(v) if v.len() != selection.len() => Err(mismatch("validity", v.len())),
+            _ => Ok(()),
+        }
+    }
+}

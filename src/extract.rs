@@ -1,0 +1,327 @@
+//! Extraction: mergeable vote tallies, majority decoding, evidence.
+
+use rayon::prelude::*;
+
+use crate::column::{self, ColumnRef, MS_PER_DAY};
+use crate::engine::Watermarker;
+use crate::error::Result;
+use crate::payload::{self, ATTEMPTS_PER_LEVEL, BINS, Payload};
+use crate::select::{Density, MAX_LEVEL, Selection, Slot};
+
+const LEVELS: usize = MAX_LEVEL as usize + 1;
+
+/// Rows per rayon task when tallying (each task fills its own tally).
+const TALLY_CHUNK_ROWS: usize = 1 << 16;
+
+/// Majority-vote counts for one column (or a pool of columns): for every
+/// selection level and payload bin, how many cells read 0 and how many read 1
+/// once the row's mask is removed.
+///
+/// Tallies are a sum: [`Tally::merge`] of the tallies of two parts of a table
+/// equals the tally of the whole, whatever the split (rows, batches, files,
+/// threads, machines).
+///
+/// ```
+/// use dbwatermark::Tally;
+/// let mut a = Tally::new();
+/// let b = Tally::new();
+/// a.merge(&b);
+/// assert_eq!(a.votes(), 0);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// `counts[level * BINS + bin] = [zeros, ones]`.
+    counts: Vec<[u32; 2]>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tally")
+            .field("votes", &self.votes())
+            .finish()
+    }
+}
+
+impl Tally {
+    /// An empty tally.
+    pub fn new() -> Self {
+        Self {
+            counts: vec![[0; 2]; LEVELS * BINS],
+        }
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &Tally) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            a[0] = a[0].saturating_add(b[0]);
+            a[1] = a[1].saturating_add(b[1]);
+        }
+    }
+
+    /// Total number of votes.
+    pub fn votes(&self) -> u64 {
+        self.counts
+            .iter()
+            .map(|c| u64::from(c[0]) + u64::from(c[1]))
+            .sum()
+    }
+
+    #[inline]
+    fn vote(&mut self, slot: Slot, read: bool) {
+        let bit = read ^ slot.mask();
+        let c = &mut self.counts[usize::from(slot.level()) * BINS + slot.bin()][usize::from(bit)];
+        *c = c.saturating_add(1);
+    }
+
+    /// Per-bin vote margins (ones minus zeros) of the rows at `level` or above.
+    fn margins(&self, level: usize) -> Vec<i64> {
+        let mut m = vec![0i64; BINS];
+        for l in level..LEVELS {
+            for (acc, c) in m.iter_mut().zip(&self.counts[l * BINS..(l + 1) * BINS]) {
+                *acc += i64::from(c[1]) - i64::from(c[0]);
+            }
+        }
+        m
+    }
+
+    /// Votes agreeing and disagreeing with `payload` from rows at `level` or above.
+    fn agreement(&self, payload: &Payload, level: usize) -> (u64, u64) {
+        let (mut agree, mut disagree) = (0u64, 0u64);
+        for l in level..LEVELS {
+            for (bin, c) in self.counts[l * BINS..(l + 1) * BINS].iter().enumerate() {
+                let bit = usize::from(payload.bit(bin));
+                agree += u64::from(c[bit]);
+                disagree += u64::from(c[1 - bit]);
+            }
+        }
+        (agree, disagree)
+    }
+}
+
+/// The evidence behind a watermark found by extraction.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Evidence {
+    /// Votes that agree with the watermark's code bits.
+    pub agree: u64,
+    /// Votes that disagree (edited cells, rows that were not marked).
+    pub disagree: u64,
+    /// The marking density at which the evidence is strongest.
+    pub density: Density,
+    /// Upper bound on the probability that an extraction reports a watermark
+    /// on data that does not carry it: decoding attempts × 2⁻⁶⁴ (see
+    /// [`crate::payload`]).
+    pub false_positive_probability: f64,
+}
+
+impl Evidence {
+    /// Strength of the evidence: the vote margin in standard deviations of a
+    /// fair coin, `(agree − disagree) / √(agree + disagree)`.
+    pub fn z_score(&self) -> f64 {
+        let n = (self.agree + self.disagree) as f64;
+        if n == 0.0 {
+            0.0
+        } else {
+            (self.agree as f64 - self.disagree as f64) / n.sqrt()
+        }
+    }
+}
+
+/// A watermark found by extraction.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Found {
+    /// The watermark content.
+    pub content: String,
+    /// Indices (into the tallies given to [`Watermarker::decode`]) of the
+    /// columns that carry it; their votes are pooled in the evidence.
+    pub columns: Vec<usize>,
+    /// How strongly the data supports it.
+    pub evidence: Evidence,
+}
+
+/// A column agreeing with a watermark more often than this chance level is
+/// counted as carrying it.
+const SUPPORT_P_VALUE: f64 = 1e-6;
+
+impl Watermarker {
+    /// Adds the votes of `column` to `tally`.
+    ///
+    /// Every row with a key votes (the density is found when decoding); null
+    /// and unreadable cells are skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RowCountMismatch`](crate::Error::RowCountMismatch) when the
+    /// lengths disagree.
+    pub fn tally_column(
+        &self,
+        selection: &Selection,
+        column: ColumnRef<'_>,
+        validity: Option<&[bool]>,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        Self::check_rows(selection, column.len(), validity)?;
+        let slots = selection.slots();
+        let part = match column {
+            ColumnRef::Int8(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::Int16(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::Int32(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::Int64(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::UInt8(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::UInt16(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::UInt32(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::UInt64(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::Decimal { counts, scale } => count(slots, validity, counts, |&x, s| {
+                column::read_decimal(x, scale, s)
+            }),
+            ColumnRef::Float32(v) => {
+                count(slots, validity, v, |&x, s| crate::codec::read_float(x, s))
+            }
+            ColumnRef::Float64(v) => {
+                count(slots, validity, v, |&x, s| crate::codec::read_float(x, s))
+            }
+            ColumnRef::Text(v) => count(slots, validity, v, |x, _| crate::codec::read_text(x)),
+            ColumnRef::Timestamp {
+                values,
+                units_per_second,
+            } => count(slots, validity, values, |&x, s| {
+                column::read_unit(x, units_per_second, s)
+            }),
+            ColumnRef::Date32(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::Date64(v) => count(slots, validity, v, |&x, s| {
+                column::read_unit(x, MS_PER_DAY, s)
+            }),
+        };
+        tally.merge(&part);
+        Ok(())
+    }
+
+    /// Decodes the watermarks carried by a set of column tallies.
+    ///
+    /// Each tally is decoded alone and all of them pooled; every distinct
+    /// watermark found is reported once, with the columns that carry it
+    /// (whether or not they decoded alone) and the pooled evidence of those
+    /// columns, strongest evidence first. Different columns may carry
+    /// different watermarks; all are reported. An empty result means no
+    /// watermark under this key.
+    pub fn decode(&self, tallies: &[Tally]) -> Vec<Found> {
+        let mut attempts = 0u64;
+        let mut decode_one = |t: &Tally| {
+            attempts += ATTEMPTS_PER_LEVEL * LEVELS as u64;
+            self.decode_tally(t)
+        };
+        let mut contents: Vec<String> = Vec::new();
+        if tallies.len() > 1 {
+            let mut pooled = Tally::new();
+            for t in tallies {
+                pooled.merge(t);
+            }
+            contents.extend(decode_one(&pooled));
+        }
+        for t in tallies {
+            if let Some(c) = decode_one(t) {
+                if !contents.contains(&c) {
+                    contents.push(c);
+                }
+            }
+        }
+        let fp = attempts as f64 * (-64f64).exp2();
+        let mut found: Vec<Found> = contents
+            .into_iter()
+            .filter_map(|content| {
+                let payload = Payload::new(&self.key, &content).ok()?;
+                let columns: Vec<usize> = (0..tallies.len())
+                    .filter(|&i| supports(&tallies[i], &payload))
+                    .collect();
+                let mut pooled = Tally::new();
+                for &i in &columns {
+                    pooled.merge(&tallies[i]);
+                }
+                let evidence = (0..LEVELS)
+                    .map(|level| {
+                        let (agree, disagree) = pooled.agreement(&payload, level);
+                        Evidence {
+                            agree,
+                            disagree,
+                            density: Density::one_in(1 << level).expect("level ≤ MAX_LEVEL"),
+                            false_positive_probability: fp,
+                        }
+                    })
+                    .max_by(|a, b| a.z_score().total_cmp(&b.z_score()))
+                    .expect("at least one level");
+                Some(Found {
+                    content,
+                    columns,
+                    evidence,
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| b.evidence.z_score().total_cmp(&a.evidence.z_score()));
+        found
+    }
+
+    fn decode_tally(&self, tally: &Tally) -> Option<String> {
+        (0..LEVELS).find_map(|level| payload::decode(&self.key, &tally.margins(level)))
+    }
+}
+
+/// Whether a column's votes agree with `payload` beyond chance at some level.
+fn supports(tally: &Tally, payload: &Payload) -> bool {
+    (0..LEVELS).any(|level| {
+        let (agree, disagree) = tally.agreement(payload, level);
+        agree > disagree && binomial_upper_tail(agree, agree + disagree) < SUPPORT_P_VALUE
+    })
+}
+
+/// `P(X ≥ k)` for `X ~ Binomial(n, 1/2)`, bounded above by the Chernoff
+/// bound `exp(−n · KL(k/n ‖ 1/2))`; exact enough to compare with small
+/// thresholds, never below the true value.
+pub(crate) fn binomial_upper_tail(k: u64, n: u64) -> f64 {
+    if n == 0 || 2 * k <= n {
+        return 1.0;
+    }
+    let q = k as f64 / n as f64;
+    let kl = |a: f64, b: f64| if a == 0.0 { 0.0 } else { a * (a / b).ln() };
+    let d = kl(q, 0.5) + kl(1.0 - q, 0.5);
+    (-(n as f64) * d).exp()
+}
+
+/// Tallies the cells of one column in parallel chunks of rows.
+fn count<V: Sync>(
+    slots: &[Slot],
+    validity: Option<&[bool]>,
+    values: &[V],
+    read: impl Fn(&V, u32) -> Option<bool> + Sync,
+) -> Tally {
+    values
+        .par_chunks(TALLY_CHUNK_ROWS)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let start = c * TALLY_CHUNK_ROWS;
+            let mut tally = Tally::new();
+            for (i, (v, &slot)) in chunk
+                .iter()
+                .zip(&slots[start..start + chunk.len()])
+                .enumerate()
+            {
+                if !slot.has_key() || validity.is_some_and(|valid| !valid[start + i]) {
+                    continue;
+                }
+                if let Some(bit) = read(v, slot.step()) {
+                    tally.vote(slot, bit);
+                }
+            }
+            tally
+        })
+        .reduce(Tally::new, |mut a, b| {
+            a.merge(&b);
+            a
+        })
+}

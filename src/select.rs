@@ -1,0 +1,315 @@
+//! Keyed row selection: which rows carry marks, in which low step, for
+//! which payload position, under which mask.
+//!
+//! Every decision comes from the row hash (see [`crate::key`]) and nothing
+//! else — not column names, not column order, not other rows — so a leaked
+//! table can be renamed, reordered, filtered and shuffled and each surviving
+//! row still tells the extractor where its marks are.
+//!
+//! Layout of the 32-byte row hash:
+//!
+//! | bytes  | use |
+//! |--------|-----|
+//! | 0..8   | selection value `s`; the row's *level* is the number of leading zero bits of `s`, capped at [`MAX_LEVEL`] |
+//! | 8..12  | payload bin, `u32 mod` [`BINS`] |
+//! | 12..16 | low step, `u32 mod steps` |
+//! | 16     | bit 0: mask bit; bit 1: preferred direction of a change on ties |
+//!
+//! A row carries marks when its level is at least the density's level, so a
+//! density of 1 in `2^k` marks the rows whose `s` starts with `k` zero bits.
+//! Because the levels nest, the extractor does not need to know the density:
+//! it tallies votes per level and tries each.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::key::{KeyEncoder, WatermarkKey};
+use crate::payload::BINS;
+
+/// Highest selection level: densities go down to 1 row in `2^MAX_LEVEL`.
+pub const MAX_LEVEL: u8 = 5;
+
+/// Number of rows hashed per rayon task.
+pub(crate) const CHUNK_ROWS: usize = 4096;
+
+/// The fraction of rows that carry marks: one in `2^k` for `k` in `0..=5`.
+///
+/// Denser marking survives heavier deletion and lets longer contents be read
+/// from smaller tables; sparser marking changes fewer cells. Extraction finds
+/// the density by itself, so it need not be recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Density {
+    level: u8,
+}
+
+impl Density {
+    /// Every row carries marks.
+    pub const ALL: Self = Self { level: 0 };
+
+    /// One row in `n`, for `n` a power of two from 1 to 32.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for any other `n`.
+    pub fn one_in(n: u32) -> Result<Self> {
+        if n.is_power_of_two() && n.trailing_zeros() <= u32::from(MAX_LEVEL) {
+            Ok(Self {
+                level: n.trailing_zeros() as u8,
+            })
+        } else {
+            Err(Error::InvalidConfig {
+                setting: "density",
+                reason: format!("one row in {n}: must be 1, 2, 4, 8, 16 or 32"),
+            })
+        }
+    }
+
+    /// The `n` of "one row in `n`".
+    pub fn rows_per_mark(self) -> u32 {
+        1 << self.level
+    }
+
+    /// The fraction of rows that carry marks.
+    pub fn fraction(self) -> f64 {
+        1.0 / f64::from(self.rows_per_mark())
+    }
+}
+
+/// Embedding settings. Extraction must use the same [`Config::steps`]; the
+/// density is found automatically.
+///
+/// ```
+/// use dbwatermark::{Config, Density};
+/// let config = Config::builder().density(Density::one_in(4)?).steps(2).build()?;
+/// assert_eq!(config.density().rows_per_mark(), 4);
+/// # Ok::<(), dbwatermark::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Config {
+    density: Density,
+    steps: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            density: Self::DEFAULT_DENSITY,
+            steps: Self::DEFAULT_STEPS,
+        }
+    }
+}
+
+impl Config {
+    /// Default density: one row in four. See the crate docs for the
+    /// measurements behind it.
+    pub const DEFAULT_DENSITY: Density = Density { level: 2 };
+    /// Default number of low steps a mark may sit in: two.
+    pub const DEFAULT_STEPS: u8 = 2;
+    /// Largest accepted number of low steps.
+    pub const MAX_STEPS: u8 = 8;
+
+    /// A builder starting from the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder(Self::default())
+    }
+
+    /// The fraction of rows that carry marks.
+    pub fn density(&self) -> Density {
+        self.density
+    }
+
+    /// ξ: a numeric mark sits in one of the `steps` lowest binary digits of
+    /// the value counted in its step (1 for integers, the last decimal digit
+    /// for decimals and floats, one second for timestamps, one day for dates).
+    pub fn steps(&self) -> u8 {
+        self.steps
+    }
+}
+
+/// Builds a [`Config`]; [`ConfigBuilder::build`] checks the settings.
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder(Config);
+
+impl ConfigBuilder {
+    /// Fraction of rows that carry marks. Default: [`Config::DEFAULT_DENSITY`].
+    pub fn density(mut self, density: Density) -> Self {
+        self.0.density = density;
+        self
+    }
+
+    /// Number of low steps a mark may sit in, 1 to 8. Default:
+    /// [`Config::DEFAULT_STEPS`]. With 1, every mark is in the lowest step
+    /// and randomising it erases the watermark; with 2, marks in the second
+    /// step survive that, and every change is still exactly one step.
+    pub fn steps(mut self, steps: u8) -> Self {
+        self.0.steps = steps;
+        self
+    }
+
+    /// The checked configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when `steps` is not in `1..=8`.
+    pub fn build(self) -> Result<Config> {
+        if !(1..=Config::MAX_STEPS).contains(&self.0.steps) {
+            return Err(Error::InvalidConfig {
+                setting: "steps",
+                reason: format!("{}: must be 1 to {}", self.0.steps, Config::MAX_STEPS),
+            });
+        }
+        Ok(self.0)
+    }
+}
+
+/// What the row hash decided for one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    bin: u16,
+    level: u8,
+    step: u8,
+    flags: u8,
+}
+
+impl Slot {
+    /// The slot of a row without a usable primary key: never marked, never read.
+    pub const NONE: Self = Self {
+        bin: 0,
+        level: u8::MAX,
+        step: 0,
+        flags: 0,
+    };
+
+    pub(crate) fn from_hash(h: &[u8; 32], steps: u8) -> Self {
+        let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let s = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
+        Self {
+            level: (s.leading_zeros() as u8).min(MAX_LEVEL),
+            bin: (word(8) % BINS as u32) as u16,
+            step: (word(12) % u32::from(steps)) as u8,
+            flags: h[16] & 0b11,
+        }
+    }
+
+    /// Whether the row had a primary key at all.
+    pub fn has_key(self) -> bool {
+        self.level != u8::MAX
+    }
+
+    /// Whether the row carries marks at `density`.
+    pub fn is_marked(self, density: Density) -> bool {
+        self.has_key() && self.level >= density.level
+    }
+
+    pub(crate) fn level(self) -> u8 {
+        self.level
+    }
+
+    pub(crate) fn bin(self) -> usize {
+        usize::from(self.bin)
+    }
+
+    pub(crate) fn step(self) -> u32 {
+        u32::from(self.step)
+    }
+
+    pub(crate) fn mask(self) -> bool {
+        self.flags & 1 != 0
+    }
+
+    pub(crate) fn prefer_up(self) -> bool {
+        self.flags & 2 != 0
+    }
+}
+
+/// The slots of a batch of rows, computed once and shared by every column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    slots: Vec<Slot>,
+}
+
+impl Selection {
+    /// Hashes the primary key of every row, in parallel chunks.
+    ///
+    /// `key_of(row, encoder)` pushes the key parts of `row` into the (cleared)
+    /// encoder and returns `false` when the row has no usable key; such rows
+    /// are skipped by embedding and extraction.
+    pub(crate) fn compute<F>(key: &WatermarkKey, steps: u8, rows: usize, key_of: F) -> Self
+    where
+        F: Fn(usize, &mut KeyEncoder) -> bool + Sync,
+    {
+        let mut slots = vec![Slot::NONE; rows];
+        slots
+            .par_chunks_mut(CHUNK_ROWS)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                let mut enc = KeyEncoder::new();
+                for (i, slot) in chunk.iter_mut().enumerate() {
+                    enc.clear();
+                    if key_of(c * CHUNK_ROWS + i, &mut enc) {
+                        *slot = Slot::from_hash(&key.row_hash(enc.as_bytes()), steps);
+                    }
+                }
+            });
+        Self { slots }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The slot of each row.
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// Number of rows that carry marks at `density`.
+    pub fn marked_rows(&self, density: Density) -> usize {
+        self.slots.iter().filter(|s| s.is_marked(density)).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn density_accepts_powers_of_two_up_to_32() {
+        for n in [1, 2, 4, 8, 16, 32] {
+            assert_eq!(Density::one_in(n).unwrap().rows_per_mark(), n);
+        }
+        for n in [0, 3, 6, 64, 1000] {
+            assert!(Density::one_in(n).is_err(), "{n}");
+        }
+    }
+
+    #[test]
+    fn config_rejects_zero_or_too_many_steps() {
+        assert!(Config::builder().steps(0).build().is_err());
+        assert!(Config::builder().steps(9).build().is_err());
+        assert!(Config::builder().steps(8).build().is_ok());
+    }
+
+    #[test]
+    fn levels_nest_and_match_the_density_fraction() {
+        let key = WatermarkKey::new("k").unwrap();
+        let sel = Selection::compute(&key, 2, 64_000, |i, e| {
+            e.push(crate::KeyPart::Int(i as i128));
+            true
+        });
+        for level in 0..=MAX_LEVEL {
+            let d = Density::one_in(1 << level).unwrap();
+            let share = sel.marked_rows(d) as f64 / sel.len() as f64;
+            assert!(
+                (share - d.fraction()).abs() < 0.01,
+                "level {level}: {share}"
+            );
+        }
+    }
+}

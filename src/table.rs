@@ -1,0 +1,381 @@
+//! An owned, column-oriented table: the simplest way to use the core.
+
+use crate::column::{ColumnMut, ColumnRef};
+use crate::embed::ColumnReport;
+use crate::engine::Watermarker;
+use crate::error::{Error, Result};
+use crate::extract::{Found, Tally};
+use crate::key::KeyPart;
+
+/// The values of one column.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Values {
+    /// Signed 8-bit integers.
+    Int8(Vec<i8>),
+    /// Signed 16-bit integers.
+    Int16(Vec<i16>),
+    /// Signed 32-bit integers.
+    Int32(Vec<i32>),
+    /// Signed 64-bit integers.
+    Int64(Vec<i64>),
+    /// Unsigned 8-bit integers.
+    UInt8(Vec<u8>),
+    /// Unsigned 16-bit integers.
+    UInt16(Vec<u16>),
+    /// Unsigned 32-bit integers.
+    UInt32(Vec<u32>),
+    /// Unsigned 64-bit integers.
+    UInt64(Vec<u64>),
+    /// Decimals `count × 10^-scale` with at most `precision` digits.
+    Decimal {
+        /// Unscaled values.
+        counts: Vec<i128>,
+        /// Digits after the decimal point.
+        scale: i8,
+        /// Maximum number of digits, 1 to 38.
+        precision: u8,
+    },
+    /// 32-bit floats.
+    Float32(Vec<f32>),
+    /// 64-bit floats.
+    Float64(Vec<f64>),
+    /// Strings.
+    Text(Vec<String>),
+    /// Timestamps in `1 / units_per_second` seconds since the epoch.
+    Timestamp {
+        /// The timestamps.
+        values: Vec<i64>,
+        /// 1 for seconds, 1,000 for milliseconds and so on.
+        units_per_second: i64,
+    },
+    /// Days since the epoch.
+    Date32(Vec<i32>),
+    /// Milliseconds since the epoch.
+    Date64(Vec<i64>),
+}
+
+macro_rules! each_values {
+    ($v:expr, $x:ident => $e:expr) => {
+        match $v {
+            Values::Int8($x) => $e,
+            Values::Int16($x) => $e,
+            Values::Int32($x) => $e,
+            Values::Int64($x) => $e,
+            Values::UInt8($x) => $e,
+            Values::UInt16($x) => $e,
+            Values::UInt32($x) => $e,
+            Values::UInt64($x) => $e,
+            Values::Decimal { counts: $x, .. } => $e,
+            Values::Float32($x) => $e,
+            Values::Float64($x) => $e,
+            Values::Text($x) => $e,
+            Values::Timestamp { values: $x, .. } => $e,
+            Values::Date32($x) => $e,
+            Values::Date64($x) => $e,
+        }
+    };
+}
+
+impl Values {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        each_values!(self, v => v.len())
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A mutable view for [`Watermarker::embed_column`].
+    pub fn as_column_mut(&mut self) -> ColumnMut<'_> {
+        match self {
+            Values::Int8(v) => ColumnMut::Int8(v),
+            Values::Int16(v) => ColumnMut::Int16(v),
+            Values::Int32(v) => ColumnMut::Int32(v),
+            Values::Int64(v) => ColumnMut::Int64(v),
+            Values::UInt8(v) => ColumnMut::UInt8(v),
+            Values::UInt16(v) => ColumnMut::UInt16(v),
+            Values::UInt32(v) => ColumnMut::UInt32(v),
+            Values::UInt64(v) => ColumnMut::UInt64(v),
+            Values::Decimal {
+                counts,
+                scale,
+                precision,
+            } => ColumnMut::Decimal {
+                counts,
+                scale: *scale,
+                precision: *precision,
+            },
+            Values::Float32(v) => ColumnMut::Float32(v),
+            Values::Float64(v) => ColumnMut::Float64(v),
+            Values::Text(v) => ColumnMut::Text(v),
+            Values::Timestamp {
+                values,
+                units_per_second,
+            } => ColumnMut::Timestamp {
+                values,
+                units_per_second: *units_per_second,
+            },
+            Values::Date32(v) => ColumnMut::Date32(v),
+            Values::Date64(v) => ColumnMut::Date64(v),
+        }
+    }
+
+    /// A read-only view for [`Watermarker::tally_column`].
+    pub fn as_column_ref(&self) -> ColumnRef<'_> {
+        match self {
+            Values::Int8(v) => ColumnRef::Int8(v),
+            Values::Int16(v) => ColumnRef::Int16(v),
+            Values::Int32(v) => ColumnRef::Int32(v),
+            Values::Int64(v) => ColumnRef::Int64(v),
+            Values::UInt8(v) => ColumnRef::UInt8(v),
+            Values::UInt16(v) => ColumnRef::UInt16(v),
+            Values::UInt32(v) => ColumnRef::UInt32(v),
+            Values::UInt64(v) => ColumnRef::UInt64(v),
+            Values::Decimal { counts, scale, .. } => ColumnRef::Decimal {
+                counts,
+                scale: *scale,
+            },
+            Values::Float32(v) => ColumnRef::Float32(v),
+            Values::Float64(v) => ColumnRef::Float64(v),
+            Values::Text(v) => ColumnRef::Text(v),
+            Values::Timestamp {
+                values,
+                units_per_second,
+            } => ColumnRef::Timestamp {
+                values,
+                units_per_second: *units_per_second,
+            },
+            Values::Date32(v) => ColumnRef::Date32(v),
+            Values::Date64(v) => ColumnRef::Date64(v),
+        }
+    }
+
+    /// The value of `row` as a primary-key part. Timestamps and dates are
+    /// keyed by their integer count.
+    pub fn key_part(&self, row: usize) -> KeyPart<'_> {
+        match self {
+            Values::Int8(v) => KeyPart::Int(v[row].into()),
+            Values::Int16(v) => KeyPart::Int(v[row].into()),
+            Values::Int32(v) => KeyPart::Int(v[row].into()),
+            Values::Int64(v) => KeyPart::Int(v[row].into()),
+            Values::UInt8(v) => KeyPart::UInt(v[row].into()),
+            Values::UInt16(v) => KeyPart::UInt(v[row].into()),
+            Values::UInt32(v) => KeyPart::UInt(v[row].into()),
+            Values::UInt64(v) => KeyPart::UInt(v[row].into()),
+            Values::Decimal { counts, scale, .. } => KeyPart::Decimal {
+                mantissa: counts[row],
+                scale: *scale,
+            },
+            Values::Float32(v) => KeyPart::Float32(v[row]),
+            Values::Float64(v) => KeyPart::Float(v[row]),
+            Values::Text(v) => KeyPart::Str(&v[row]),
+            Values::Timestamp { values, .. } => KeyPart::Int(values[row].into()),
+            Values::Date32(v) => KeyPart::Int(v[row].into()),
+            Values::Date64(v) => KeyPart::Int(v[row].into()),
+        }
+    }
+
+    fn is_date(&self) -> bool {
+        matches!(self, Values::Date32(_) | Values::Date64(_))
+    }
+}
+
+/// A named column with optional nulls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// The column's name; used in reports only, never in the marking.
+    pub name: String,
+    /// The values.
+    pub values: Values,
+    /// `Some(mask)` where `mask[row]` is `false` for a null, `None` if no nulls.
+    pub validity: Option<Vec<bool>>,
+    /// Whether the column carries marks (default: yes, except dates, whose
+    /// step of one day is large; strings can be turned off here).
+    pub mark: bool,
+}
+
+impl Column {
+    /// A column without nulls.
+    pub fn new(name: impl Into<String>, values: Values) -> Self {
+        let mark = !values.is_date();
+        Self {
+            name: name.into(),
+            values,
+            validity: None,
+            mark,
+        }
+    }
+
+    /// Sets the validity mask (`false` = null).
+    pub fn with_validity(mut self, validity: Vec<bool>) -> Self {
+        self.validity = Some(validity);
+        self
+    }
+
+    /// Sets whether the column carries marks.
+    pub fn with_mark(mut self, mark: bool) -> Self {
+        self.mark = mark;
+        self
+    }
+
+    fn is_valid(&self, row: usize) -> bool {
+        self.validity.as_ref().is_none_or(|v| v[row])
+    }
+}
+
+/// A table: primary-key columns and the other columns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table {
+    /// The primary-key columns, in key order; never changed by embedding.
+    pub key: Vec<Column>,
+    /// The other columns.
+    pub columns: Vec<Column>,
+}
+
+/// What embedding did to a table.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct EmbedReport {
+    /// Rows in the table.
+    pub rows: usize,
+    /// Rows selected to carry marks.
+    pub marked_rows: usize,
+    /// One report per marked column, by name.
+    pub columns: Vec<(String, ColumnReport)>,
+}
+
+impl EmbedReport {
+    /// Share of the cells of the marked columns that changed.
+    pub fn changed_fraction(&self) -> f64 {
+        let cells = self.rows * self.columns.len();
+        let changed: usize = self.columns.iter().map(|(_, r)| r.changed).sum();
+        if cells == 0 {
+            0.0
+        } else {
+            changed as f64 / cells as f64
+        }
+    }
+}
+
+impl Table {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.key.first().map_or(0, |c| c.values.len())
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.key.is_empty() {
+            return Err(Error::NoPrimaryKey);
+        }
+        let rows = self.rows();
+        for c in self.key.iter().chain(&self.columns) {
+            let got = c.values.len();
+            let validity = c.validity.as_ref().map_or(got, Vec::len);
+            if got != rows || validity != rows {
+                return Err(Error::RowCountMismatch {
+                    column: c.name.clone(),
+                    expected: rows,
+                    got: if got != rows { got } else { validity },
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Watermarker {
+    /// Hashes the primary keys of `table`. A row with a null key part is skipped.
+    pub fn select_table(&self, table: &Table) -> crate::Selection {
+        self.select(table.rows(), |row, enc| {
+            for k in &table.key {
+                if !k.is_valid(row) {
+                    return false;
+                }
+                enc.push(k.values.key_part(row));
+            }
+            true
+        })
+    }
+
+    /// Embeds `content` into every marked column of `table`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoPrimaryKey`], [`Error::RowCountMismatch`] for a column of
+    /// the wrong length, [`Error::ContentLength`] for a bad content.
+    pub fn embed_table(&self, table: &mut Table, content: &str) -> Result<EmbedReport> {
+        table.check()?;
+        let payload = self.payload(content)?;
+        let selection = self.select_table(table);
+        let mut columns = Vec::new();
+        for c in table.columns.iter_mut().filter(|c| c.mark) {
+            let report = self.embed_column(
+                &selection,
+                &payload,
+                c.values.as_column_mut(),
+                c.validity.as_deref(),
+            )?;
+            columns.push((c.name.clone(), report));
+        }
+        Ok(EmbedReport {
+            rows: table.rows(),
+            marked_rows: selection.marked_rows(self.config.density()),
+            columns,
+        })
+    }
+
+    /// The tallies of the marked columns of `table`, in column order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoPrimaryKey`] or [`Error::RowCountMismatch`].
+    pub fn tally_table(&self, table: &Table) -> Result<Vec<(String, Tally)>> {
+        table.check()?;
+        let selection = self.select_table(table);
+        table
+            .columns
+            .iter()
+            .filter(|c| c.mark)
+            .map(|c| {
+                let mut t = Tally::new();
+                self.tally_column(
+                    &selection,
+                    c.values.as_column_ref(),
+                    c.validity.as_deref(),
+                    &mut t,
+                )?;
+                Ok((c.name.clone(), t))
+            })
+            .collect()
+    }
+
+    /// Extracts the watermarks of `table`; `Found::columns` index the
+    /// table's marked columns in order.
+    ///
+    /// ```
+    /// use dbwatermark::{Column, Config, Table, Values, WatermarkKey, Watermarker};
+    /// let mut table = Table {
+    ///     key: vec![Column::new("id", Values::Int64((0..3000).collect()))],
+    ///     columns: vec![Column::new("qty", Values::Int32((0..3000).map(|i| i % 97).collect()))],
+    /// };
+    /// let wm = Watermarker::new(WatermarkKey::new("secret")?, Config::default());
+    /// wm.embed_table(&mut table, "copy-B")?;
+    /// assert_eq!(wm.extract_table(&table)?[0].content, "copy-B");
+    /// # Ok::<(), dbwatermark::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoPrimaryKey`] or [`Error::RowCountMismatch`].
+    pub fn extract_table(&self, table: &Table) -> Result<Vec<Found>> {
+        let tallies: Vec<Tally> = self
+            .tally_table(table)?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        Ok(self.decode(&tallies))
+    }
+}
