@@ -12,14 +12,14 @@
 //! a soft-input decoder for such a code at arbitrary lengths.
 
 /// Constraint length.
-const K: usize = 7;
+const K: usize = 9;
 /// Number of encoder states.
 const STATES: usize = 1 << (K - 1);
 /// Zero bits appended to terminate the trellis in state 0.
 pub(crate) const TAIL: usize = K - 1;
 /// Output bits per input bit.
 pub(crate) const RATE: usize = 3;
-const POLYS: [u32; RATE] = [0o133, 0o171, 0o165];
+const POLYS: [u32; RATE] = [0o557, 0o663, 0o711];
 
 /// The three output bits for shift-register contents `reg` (newest bit in
 /// bit 0), packed in the low three bits.
@@ -79,7 +79,8 @@ pub(crate) fn decode(llr: &[i64], info_len: usize, terminated: bool) -> Vec<bool
     metric[0] = 0;
     let mut next = [NEG; STATES];
     // One bit per state per step: which predecessor won.
-    let mut decisions: Vec<u64> = Vec::with_capacity(steps);
+    const WORDS: usize = STATES.div_ceil(64);
+    let mut decisions: Vec<[u64; WORDS]> = Vec::with_capacity(steps);
     for t in 0..steps {
         let l = &llr[t * RATE..t * RATE + RATE];
         // Metric of each of the 8 output patterns.
@@ -89,7 +90,7 @@ pub(crate) fn decode(llr: &[i64], info_len: usize, terminated: bool) -> Vec<bool
                 .map(|k| if o >> k & 1 == 1 { l[k] } else { -l[k] })
                 .sum();
         }
-        let mut dec = 0u64;
+        let mut dec = [0u64; WORDS];
         for (ns, slot) in next.iter_mut().enumerate() {
             let p0 = ns >> 1;
             let p1 = p0 | (STATES >> 1);
@@ -99,7 +100,7 @@ pub(crate) fn decode(llr: &[i64], info_len: usize, terminated: bool) -> Vec<bool
             let m1 = metric[p1] + pm[OUTPUTS[reg1] as usize];
             if m1 > m0 {
                 *slot = m1;
-                dec |= 1 << ns;
+                dec[ns / 64] |= 1 << (ns % 64);
             } else {
                 *slot = m0;
             }
@@ -118,7 +119,7 @@ pub(crate) fn decode(llr: &[i64], info_len: usize, terminated: bool) -> Vec<bool
     for t in (0..steps).rev() {
         bits[t] = state & 1 == 1;
         let p0 = state >> 1;
-        state = if decisions[t] >> state & 1 == 1 {
+        state = if decisions[t][state / 64] >> (state % 64) & 1 == 1 {
             p0 | (STATES >> 1)
         } else {
             p0

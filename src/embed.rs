@@ -7,7 +7,7 @@ use crate::column::{self, ColumnMut, MS_PER_DAY, Outcome};
 use crate::engine::Watermarker;
 use crate::error::Result;
 use crate::payload::Payload;
-use crate::select::{CHUNK_ROWS, Selection, Slot};
+use crate::select::{CHUNK_ROWS, Density, Selection, Slot};
 
 /// What embedding did to one column.
 ///
@@ -89,7 +89,9 @@ impl ColumnReport {
 }
 
 impl Watermarker {
-    /// Embeds `payload` into `column`, in place.
+    /// Embeds `payload` into `column`, in place, in the rows that carry marks
+    /// at `density` (see [`Watermarker::density_for`]; use the same density
+    /// for every column and batch of a table).
     ///
     /// `selection` must come from [`Watermarker::select`] on the same rows,
     /// and `validity` (if given, `true` = present) must have one entry per
@@ -103,6 +105,7 @@ impl Watermarker {
         &self,
         selection: &Selection,
         payload: &Payload,
+        density: Density,
         column: ColumnMut<'_>,
         validity: Option<&[bool]>,
     ) -> Result<ColumnReport> {
@@ -111,7 +114,7 @@ impl Watermarker {
             slots: selection.slots(),
             validity,
             payload,
-            level: self.config.density(),
+            density,
         };
         let report = match column {
             ColumnMut::Int8(v) => ctx.run(v, column::mark_int),
@@ -149,7 +152,7 @@ struct Ctx<'a> {
     slots: &'a [Slot],
     validity: Option<&'a [bool]>,
     payload: &'a Payload,
-    level: crate::Density,
+    density: Density,
 }
 
 impl Ctx<'_> {
@@ -172,7 +175,7 @@ impl Ctx<'_> {
                     ..ColumnReport::default()
                 };
                 for (i, (v, slot)) in chunk.iter_mut().zip(slots).enumerate() {
-                    if !slot.is_marked(self.level) {
+                    if !slot.is_marked(self.density) {
                         continue;
                     }
                     if self.validity.is_some_and(|valid| !valid[start + i]) {

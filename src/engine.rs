@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::key::{KeyEncoder, WatermarkKey};
 use crate::payload::Payload;
-use crate::select::{Config, Selection};
+use crate::select::{Config, Density, Selection};
 
 /// A watermark key and configuration, prepared once and shared by every
 /// batch, column and thread.
@@ -24,7 +24,8 @@ use crate::select::{Config, Selection};
 ///     true
 /// });
 /// let payload = wm.payload("partner-42")?;
-/// let report = wm.embed_column(&selection, &payload, ColumnMut::Int64(&mut amounts), None)?;
+/// let density = wm.density_for(Some(ids.len()), &payload);
+/// let report = wm.embed_column(&selection, &payload, density, ColumnMut::Int64(&mut amounts), None)?;
 /// assert!(report.changed > 0);
 ///
 /// let mut tally = Tally::new();
@@ -75,6 +76,17 @@ impl Watermarker {
     /// [`Error::ContentLength`] unless `content` is 1 to 64 bytes.
     pub fn payload(&self, content: &str) -> Result<Payload> {
         Payload::new(&self.key, content)
+    }
+
+    /// The density to embed `payload` with into a table of `rows` rows
+    /// (`None`: not known in advance): the configured one, else
+    /// [`Density::auto`], else [`Config::UNKNOWN_ROWS_DENSITY`].
+    pub fn density_for(&self, rows: Option<usize>, payload: &Payload) -> Density {
+        match (self.config.density(), rows) {
+            (Some(d), _) => d,
+            (None, Some(rows)) => Density::auto(rows, payload),
+            (None, None) => Config::UNKNOWN_ROWS_DENSITY,
+        }
     }
 
     /// Checks that `len` and the validity mask's length match the selection.

@@ -41,6 +41,13 @@ pub enum Error {
         got: usize,
     },
 
+    /// Two tables or columns that must have the same types do not.
+    #[error("column `{column}` has a different type in the other table")]
+    TypeMismatch {
+        /// The first column that differs.
+        column: String,
+    },
+
     /// A table was given without any primary-key column.
     #[error("a table needs at least one primary-key column")]
     NoPrimaryKey,

@@ -11,8 +11,8 @@
 //! ```
 //! use dbwatermark::{Column, Config, Table, Values, WatermarkKey, Watermarker};
 //!
-//! // A table of 5,000 orders: a key and two numeric columns.
-//! let ids: Vec<i64> = (1..=5000).collect();
+//! // A table of 20,000 orders: a key and two numeric columns.
+//! let ids: Vec<i64> = (1..=20_000).collect();
 //! let mut table = Table {
 //!     key: vec![Column::new("order_id", Values::Int64(ids.clone()))],
 //!     columns: vec![
@@ -25,7 +25,7 @@
 //! assert!(report.changed_fraction() < 0.2);
 //!
 //! // The leak: every other row, in reverse order.
-//! let keep: Vec<usize> = (0..5000).rev().step_by(2).collect();
+//! let keep: Vec<usize> = (0..20_000).rev().step_by(2).collect();
 //! let pick = |v: &Values| match v {
 //!     Values::Int64(x) => Values::Int64(keep.iter().map(|&i| x[i]).collect()),
 //!     Values::Int32(x) => Values::Int32(keep.iter().map(|&i| x[i]).collect()),
@@ -72,6 +72,7 @@ mod extract;
 pub mod key;
 pub mod payload;
 pub mod select;
+pub mod sample;
 mod table;
 
 pub use column::{ColumnMut, ColumnRef};

@@ -18,23 +18,23 @@
 //!
 //! # Decoding without knowing the length
 //!
-//! For each class, the votes are folded onto its `n` positions; the head of
-//! the frame (the header) is read by an unterminated Viterbi pass over the
-//! first positions, which are the same for every length in the class. The
-//! header names `L`; the votes are then folded onto that length's `c`
-//! positions and the whole frame is decoded. It is reported only if its
-//! header is consistent, its tag verifies and its content is UTF-8.
+//! For each class, the votes are folded onto its `n` positions, and for each
+//! content length `L` of the class onto that length's `c` positions. A short
+//! unterminated Viterbi pass over the head of the trellis reads the header;
+//! only if it names `L` is the whole frame decoded. The frame is reported
+//! only if its header is consistent, its tag verifies and its content is
+//! UTF-8.
 //!
 //! # False positives
 //!
 //! On data that does not carry a watermark under this key (unmarked data,
 //! another key), the decoded frame is a function of the data and of `k_row`
 //! only, independent of `k_tag`; its 64-bit tag matches with probability
-//! `2^-64` per decoding attempt. An extraction makes at most
-//! `7 classes × 6 levels = 42` attempts per tally it decodes, so with `t`
-//! tallies the probability of reporting any watermark is at most
-//! `42 · t · 2^-64 ≈ 2.3e-18 · t`: below `1e-12` for up to 400,000 tallies
-//! (the DSC layer allows 100 columns, i.e. at most 101 tallies). The same
+//! `2^-64` per tag check. An extraction checks at most one tag per content
+//! length and selection level, `64 × 6 = 384` per tally it decodes, so with
+//! `t` tallies the probability of reporting any watermark is at most
+//! `384 · t · 2^-64 ≈ 2.1e-17 · t`: below `1e-12` for up to 48,000 tallies
+//! (the DSC layer allows 100 columns, i.e. at most 101 tallies: `2.1e-15`). The same
 //! holds for a *garbled* watermark read from a mix of two marked copies: a
 //! frame that is neither copy's verifies with probability `2^-64`.
 
@@ -55,8 +55,9 @@ pub const BINS: usize = 4608;
 const HEADER_BITS: usize = 8;
 const TAG_BITS: usize = 64;
 
-/// Decoding attempts per tally and level, for the false-positive bound.
-pub(crate) const ATTEMPTS_PER_LEVEL: u64 = CLASS_LENGTHS.len() as u64;
+/// Most tag checks per tally and level (one per content length), for the
+/// false-positive bound.
+pub(crate) const ATTEMPTS_PER_LEVEL: u64 = MAX_CONTENT_BYTES as u64;
 
 /// Information bits of the frame for `len` content bytes.
 const fn frame_bits(len: usize) -> usize {
@@ -106,6 +107,7 @@ fn bytes_of(bits: &[bool]) -> Vec<u8> {
 pub struct Payload {
     content: String,
     class_len: usize,
+    code_len: usize,
     /// Code bit of every bin (length [`BINS`]).
     bits: Vec<bool>,
 }
@@ -142,6 +144,7 @@ impl Payload {
         Ok(Self {
             content: content.to_owned(),
             class_len: n,
+            code_len: code.len(),
             bits,
         })
     }
@@ -151,11 +154,60 @@ impl Payload {
         &self.content
     }
 
+    /// Number of distinct code bits (before cyclic repetition).
+    pub fn code_len(&self) -> usize {
+        self.code_len
+    }
+
     /// The code bit that a row whose hash chose `bin` carries.
     #[inline]
     pub(crate) fn bit(&self, bin: usize) -> bool {
         self.bits[bin]
     }
+}
+
+/// Steps of the trellis read to check a length guess against the header:
+/// the header and enough of the tag for the Viterbi decisions on the header
+/// to have settled.
+const HEAD_STEPS: usize = 48;
+
+/// Folds class positions onto the first `out.len()` code bits of a codeword
+/// of length `c`.
+fn fold_onto(folded: &[i64], c: usize, out: &mut [i64]) {
+    out.fill(0);
+    for (p, &m) in folded.iter().enumerate() {
+        if let Some(o) = out.get_mut(p % c) {
+            *o += m;
+        }
+    }
+}
+
+/// Decodes the frame of a `len`-byte content from class-folded margins, if
+/// the head of the trellis agrees that the frame has that length and the
+/// whole frame's tag verifies.
+fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize) -> Option<String> {
+    let c = ecc::code_len(frame_bits(len));
+    // Cheap check first: the header read under this length's folding must
+    // name this length. Only then is the whole frame decoded.
+    let mut head = [0i64; ecc::RATE * HEAD_STEPS];
+    fold_onto(folded, c, &mut head);
+    let head_bits = ecc::decode(&head, HEAD_STEPS, false);
+    let header = bytes_of(&head_bits[..HEADER_BITS])[0];
+    if usize::from(header) + 1 != len {
+        return None;
+    }
+    let mut llr = vec![0i64; c];
+    fold_onto(folded, c, &mut llr);
+    let bytes = bytes_of(&ecc::decode(&llr, frame_bits(len), true));
+    if bytes[0] != header {
+        return None;
+    }
+    let tag = u64::from_be_bytes(bytes[1..9].try_into().expect("8 tag bytes"));
+    let content = &bytes[9..];
+    if key.tag(header, content) != tag {
+        return None;
+    }
+    std::str::from_utf8(content).ok().map(str::to_owned)
 }
 
 /// Tries to decode a frame from per-bin vote margins (positive: bit 1).
@@ -180,32 +232,10 @@ pub(crate) fn decode(key: &WatermarkKey, margins: &[i64]) -> Option<String> {
         if folded.iter().filter(|&&m| m != 0).count() < frame_bits(min_len) {
             continue;
         }
-        // Pass 1: the header, from the positions every length shares.
-        let head_steps = frame_bits(min_len) + ecc::TAIL;
-        let head = ecc::decode(&folded[..ecc::RATE * head_steps], head_steps, false);
-        let header = bytes_of(&head[..HEADER_BITS])[0];
-        let len = usize::from(header) + 1;
-        if header >> 6 != 0 || !lens.contains(&len) {
-            continue;
-        }
-        // Pass 2: the whole frame at the length the header names.
-        let c = ecc::code_len(frame_bits(len));
-        let mut llr = vec![0i64; c];
-        for (p, &m) in folded.iter().enumerate() {
-            llr[p % c] += m;
-        }
-        let frame = ecc::decode(&llr, frame_bits(len), true);
-        let bytes = bytes_of(&frame);
-        if bytes[0] != header {
-            continue;
-        }
-        let tag = u64::from_be_bytes(bytes[1..9].try_into().expect("8 tag bytes"));
-        let content = &bytes[9..];
-        if key.tag(header, content) != tag {
-            continue;
-        }
-        if let Ok(s) = std::str::from_utf8(content) {
-            return Some(s.to_owned());
+        for len in lens.clone() {
+            if let Some(content) = decode_length(key, &folded, len) {
+                return Some(content);
+            }
         }
     }
     None

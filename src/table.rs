@@ -178,6 +178,116 @@ impl Values {
         }
     }
 
+    /// The values at `rows`, in that order (rows may repeat).
+    ///
+    /// # Panics
+    ///
+    /// If a row index is out of bounds.
+    pub fn take(&self, rows: &[usize]) -> Values {
+        fn pick<T: Clone>(v: &[T], rows: &[usize]) -> Vec<T> {
+            rows.iter().map(|&r| v[r].clone()).collect()
+        }
+        match self {
+            Values::Int8(v) => Values::Int8(pick(v, rows)),
+            Values::Int16(v) => Values::Int16(pick(v, rows)),
+            Values::Int32(v) => Values::Int32(pick(v, rows)),
+            Values::Int64(v) => Values::Int64(pick(v, rows)),
+            Values::UInt8(v) => Values::UInt8(pick(v, rows)),
+            Values::UInt16(v) => Values::UInt16(pick(v, rows)),
+            Values::UInt32(v) => Values::UInt32(pick(v, rows)),
+            Values::UInt64(v) => Values::UInt64(pick(v, rows)),
+            Values::Decimal {
+                counts,
+                scale,
+                precision,
+            } => Values::Decimal {
+                counts: pick(counts, rows),
+                scale: *scale,
+                precision: *precision,
+            },
+            Values::Float32(v) => Values::Float32(pick(v, rows)),
+            Values::Float64(v) => Values::Float64(pick(v, rows)),
+            Values::Text(v) => Values::Text(pick(v, rows)),
+            Values::Timestamp {
+                values,
+                units_per_second,
+            } => Values::Timestamp {
+                values: pick(values, rows),
+                units_per_second: *units_per_second,
+            },
+            Values::Date32(v) => Values::Date32(pick(v, rows)),
+            Values::Date64(v) => Values::Date64(pick(v, rows)),
+        }
+    }
+
+    /// Appends the values of `other`, which must be of the same type.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TypeMismatch`] (naming `column`) when the types differ.
+    pub fn append(&mut self, other: &Values, column: &str) -> Result<()> {
+        let mismatch = || Error::TypeMismatch {
+            column: column.to_owned(),
+        };
+        match (self, other) {
+            (Values::Int8(a), Values::Int8(b)) => a.extend_from_slice(b),
+            (Values::Int16(a), Values::Int16(b)) => a.extend_from_slice(b),
+            (Values::Int32(a), Values::Int32(b)) => a.extend_from_slice(b),
+            (Values::Int64(a), Values::Int64(b)) => a.extend_from_slice(b),
+            (Values::UInt8(a), Values::UInt8(b)) => a.extend_from_slice(b),
+            (Values::UInt16(a), Values::UInt16(b)) => a.extend_from_slice(b),
+            (Values::UInt32(a), Values::UInt32(b)) => a.extend_from_slice(b),
+            (Values::UInt64(a), Values::UInt64(b)) => a.extend_from_slice(b),
+            (
+                Values::Decimal {
+                    counts: a,
+                    scale: sa,
+                    ..
+                },
+                Values::Decimal {
+                    counts: b,
+                    scale: sb,
+                    ..
+                },
+            ) if sa == sb => a.extend_from_slice(b),
+            (Values::Float32(a), Values::Float32(b)) => a.extend_from_slice(b),
+            (Values::Float64(a), Values::Float64(b)) => a.extend_from_slice(b),
+            (Values::Text(a), Values::Text(b)) => a.extend_from_slice(b),
+            (
+                Values::Timestamp {
+                    values: a,
+                    units_per_second: ua,
+                },
+                Values::Timestamp {
+                    values: b,
+                    units_per_second: ub,
+                },
+            ) if ua == ub => a.extend_from_slice(b),
+            (Values::Date32(a), Values::Date32(b)) => a.extend_from_slice(b),
+            (Values::Date64(a), Values::Date64(b)) => a.extend_from_slice(b),
+            _ => return Err(mismatch()),
+        }
+        Ok(())
+    }
+
+    /// Whether `other` has the same type (and scale or unit).
+    pub fn same_type(&self, other: &Values) -> bool {
+        match (self, other) {
+            (Values::Decimal { scale: a, .. }, Values::Decimal { scale: b, .. }) => a == b,
+            (
+                Values::Timestamp {
+                    units_per_second: a,
+                    ..
+                },
+                Values::Timestamp {
+                    units_per_second: b,
+                    ..
+                },
+            ) => a == b,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+
     fn is_date(&self) -> bool {
         matches!(self, Values::Date32(_) | Values::Date64(_))
     }
@@ -221,6 +331,23 @@ impl Column {
         self
     }
 
+    /// The column restricted to `rows`, in that order.
+    ///
+    /// # Panics
+    ///
+    /// If a row index is out of bounds.
+    pub fn take(&self, rows: &[usize]) -> Column {
+        Column {
+            name: self.name.clone(),
+            values: self.values.take(rows),
+            validity: self
+                .validity
+                .as_ref()
+                .map(|v| rows.iter().map(|&r| v[r]).collect()),
+            mark: self.mark,
+        }
+    }
+
     fn is_valid(&self, row: usize) -> bool {
         self.validity.as_ref().is_none_or(|v| v[row])
     }
@@ -241,6 +368,8 @@ pub struct Table {
 pub struct EmbedReport {
     /// Rows in the table.
     pub rows: usize,
+    /// The density marks were embedded at.
+    pub density: crate::Density,
     /// Rows selected to carry marks.
     pub marked_rows: usize,
     /// One report per marked column, by name.
@@ -264,6 +393,60 @@ impl Table {
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.key.first().map_or(0, |c| c.values.len())
+    }
+
+    /// The table restricted to `rows`, in that order (rows may repeat).
+    ///
+    /// # Panics
+    ///
+    /// If a row index is out of bounds.
+    pub fn take_rows(&self, rows: &[usize]) -> Table {
+        Table {
+            key: self.key.iter().map(|c| c.take(rows)).collect(),
+            columns: self.columns.iter().map(|c| c.take(rows)).collect(),
+        }
+    }
+
+    /// Appends the rows of `other`, a table with the same columns in the
+    /// same order and of the same types.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TypeMismatch`] naming the first column that differs.
+    pub fn append(&mut self, other: &Table) -> Result<()> {
+        other.check()?;
+        self.check()?;
+        let rows = (self.rows(), other.rows());
+        let pairs = || {
+            self.key
+                .iter()
+                .zip(&other.key)
+                .chain(self.columns.iter().zip(&other.columns))
+        };
+        if self.key.len() != other.key.len() || self.columns.len() != other.columns.len() {
+            return Err(Error::TypeMismatch {
+                column: "(column count)".to_owned(),
+            });
+        }
+        if let Some((a, _)) = pairs().find(|(a, b)| !a.values.same_type(&b.values)) {
+            return Err(Error::TypeMismatch {
+                column: a.name.clone(),
+            });
+        }
+        for (a, b) in self
+            .key
+            .iter_mut()
+            .zip(&other.key)
+            .chain(self.columns.iter_mut().zip(&other.columns))
+        {
+            a.values.append(&b.values, &a.name)?;
+            if a.validity.is_some() || b.validity.is_some() {
+                let mut v = a.validity.take().unwrap_or_else(|| vec![true; rows.0]);
+                v.extend(b.validity.clone().unwrap_or_else(|| vec![true; rows.1]));
+                a.validity = Some(v);
+            }
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<()> {
@@ -300,7 +483,9 @@ impl Watermarker {
         })
     }
 
-    /// Embeds `content` into every marked column of `table`.
+    /// Embeds `content` into every marked column of `table`, at the
+    /// configured density or, by default, at [`Density::auto`](crate::Density::auto)
+    /// for the table's size.
     ///
     /// # Errors
     ///
@@ -309,12 +494,14 @@ impl Watermarker {
     pub fn embed_table(&self, table: &mut Table, content: &str) -> Result<EmbedReport> {
         table.check()?;
         let payload = self.payload(content)?;
+        let density = self.density_for(Some(table.rows()), &payload);
         let selection = self.select_table(table);
         let mut columns = Vec::new();
         for c in table.columns.iter_mut().filter(|c| c.mark) {
             let report = self.embed_column(
                 &selection,
                 &payload,
+                density,
                 c.values.as_column_mut(),
                 c.validity.as_deref(),
             )?;
@@ -322,7 +509,8 @@ impl Watermarker {
         }
         Ok(EmbedReport {
             rows: table.rows(),
-            marked_rows: selection.marked_rows(self.config.density()),
+            density,
+            marked_rows: selection.marked_rows(density),
             columns,
         })
     }
