@@ -129,6 +129,82 @@ pub(crate) fn decode(llr: &[i64], info_len: usize, terminated: bool) -> Vec<bool
     bits
 }
 
+/// List Viterbi decoding of a terminated codeword: up to `list` most likely
+/// distinct information sequences, most likely first.
+///
+/// Each state keeps its `list` best partial paths (the parallel list Viterbi
+/// algorithm). Where the votes leave stretches of the trellis erased, many
+/// paths score alike and the single best is a guess; the keyed tag then picks
+/// the right one from the list.
+pub(crate) fn decode_list(llr: &[i64], info_len: usize, list: usize) -> Vec<Vec<bool>> {
+    let steps = info_len + TAIL;
+    debug_assert!(llr.len() >= steps * RATE);
+    let list = list.clamp(1, 255);
+    // Current metrics: `list` slots per state, sorted best first; `len` used.
+    let mut metric = vec![i64::MIN; STATES * list];
+    let mut len = vec![0usize; STATES];
+    metric[0] = 0;
+    len[0] = 1;
+    let mut next_metric = vec![i64::MIN; STATES * list];
+    let mut next_len = vec![0usize; STATES];
+    // Per step, state and rank: which predecessor (bit) and its rank.
+    let mut back: Vec<(u8, u8)> = Vec::with_capacity(steps * STATES * list);
+    for t in 0..steps {
+        let l = &llr[t * RATE..t * RATE + RATE];
+        let mut pm = [0i64; 1 << RATE];
+        for (o, m) in pm.iter_mut().enumerate() {
+            *m = (0..RATE)
+                .map(|k| if o >> k & 1 == 1 { l[k] } else { -l[k] })
+                .sum();
+        }
+        let base = back.len();
+        back.resize(base + STATES * list, (0, 0));
+        for ns in 0..STATES {
+            let preds = [ns >> 1, (ns >> 1) | (STATES >> 1)];
+            let branch = preds.map(|p| pm[OUTPUTS[(p << 1) | (ns & 1)] as usize]);
+            let (mut i0, mut i1, mut n) = (0, 0, 0);
+            while n < list {
+                let c0 = (i0 < len[preds[0]]).then(|| metric[preds[0] * list + i0] + branch[0]);
+                let c1 = (i1 < len[preds[1]]).then(|| metric[preds[1] * list + i1] + branch[1]);
+                let take_one = match (c0, c1) {
+                    (None, None) => break,
+                    (Some(_), None) => false,
+                    (None, Some(_)) => true,
+                    (Some(a), Some(b)) => b > a,
+                };
+                let slot = ns * list + n;
+                if take_one {
+                    next_metric[slot] = c1.unwrap_or(i64::MIN);
+                    back[base + slot] = (1, i1 as u8);
+                    i1 += 1;
+                } else {
+                    next_metric[slot] = c0.unwrap_or(i64::MIN);
+                    back[base + slot] = (0, i0 as u8);
+                    i0 += 1;
+                }
+                n += 1;
+            }
+            next_len[ns] = n;
+        }
+        std::mem::swap(&mut metric, &mut next_metric);
+        std::mem::swap(&mut len, &mut next_len);
+    }
+    (0..len[0])
+        .map(|rank| {
+            let (mut state, mut rank) = (0usize, rank);
+            let mut bits = vec![false; steps];
+            for t in (0..steps).rev() {
+                bits[t] = state & 1 == 1;
+                let (pred, prank) = back[(t * STATES + state) * list + rank];
+                state = (state >> 1) | (usize::from(pred) * (STATES >> 1));
+                rank = usize::from(prank);
+            }
+            bits.truncate(info_len);
+            bits
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +268,30 @@ mod tests {
                 ok += usize::from(decode(&llr, 200, true) == info);
             }
             assert!(ok >= 19, "erase {erase}% flip {flip}%: {ok}/20 decoded");
+        }
+    }
+
+    #[test]
+    fn list_decoding_starts_with_the_viterbi_path_and_finds_more() {
+        for seed in 0..10 {
+            let info = pseudo_random_bits(150, seed + 1);
+            let llr = damage(&encode(&info), 50, 3, seed);
+            let best = decode(&llr, 150, true);
+            let list = decode_list(&llr, 150, 8);
+            assert!(!list.is_empty() && list.len() <= 8);
+            let mut distinct = list.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), list.len(), "paths are distinct");
+            // The list's first path scores as well as the Viterbi path.
+            let score = |bits: &[bool]| -> i64 {
+                encode(bits)
+                    .iter()
+                    .zip(&llr)
+                    .map(|(&b, &l)| if b { l } else { -l })
+                    .sum()
+            };
+            assert_eq!(score(&list[0]), score(&best));
         }
     }
 

@@ -71,8 +71,8 @@ mod error;
 mod extract;
 pub mod key;
 pub mod payload;
-pub mod select;
 pub mod sample;
+pub mod select;
 mod table;
 
 pub use column::{ColumnMut, ColumnRef};

@@ -30,13 +30,14 @@
 //! On data that does not carry a watermark under this key (unmarked data,
 //! another key), the decoded frame is a function of the data and of `k_row`
 //! only, independent of `k_tag`; its 64-bit tag matches with probability
-//! `2^-64` per tag check. An extraction checks at most one tag per content
-//! length and selection level, `64 × 6 = 384` per tally it decodes, so with
-//! `t` tallies the probability of reporting any watermark is at most
-//! `384 · t · 2^-64 ≈ 2.1e-17 · t`: below `1e-12` for up to 48,000 tallies
-//! (the DSC layer allows 100 columns, i.e. at most 101 tallies: `2.1e-15`). The same
-//! holds for a *garbled* watermark read from a mix of two marked copies: a
-//! frame that is neither copy's verifies with probability `2^-64`.
+//! `2^-64` per tag check. An extraction checks at most 16 tags (the list
+//! decoder's paths) per content length and selection level, that is
+//! `16 × 64 × 6 = 6,144` per tally it decodes, so with `t` tallies the
+//! probability of reporting any watermark is at most
+//! `6144 · t · 2^-64 ≈ 3.3e-16 · t`: below `1e-12` for up to 3,000 tallies
+//! (the DSC layer allows 100 columns, i.e. at most 101 tallies: `3.4e-14`).
+//! The same holds for a *garbled* watermark read from a mix of two marked
+//! copies: a frame that is neither copy's verifies with probability `2^-64`.
 
 use crate::ecc;
 use crate::error::{Error, Result};
@@ -55,9 +56,12 @@ pub const BINS: usize = 4608;
 const HEADER_BITS: usize = 8;
 const TAG_BITS: usize = 64;
 
-/// Most tag checks per tally and level (one per content length), for the
-/// false-positive bound.
-pub(crate) const ATTEMPTS_PER_LEVEL: u64 = MAX_CONTENT_BYTES as u64;
+/// Paths tried by list decoding when the most likely one fails its tag.
+const LIST_SIZE: usize = 16;
+
+/// Most tag checks per tally and level (a list of paths per content
+/// length), for the false-positive bound.
+pub(crate) const ATTEMPTS_PER_LEVEL: u64 = (MAX_CONTENT_BYTES * LIST_SIZE) as u64;
 
 /// Information bits of the frame for `len` content bytes.
 const fn frame_bits(len: usize) -> usize {
@@ -198,16 +202,24 @@ fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize) -> Option<Strin
     }
     let mut llr = vec![0i64; c];
     fold_onto(folded, c, &mut llr);
-    let bytes = bytes_of(&ecc::decode(&llr, frame_bits(len), true));
-    if bytes[0] != header {
-        return None;
-    }
-    let tag = u64::from_be_bytes(bytes[1..9].try_into().expect("8 tag bytes"));
-    let content = &bytes[9..];
-    if key.tag(header, content) != tag {
-        return None;
-    }
-    std::str::from_utf8(content).ok().map(str::to_owned)
+    let check = |frame: &[bool]| -> Option<String> {
+        let bytes = bytes_of(frame);
+        if bytes[0] != header {
+            return None;
+        }
+        let tag = u64::from_be_bytes(bytes[1..9].try_into().expect("8 tag bytes"));
+        let content = &bytes[9..];
+        if key.tag(header, content) != tag {
+            return None;
+        }
+        std::str::from_utf8(content).ok().map(str::to_owned)
+    };
+    check(&ecc::decode(&llr, frame_bits(len), true)).or_else(|| {
+        ecc::decode_list(&llr, frame_bits(len), LIST_SIZE)
+            .iter()
+            .skip(1)
+            .find_map(|frame| check(frame))
+    })
 }
 
 /// Tries to decode a frame from per-bin vote margins (positive: bit 1).

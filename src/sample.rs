@@ -50,12 +50,12 @@ impl Rng {
 }
 
 const FIRST: [&str; 16] = [
-    "Alice", "Bruno", "Chen", "Dana", "Emeka", "Fatima", "Goran", "Hana", "Ivan", "Julia",
-    "Kenji", "Lena", "Mateo", "Nadia", "Omar", "Priya",
+    "Alice", "Bruno", "Chen", "Dana", "Emeka", "Fatima", "Goran", "Hana", "Ivan", "Julia", "Kenji",
+    "Lena", "Mateo", "Nadia", "Omar", "Priya",
 ];
 const LAST: [&str; 16] = [
-    "Smith", "Müller", "Wang", "García", "Okafor", "Rossi", "Novak", "Sato", "Kowalski",
-    "Dubois", "Silva", "Jensen", "Haddad", "Ivanova", "Kim", "Larsen",
+    "Smith", "Müller", "Wang", "García", "Okafor", "Rossi", "Novak", "Sato", "Kowalski", "Dubois",
+    "Silva", "Jensen", "Haddad", "Ivanova", "Kim", "Larsen",
 ];
 
 /// A customer-like table: key `customer_id` (Int64, from `first_id`), and
