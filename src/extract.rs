@@ -121,6 +121,13 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Whether the votes agree with the watermark beyond what chance gives
+    /// (one-sided binomial tail below 1e-6).
+    pub fn is_significant(&self) -> bool {
+        self.agree > self.disagree
+            && binomial_upper_tail(self.agree, self.agree + self.disagree) < SUPPORT_P_VALUE
+    }
+
     /// Strength of the evidence: the vote margin in standard deviations of a
     /// fair coin, `(agree − disagree) / √(agree + disagree)`.
     pub fn z_score(&self) -> f64 {
@@ -217,50 +224,68 @@ impl Watermarker {
             attempts += ATTEMPTS_PER_LEVEL * LEVELS as u64;
             self.decode_tally(t)
         };
-        let mut contents: Vec<String> = Vec::new();
-        if tallies.len() > 1 {
+        let pooled = (tallies.len() > 1).then(|| {
             let mut pooled = Tally::new();
             for t in tallies {
                 pooled.merge(t);
             }
-            contents.extend(decode_one(&pooled));
-        }
-        for t in tallies {
-            if let Some(c) = decode_one(t) {
-                if !contents.contains(&c) {
-                    contents.push(c);
-                }
+            decode_one(&pooled)
+        });
+        let alone: Vec<Option<String>> = tallies.iter().map(&mut decode_one).collect();
+        let mut contents: Vec<String> = Vec::new();
+        for c in pooled.into_iter().chain(alone.iter().cloned()).flatten() {
+            if !contents.contains(&c) {
+                contents.push(c);
             }
         }
         let fp = attempts as f64 * (-64f64).exp2();
-        let mut found: Vec<Found> = contents
-            .into_iter()
-            .filter_map(|content| {
-                let payload = Payload::new(&self.key, &content).ok()?;
-                let columns: Vec<usize> = (0..tallies.len())
-                    .filter(|&i| supports(&tallies[i], &payload))
+        let payloads: Vec<Payload> = contents
+            .iter()
+            .filter_map(|c| Payload::new(&self.key, c).ok())
+            .collect();
+        // Each column carries at most one watermark: the one it decodes to
+        // alone, else the one its votes agree with most, if beyond chance.
+        // (Agreement alone is not enough: two contents that share a prefix
+        // share part of their codewords.)
+        let evidence: Vec<Vec<Evidence>> = tallies
+            .iter()
+            .map(|t| payloads.iter().map(|p| best_evidence(t, p, fp)).collect())
+            .collect();
+        let carrier: Vec<Option<usize>> = (0..tallies.len())
+            .map(|i| match &alone[i] {
+                Some(c) => payloads.iter().position(|p| p.content() == c),
+                None => (0..payloads.len())
+                    .filter(|&j| evidence[i][j].is_significant())
+                    .max_by(|&a, &b| {
+                        evidence[i][a]
+                            .z_score()
+                            .total_cmp(&evidence[i][b].z_score())
+                    }),
+            })
+            .collect();
+        let mut found: Vec<Found> = payloads
+            .iter()
+            .enumerate()
+            .map(|(j, payload)| {
+                let mut columns: Vec<usize> = (0..tallies.len())
+                    .filter(|&i| carrier[i] == Some(j))
                     .collect();
+                if columns.is_empty() {
+                    // Found only in the pool of all columns, or in columns
+                    // that also carry another watermark (a merged leak).
+                    columns = (0..tallies.len())
+                        .filter(|&i| evidence[i][j].is_significant())
+                        .collect();
+                }
                 let mut pooled = Tally::new();
                 for &i in &columns {
                     pooled.merge(&tallies[i]);
                 }
-                let evidence = (0..LEVELS)
-                    .map(|level| {
-                        let (agree, disagree) = pooled.agreement(&payload, level);
-                        Evidence {
-                            agree,
-                            disagree,
-                            density: Density::one_in(1 << level).expect("level ≤ MAX_LEVEL"),
-                            false_positive_probability: fp,
-                        }
-                    })
-                    .max_by(|a, b| a.z_score().total_cmp(&b.z_score()))
-                    .expect("at least one level");
-                Some(Found {
-                    content,
+                Found {
+                    content: payload.content().to_owned(),
                     columns,
-                    evidence,
-                })
+                    evidence: best_evidence(&pooled, payload, fp),
+                }
             })
             .collect();
         found.sort_by(|a, b| b.evidence.z_score().total_cmp(&a.evidence.z_score()));
@@ -272,12 +297,20 @@ impl Watermarker {
     }
 }
 
-/// Whether a column's votes agree with `payload` beyond chance at some level.
-fn supports(tally: &Tally, payload: &Payload) -> bool {
-    (0..LEVELS).any(|level| {
-        let (agree, disagree) = tally.agreement(payload, level);
-        agree > disagree && binomial_upper_tail(agree, agree + disagree) < SUPPORT_P_VALUE
-    })
+/// The evidence for `payload` in `tally` at the level where it is strongest.
+fn best_evidence(tally: &Tally, payload: &Payload, fp: f64) -> Evidence {
+    (0..LEVELS)
+        .map(|level| {
+            let (agree, disagree) = tally.agreement(payload, level);
+            Evidence {
+                agree,
+                disagree,
+                density: Density::one_in(1 << level).expect("level ≤ MAX_LEVEL"),
+                false_positive_probability: fp,
+            }
+        })
+        .max_by(|a, b| a.z_score().total_cmp(&b.z_score()))
+        .expect("LEVELS > 0")
 }
 
 /// `P(X ≥ k)` for `X ~ Binomial(n, 1/2)`, bounded above by the Chernoff

@@ -1,0 +1,103 @@
+//! Random tables of mixed types for the integration tests.
+
+use dbwatermark::sample::Rng;
+use dbwatermark::{Column, Config, Table, Values, WatermarkKey, Watermarker};
+
+/// A watermarker with the default configuration.
+pub fn watermarker(secret: &str) -> Watermarker {
+    Watermarker::new(WatermarkKey::new(secret).unwrap(), Config::default())
+}
+
+/// Random UTF-8 content of exactly `len` bytes, mixing one- to four-byte
+/// characters.
+pub fn content(rng: &mut Rng, len: usize) -> String {
+    const CHARS: [char; 8] = ['a', 'Z', '7', '-', 'é', 'ж', '水', '🦀'];
+    let mut s = String::new();
+    loop {
+        let c = CHARS[rng.below(CHARS.len() as u64) as usize];
+        if s.len() + c.len_utf8() > len {
+            break;
+        }
+        s.push(c);
+    }
+    while s.len() < len {
+        s.push('x');
+    }
+    s
+}
+
+/// The number of column kinds [`column`] can make.
+pub const KINDS: u64 = 12;
+
+/// A random non-key column of kind `kind` (see the match), about 5% nulls.
+pub fn column(rng: &mut Rng, kind: u64, rows: usize, name: &str) -> Column {
+    let mut r = || rng.next_u64();
+    let values = match kind {
+        0 => Values::Int8((0..rows).map(|_| r() as i8).collect()),
+        1 => Values::Int16((0..rows).map(|_| r() as i16).collect()),
+        2 => Values::Int32((0..rows).map(|_| (r() % 100_000) as i32 - 50_000).collect()),
+        3 => Values::Int64((0..rows).map(|_| r() as i64).collect()),
+        4 => Values::UInt8((0..rows).map(|_| r() as u8).collect()),
+        5 => Values::UInt64((0..rows).map(|_| r()).collect()),
+        6 => Values::Decimal {
+            counts: (0..rows)
+                .map(|_| (r() % 10_000_000) as i128 - 5_000_000)
+                .collect(),
+            scale: 2,
+            precision: 12,
+        },
+        7 => Values::Float64(
+            (0..rows)
+                .map(|_| (r() % 1_000_000) as f64 / 100.0)
+                .collect(),
+        ),
+        8 => Values::Float32((0..rows).map(|_| (r() % 100_000) as f32 / 10.0).collect()),
+        9 => Values::Text(
+            (0..rows)
+                .map(|i| format!("name-{i}-{}", r() % 1000))
+                .collect(),
+        ),
+        10 => Values::Timestamp {
+            values: (0..rows)
+                .map(|_| 1_700_000_000_000 + (r() % 10_000_000_000) as i64)
+                .collect(),
+            units_per_second: 1000,
+        },
+        _ => Values::Date32((0..rows).map(|_| 19_000 + (r() % 2000) as i32).collect()),
+    };
+    let validity: Vec<bool> = (0..rows).map(|_| rng.below(20) != 0).collect();
+    // Dates are opt-in; this table opts in.
+    Column::new(name, values)
+        .with_validity(validity)
+        .with_mark(true)
+}
+
+/// A random table: `rows` rows, `columns` non-key columns of random kinds,
+/// and a single integer key or a composite (integer, text) key.
+pub fn table(seed: u64, rows: usize, columns: usize, composite: bool) -> Table {
+    let mut rng = Rng::new(seed);
+    let ids: Vec<i64> = (0..rows as i64).map(|i| i * 7 + 3).collect();
+    let mut key = vec![Column::new("id", Values::Int64(ids))];
+    if composite {
+        key.push(Column::new(
+            "region",
+            Values::Text((0..rows).map(|i| format!("r{}", i % 13)).collect()),
+        ));
+    }
+    let columns = (0..columns)
+        .map(|c| {
+            let kind = rng.below(KINDS);
+            column(&mut rng, kind, rows, &format!("c{c}"))
+        })
+        .collect();
+    Table { key, columns }
+}
+
+/// The contents found in `table`.
+pub fn found(wm: &Watermarker, table: &Table) -> Vec<String> {
+    wm.extract_table(table)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.content)
+        .collect()
+}
