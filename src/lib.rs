@@ -84,3 +84,8 @@ pub use key::{KeyEncoder, KeyPart, WatermarkKey};
 pub use payload::Payload;
 pub use select::{Config, ConfigBuilder, Density, Selection, Slot};
 pub use table::{Column, EmbedReport, Table, Values};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

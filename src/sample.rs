@@ -121,3 +121,71 @@ pub fn delete_rows(table: &Table, fraction: f64, seed: u64) -> Table {
 pub fn shuffle_rows(table: &Table, seed: u64) -> Table {
     delete_rows(table, 0.0, seed)
 }
+
+/// `table` with a `fraction` of its non-key cells replaced by the value of
+/// the same column in another random row (an edit that keeps each column's
+/// distribution).
+pub fn replace_cells(table: &Table, fraction: f64, seed: u64) -> Table {
+    let mut rng = Rng::new(seed);
+    let rows = table.rows();
+    let mut out = table.clone();
+    if rows == 0 {
+        return out;
+    }
+    for column in &mut out.columns {
+        // Build a permutation-like row map: most rows keep their own value.
+        let map: Vec<usize> = (0..rows)
+            .map(|i| {
+                if rng.unit() < fraction {
+                    rng.below(rows as u64) as usize
+                } else {
+                    i
+                }
+            })
+            .collect();
+        *column = column.take(&map);
+    }
+    out
+}
+
+/// Fuzzing entry point: builds a table from arbitrary bytes (text keys that
+/// may or may not read as numbers, integer, float and text columns) and
+/// embeds into and extracts from it. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_extract(data: &[u8]) {
+    use crate::{Config, WatermarkKey, Watermarker};
+    let text = String::from_utf8_lossy(data);
+    let parts: Vec<&str> = text.split([',', '\n']).collect();
+    let rows = parts.len();
+    let ints: Vec<i64> = data
+        .chunks(8)
+        .map(|c| c.iter().fold(0i64, |a, &b| a << 8 | i64::from(b)))
+        .collect();
+    let cell = |i: usize| ints.get(i % ints.len().max(1)).copied().unwrap_or(0);
+    let table = Table {
+        key: vec![Column::new(
+            "k",
+            Values::Text(parts.iter().map(|s| s.to_string()).collect()),
+        )],
+        columns: vec![
+            Column::new("i", Values::Int64((0..rows).map(cell).collect())),
+            Column::new(
+                "f",
+                Values::Float64((0..rows).map(|i| f64::from_bits(cell(i) as u64)).collect()),
+            ),
+            Column::new(
+                "t",
+                Values::Text(parts.iter().rev().map(|s| s.to_string()).collect()),
+            ),
+        ],
+    };
+    let wm = Watermarker::new(
+        WatermarkKey::new("fuzz").expect("non-empty"),
+        Config::default(),
+    );
+    let mut marked = table.clone();
+    if let Ok(content) = std::str::from_utf8(data.get(..data.len().min(64)).unwrap_or_default()) {
+        let _ = wm.embed_table(&mut marked, content);
+    }
+    let _ = wm.extract_table(&marked);
+}

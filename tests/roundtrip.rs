@@ -36,3 +36,19 @@ proptest! {
         prop_assert!(support::found(&wm, &original).is_empty());
     }
 }
+
+proptest! {
+    #![proptest_config(PropConfig {
+        cases: 256,
+        rng_seed: RngSeed::Fixed(0xf022),
+        failure_persistence: None,
+        ..PropConfig::default()
+    })]
+
+    /// The fuzz target's body on arbitrary bytes: any table built from them
+    /// embeds and extracts without panicking.
+    #[test]
+    fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        dbwatermark::sample::fuzz_extract(&data);
+    }
+}
