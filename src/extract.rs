@@ -231,7 +231,8 @@ impl Watermarker {
             }
             decode_one(&pooled)
         });
-        let alone: Vec<Option<String>> = tallies.iter().map(&mut decode_one).collect();
+        attempts += ATTEMPTS_PER_LEVEL * LEVELS as u64 * tallies.len() as u64;
+        let alone: Vec<Option<String>> = tallies.par_iter().map(|t| self.decode_tally(t)).collect();
         let mut contents: Vec<String> = Vec::new();
         for c in pooled.into_iter().chain(alone.iter().cloned()).flatten() {
             if !contents.contains(&c) {

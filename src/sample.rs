@@ -189,3 +189,21 @@ pub fn fuzz_extract(data: &[u8]) {
     }
     let _ = wm.extract_table(&marked);
 }
+
+/// `table` with the lowest binary digit of every integer and decimal cell
+/// set at random (the attack that multi-step marking is meant to survive).
+pub fn randomize_lowest_bit(table: &Table, seed: u64) -> Table {
+    let mut rng = Rng::new(seed);
+    let mut out = table.clone();
+    for column in &mut out.columns {
+        match &mut column.values {
+            Values::Int32(v) => v.iter_mut().for_each(|x| *x = (*x & !1) | (rng.next_u64() & 1) as i32),
+            Values::Int64(v) => v.iter_mut().for_each(|x| *x = (*x & !1) | (rng.next_u64() & 1) as i64),
+            Values::Decimal { counts, .. } => counts
+                .iter_mut()
+                .for_each(|x| *x = (*x & !1) | i128::from(rng.next_u64() & 1)),
+            _ => {}
+        }
+    }
+    out
+}
