@@ -22,7 +22,10 @@ fn main() {
     let small_only = std::env::var_os("SWEEP_SMALL").is_some();
     let steps_only = std::env::var_os("SWEEP_STEPS").is_some();
     println!("density steps scenario recovered wrong changed%");
-    for n in [2u32, 4, 8].into_iter().filter(|_| !small_only && !steps_only) {
+    for n in [2u32, 4, 8]
+        .into_iter()
+        .filter(|_| !small_only && !steps_only)
+    {
         for steps in [2u8] {
             let config = Config::builder()
                 .density(Density::one_in(n).unwrap())
@@ -86,20 +89,35 @@ fn main() {
     // Low steps: distortion and survival of a randomised lowest bit, on the
     // integer and decimal columns only, at one row in eight.
     for steps in [1u8, 2, 3] {
-        let config = Config::builder().density(Density::one_in(8).unwrap()).steps(steps).build().unwrap();
+        let config = Config::builder()
+            .density(Density::one_in(8).unwrap())
+            .steps(steps)
+            .build()
+            .unwrap();
         let (mut ok, mut mean) = (0, 0.0);
         for t in 0..keys {
             let mut rng = Rng::new(200 + t);
-            let wm = Watermarker::new(WatermarkKey::new(&rng.string(&alphabet, 20)).unwrap(), config);
+            let wm = Watermarker::new(
+                WatermarkKey::new(&rng.string(&alphabet, 20)).unwrap(),
+                config,
+            );
             let content = rng.string(&alphabet, 16);
             let mut table = base.clone();
             table.columns.truncate(2);
             let report = wm.embed_table(&mut table, &content).unwrap();
-            let (sum, n) = report.columns.iter().fold((0u64, 0usize), |(s, n), (_, r)| (s + r.sum_abs_steps, n + r.changed));
+            let (sum, n) = report
+                .columns
+                .iter()
+                .fold((0u64, 0usize), |(s, n), (_, r)| {
+                    (s + r.sum_abs_steps, n + r.changed)
+                });
             mean += sum as f64 / n as f64;
             ok += u64::from(recovered(&wm, &sample::randomize_lowest_bit(&table, t), &content).0);
         }
-        println!("steps {steps}: mean change {:.2} steps, lowest bit randomised: {ok}/{keys}", mean / keys as f64);
+        println!(
+            "steps {steps}: mean change {:.2} steps, lowest bit randomised: {ok}/{keys}",
+            mean / keys as f64
+        );
     }
     // Small tables with long contents: one non-key column.
     for n in [1u32, 2] {

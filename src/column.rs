@@ -3,6 +3,38 @@
 
 use crate::codec::{self, MarkBit};
 
+/// One cell of a text-based table (JSON, CSV), already interpreted by the
+/// adapter that read it. The adapter keeps what it needs to write the cell
+/// back in its original form (quotes, layout of a date) and renders the new
+/// value after embedding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    /// A value that cannot carry a mark; skipped and counted.
+    Unmarkable,
+    /// An integer count of steps (an integer, seconds of a timestamp, days
+    /// of a date) that must stay within `min..=max`.
+    Integer {
+        /// The count.
+        value: i128,
+        /// Smallest allowed count.
+        min: i128,
+        /// Largest allowed count.
+        max: i128,
+    },
+    /// A decimal `count × 10^-scale` whose absolute count must stay at most
+    /// `max` (`2^53` for values that must survive a round trip through a float).
+    Decimal {
+        /// The unscaled value.
+        count: i128,
+        /// Digits after the decimal point.
+        scale: i8,
+        /// Largest allowed absolute count.
+        max: i128,
+    },
+    /// A string.
+    Text(String),
+}
+
 /// A column to embed into, as a mutable slice of its values.
 ///
 /// Nulls are given separately as a validity mask; the values at null
@@ -53,6 +85,8 @@ pub enum ColumnMut<'a> {
     Date32(&'a mut [i32]),
     /// Milliseconds since the epoch, marked in whole days.
     Date64(&'a mut [i64]),
+    /// Cells interpreted one by one (text formats).
+    Cells(&'a mut [Cell]),
 }
 
 /// A column to read marks from.
@@ -99,6 +133,8 @@ pub enum ColumnRef<'a> {
     Date32(&'a [i32]),
     /// Milliseconds since the epoch.
     Date64(&'a [i64]),
+    /// Cells interpreted one by one (text formats).
+    Cells(&'a [Cell]),
 }
 
 /// Milliseconds per day, the step of `Date64`.
@@ -232,6 +268,35 @@ pub(crate) fn mark_text(v: &mut String, m: MarkBit) -> Outcome {
     }
 }
 
+/// Marks one interpreted cell.
+pub(crate) fn mark_cell(cell: &mut Cell, m: MarkBit) -> Outcome {
+    match cell {
+        Cell::Unmarkable => Outcome::Unmarkable,
+        Cell::Integer { value, min, max } => {
+            let old = *value;
+            match codec::nearest(old, m, *min, *max, |_| true) {
+                Some(new) => {
+                    *value = new;
+                    changed(new - old, (new - old) as f64)
+                }
+                None => Outcome::Unmarkable,
+            }
+        }
+        Cell::Decimal { count, scale, max } => mark_decimal(count, *scale, *max, m),
+        Cell::Text(s) => mark_text(s, m),
+    }
+}
+
+/// Reads the mark bit of one interpreted cell.
+pub(crate) fn read_cell(cell: &Cell, step: u32) -> Option<bool> {
+    match cell {
+        Cell::Unmarkable => None,
+        Cell::Integer { value, .. } => Some(codec::bit_of(*value, step)),
+        Cell::Decimal { count, scale, .. } => read_decimal(*count, *scale, step),
+        Cell::Text(s) => codec::read_text(s),
+    }
+}
+
 impl ColumnMut<'_> {
     /// Number of rows.
     pub fn len(&self) -> usize {
@@ -251,6 +316,7 @@ impl ColumnMut<'_> {
             Self::Timestamp { values, .. } => values.len(),
             Self::Date32(v) => v.len(),
             Self::Date64(v) => v.len(),
+            Self::Cells(v) => v.len(),
         }
     }
 
@@ -279,6 +345,7 @@ impl ColumnRef<'_> {
             Self::Timestamp { values, .. } => values.len(),
             Self::Date32(v) => v.len(),
             Self::Date64(v) => v.len(),
+            Self::Cells(v) => v.len(),
         }
     }
 

@@ -142,6 +142,7 @@ impl Watermarker {
             } => ctx.run(values, |v, m| column::mark_unit(v, units_per_second, m)),
             ColumnMut::Date32(v) => ctx.run(v, column::mark_int),
             ColumnMut::Date64(v) => ctx.run(v, |v, m| column::mark_unit(v, MS_PER_DAY, m)),
+            ColumnMut::Cells(v) => ctx.run(v, column::mark_cell),
         };
         Ok(report)
     }

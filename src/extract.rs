@@ -205,6 +205,7 @@ impl Watermarker {
             ColumnRef::Date64(v) => count(slots, validity, v, |&x, s| {
                 column::read_unit(x, MS_PER_DAY, s)
             }),
+            ColumnRef::Cells(v) => count(slots, validity, v, column::read_cell),
         };
         tally.merge(&part);
         Ok(())

@@ -55,15 +55,19 @@
 //!
 //! # Crate features
 //!
-//! * `cli` (default): the `dbwm` command-line tool. Pipelines that link the
-//!   core alone use `default-features = false`; the core depends only on
-//!   `hmac`, `sha2`, `rayon`, `ryu` and `thiserror`.
+//! * `dsc`: the Huawei DSC-compatible JSON model, [`dsc`] (adds `serde`,
+//!   `serde_json`).
+//! * `cli` (default, implies `dsc`): the `dbwm` command-line tool. Pipelines
+//!   that link the core alone use `default-features = false`; the core
+//!   depends only on `hmac`, `sha2`, `rayon`, `ryu` and `thiserror`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod codec;
 mod column;
+#[cfg(feature = "dsc")]
+pub mod dsc;
 mod ecc;
 mod embed;
 mod engine;
@@ -75,7 +79,7 @@ pub mod sample;
 pub mod select;
 mod table;
 
-pub use column::{ColumnMut, ColumnRef};
+pub use column::{Cell, ColumnMut, ColumnRef};
 pub use embed::ColumnReport;
 pub use engine::Watermarker;
 pub use error::{Error, Result};

@@ -1,10 +1,13 @@
 //! `dbwm`: the command-line tool. Parses flags, calls the library, turns the
 //! result into an exit code.
 
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use dbwatermark::dsc::{self, DscError};
 use dbwatermark::sample;
 use dbwatermark::{Config, WatermarkKey, Watermarker};
 
@@ -21,6 +24,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Huawei DSC-compatible requests: read a DSC request body, write the
+    /// response body. Exit 0 on success; on a caller error the DSC error body
+    /// (DSC.00000004) goes to standard output, a message to standard error,
+    /// exit 2; on an internal error DSC.00000002, exit 1.
+    Dsc {
+        #[command(subcommand)]
+        op: DscOp,
+    },
     /// Watermark two partner copies of a generated table, leak one, and find
     /// out from the leak which copy it was.
     Demo {
@@ -30,10 +41,107 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum DscOp {
+    /// Embed: `{watermark_content, watermark_key, columns, data}` → `{marked_data}`.
+    Embed(DscArgs),
+    /// Extract: `{watermark_key, columns, data}` → `{watermarks}`.
+    Extract(DscArgs),
+}
+
+#[derive(clap::Args)]
+struct DscArgs {
+    /// Request body file; standard input if absent or `-`.
+    #[arg(long, short)]
+    input: Option<PathBuf>,
+    /// Response body file, replaced only once complete; standard output if
+    /// absent or `-`.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+/// `path` unless it is absent or `-` (standard input or output).
+fn named(path: &Option<PathBuf>) -> Option<&Path> {
+    path.as_deref().filter(|p| *p != Path::new("-"))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, so
+/// that `path` is only ever replaced by a complete file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A DSC request handler: request body in, response body out.
+type Handler = fn(&[u8]) -> Result<Vec<u8>, DscError>;
+
+fn run_dsc(op: DscOp) -> ExitCode {
+    let (args, handler): (DscArgs, Handler) = match op {
+        DscOp::Embed(a) => (a, dsc::embed_json),
+        DscOp::Extract(a) => (a, dsc::extract_json),
+    };
+    let mut body = Vec::new();
+    let read = match named(&args.input) {
+        Some(p) => std::fs::read(p)
+            .map(|b| body = b)
+            .map_err(|e| format!("cannot read `{}`: {e}", p.display())),
+        None => std::io::stdin()
+            .read_to_end(&mut body)
+            .map(drop)
+            .map_err(|e| format!("cannot read standard input: {e}")),
+    };
+    let response = read
+        .map_err(DscError::InvalidParameter)
+        .and_then(|()| handler(&body));
+    let written = match &response {
+        Ok(bytes) => match named(&args.output) {
+            Some(p) => write_atomically(p, bytes)
+                .map_err(|e| format!("cannot write `{}`: {e}", p.display())),
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .and_then(|()| out.flush())
+                    .map_err(|e| format!("cannot write standard output: {e}"))
+            }
+        },
+        Err(_) => Ok(()),
+    };
+    let error = match (response, written) {
+        (Ok(_), Ok(())) => return ExitCode::SUCCESS,
+        (Err(e), _) => e,
+        (Ok(_), Err(msg)) => DscError::Internal(msg),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out
+        .write_all(&error.body_json())
+        .and_then(|()| out.write_all(b"\n"));
+    eprintln!("dbwm dsc: {error}");
+    match error {
+        DscError::InvalidParameter(_) => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo { rows } => demo(rows),
+        Command::Dsc { op } => return run_dsc(op),
     };
     match result {
         Ok(code) => code,

@@ -197,8 +197,12 @@ pub fn randomize_lowest_bit(table: &Table, seed: u64) -> Table {
     let mut out = table.clone();
     for column in &mut out.columns {
         match &mut column.values {
-            Values::Int32(v) => v.iter_mut().for_each(|x| *x = (*x & !1) | (rng.next_u64() & 1) as i32),
-            Values::Int64(v) => v.iter_mut().for_each(|x| *x = (*x & !1) | (rng.next_u64() & 1) as i64),
+            Values::Int32(v) => v
+                .iter_mut()
+                .for_each(|x| *x = (*x & !1) | (rng.next_u64() & 1) as i32),
+            Values::Int64(v) => v
+                .iter_mut()
+                .for_each(|x| *x = (*x & !1) | (rng.next_u64() & 1) as i64),
             Values::Decimal { counts, .. } => counts
                 .iter_mut()
                 .for_each(|x| *x = (*x & !1) | i128::from(rng.next_u64() & 1)),
