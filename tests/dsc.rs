@@ -405,3 +405,104 @@ fn dsc_and_core_mark_the_same_table_identically_and_read_each_other() {
     assert_eq!(extract(&from_core).unwrap(), ["partner-7"]);
     assert_eq!(support::found(&wm, &table), ["partner-7"]);
 }
+
+mod mutated {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as PropConfig, RngSeed};
+
+    /// Every outcome of a request body is a response of the right shape or
+    /// an invalid-parameter error: never a panic, never an internal error.
+    fn check(body: &[u8]) {
+        match dsc::embed_json(body) {
+            Ok(out) => assert!(serde_json::from_slice::<dsc::EmbedResponse>(&out).is_ok()),
+            Err(e) => assert!(matches!(e, DscError::InvalidParameter(_)), "{e}"),
+        }
+        match dsc::extract_json(body) {
+            Ok(out) => assert!(serde_json::from_slice::<dsc::ExtractResponse>(&out).is_ok()),
+            Err(e) => assert!(matches!(e, DscError::InvalidParameter(_)), "{e}"),
+        }
+    }
+
+    fn base() -> Vec<u8> {
+        let mut req = request(40);
+        req["data"][3]["qty"] = json!("17");
+        req["data"][4]["price"] = json!({"nested": [1, 2]});
+        req["data"][5]["note"] = json!(null);
+        serde_json::to_vec(&req).unwrap()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Flip(usize, u8),
+        Delete(usize, usize),
+        Insert(usize, Vec<u8>),
+        Truncate(usize),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        let token = prop_oneof![
+            Just(b"null".to_vec()),
+            Just(b"\"".to_vec()),
+            Just(b"{".to_vec()),
+            Just(b"]".to_vec()),
+            Just(b"-1e999".to_vec()),
+            Just(b"\"\\ud800\"".to_vec()),
+            Just(b",\"primary_key\":true".to_vec()),
+            proptest::collection::vec(any::<u8>(), 1..8),
+        ];
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
+            (any::<usize>(), 1usize..40).prop_map(|(i, n)| Mutation::Delete(i, n)),
+            (any::<usize>(), token).prop_map(|(i, t)| Mutation::Insert(i, t)),
+            any::<usize>().prop_map(Mutation::Truncate),
+        ]
+    }
+
+    fn apply(body: &mut Vec<u8>, m: &Mutation) {
+        let len = body.len().max(1);
+        match m {
+            Mutation::Flip(i, b) => {
+                let i = i % len;
+                if let Some(x) = body.get_mut(i) {
+                    *x = *b;
+                }
+            }
+            Mutation::Delete(i, n) => {
+                let i = i % len;
+                let end = (i + n).min(body.len());
+                body.drain(i.min(end)..end);
+            }
+            Mutation::Insert(i, t) => {
+                let i = i % len;
+                body.splice(i..i, t.iter().copied());
+            }
+            Mutation::Truncate(i) => body.truncate(i % len),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(PropConfig {
+            cases: 512,
+            rng_seed: RngSeed::Fixed(0xd5c),
+            failure_persistence: None,
+            ..PropConfig::default()
+        })]
+
+        #[test]
+        fn mutated_requests_get_a_response_or_a_dsc_error(
+            mutations in proptest::collection::vec(mutation(), 1..4)
+        ) {
+            let mut body = base();
+            for m in &mutations {
+                apply(&mut body, m);
+            }
+            check(&body);
+        }
+    }
+
+    #[test]
+    fn the_unmutated_base_request_succeeds() {
+        assert!(dsc::embed_json(&base()).is_ok());
+    }
+}
