@@ -295,7 +295,11 @@ impl Watermarker {
     }
 
     fn decode_tally(&self, tally: &Tally) -> Option<String> {
-        (0..LEVELS).find_map(|level| payload::decode(&self.key, &tally.margins(level)))
+        // Levels are independent attempts; the first success in level order
+        // wins, whatever the number of threads.
+        (0..LEVELS)
+            .into_par_iter()
+            .find_map_first(|level| payload::decode(&self.key, &tally.margins(level)))
     }
 }
 

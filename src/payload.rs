@@ -173,7 +173,7 @@ impl Payload {
 /// Steps of the trellis read to check a length guess against the header:
 /// the header and enough of the tag for the Viterbi decisions on the header
 /// to have settled.
-const HEAD_STEPS: usize = 48;
+const HEAD_STEPS: usize = 32;
 
 /// Folds class positions onto the first `out.len()` code bits of a codeword
 /// of length `c`.
