@@ -57,13 +57,19 @@
 //!
 //! * `dsc`: the Huawei DSC-compatible JSON model, [`dsc`] (adds `serde`,
 //!   `serde_json`).
-//! * `cli` (default, implies `dsc`): the `dbwm` command-line tool. Pipelines
+//! * `arrow`: the Apache Arrow adapter, [`arrow`] (`RecordBatch` and
+//!   `RecordBatchReader` streams).
+//! * `files`: streaming CSV, NDJSON and Arrow IPC files, [`files`].
+//! * `parquet`: Parquet files too.
+//! * `cli` (default, implies `dsc` and `parquet`): the `dbwm` command-line tool. Pipelines
 //!   that link the core alone use `default-features = false`; the core
 //!   depends only on `hmac`, `sha2`, `rayon`, `ryu` and `thiserror`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod codec;
 mod column;
 #[cfg(feature = "dsc")]
