@@ -79,8 +79,12 @@ mod embed;
 mod engine;
 mod error;
 mod extract;
+#[cfg(feature = "files")]
+pub mod files;
 pub mod key;
 pub mod payload;
+#[cfg(feature = "files")]
+pub mod pipeline;
 pub mod sample;
 pub mod select;
 mod table;

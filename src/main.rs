@@ -22,8 +22,118 @@ struct Cli {
     command: Command,
 }
 
+/// Where the watermark key comes from. Prefer a file or the environment:
+/// a key on the command line is visible to other users in the process list
+/// and kept in shell history.
+#[derive(clap::Args, Clone)]
+struct KeyArgs {
+    /// File whose first line is the watermark key (preferred).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// The watermark key itself (visible in the process list; prefer
+    /// --key-file or the DBWM_KEY environment variable).
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+}
+
+impl KeyArgs {
+    fn watermarker(&self) -> Result<Watermarker, String> {
+        let secret = match (&self.key_file, &self.key) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read key file `{}`: {e}", path.display()))?;
+                text.lines().next().unwrap_or_default().to_owned()
+            }
+            (None, Some(k)) => k.clone(),
+            (None, None) => std::env::var("DBWM_KEY")
+                .map_err(|_| "no watermark key: use --key-file FILE, set DBWM_KEY, or --key KEY".to_owned())?,
+        };
+        let key = WatermarkKey::new(&secret).map_err(|e| e.to_string())?;
+        Ok(Watermarker::new(key, Config::default()))
+    }
+}
+
+/// Reading options shared by `embed` and `extract`.
+#[derive(clap::Args, Clone)]
+struct ReadArgs {
+    /// Primary-key column(s), comma-separated, in key order.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pk: Vec<String>,
+    /// Columns to mark or read, comma-separated (default: every non-key
+    /// column of a markable type; dates only when named).
+    #[arg(long, value_delimiter = ',')]
+    columns: Option<Vec<String>>,
+    /// Input format, if the extension does not say: csv, tsv, ndjson, arrow, arrows, parquet.
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+    /// CSV field delimiter (default `,`, tab for .tsv).
+    #[arg(long)]
+    delimiter: Option<char>,
+    /// CSV input has no header line.
+    #[arg(long)]
+    no_header: bool,
+    /// Rows per batch.
+    #[arg(long, default_value_t = dbwatermark::files::DEFAULT_BATCH_ROWS)]
+    batch_rows: usize,
+}
+
+impl ReadArgs {
+    fn options(&self) -> Result<dbwatermark::files::ReadOptions, String> {
+        Ok(dbwatermark::files::ReadOptions {
+            format: parse_format(self.format.as_deref())?,
+            batch_rows: self.batch_rows,
+            delimiter: delimiter(self.delimiter)?,
+            header: !self.no_header,
+            ..Default::default()
+        })
+    }
+}
+
+fn parse_format(name: Option<&str>) -> Result<Option<dbwatermark::files::Format>, String> {
+    name.map(|n| dbwatermark::files::Format::parse(n).ok_or_else(|| format!("unknown format `{n}`")))
+        .transpose()
+}
+
+fn delimiter(c: Option<char>) -> Result<Option<u8>, String> {
+    c.map(|c| u8::try_from(c).map_err(|_| format!("delimiter `{c}` is not a single byte")))
+        .transpose()
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Watermark a file (CSV, TSV, NDJSON, Arrow IPC, Parquet) into a new file.
+    ///
+    /// The key comes from --key-file, else --key, else the DBWM_KEY
+    /// environment variable; prefer the file or the environment.
+    Embed {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The watermark to embed, 1 to 64 bytes (e.g. "acme->partner-42").
+        #[arg(long)]
+        content: String,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Output file; its extension (or --output-format) sets the format.
+        /// Replaced only once completely written.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Output format, if the extension does not say.
+        #[arg(long, value_name = "FORMAT")]
+        output_format: Option<String>,
+        /// The input file.
+        input: PathBuf,
+    },
+    /// Find the watermarks in one or more files; prints JSON. Exit 0 when a
+    /// watermark is found, 3 when none is, 2 on bad input.
+    Extract {
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// The files; their votes are pooled.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Huawei DSC-compatible requests: read a DSC request body, write the
     /// response body. Exit 0 on success; on a caller error the DSC error body
     /// (DSC.00000004) goes to standard output, a message to standard error,
@@ -38,6 +148,9 @@ enum Command {
         /// Rows in the generated table.
         #[arg(long, default_value_t = 100_000)]
         rows: usize,
+        /// Folder for everything the demo writes.
+        #[arg(long, default_value = "dbwm-demo")]
+        out: PathBuf,
     },
 }
 
@@ -140,95 +253,280 @@ fn run_dsc(op: DscOp) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { rows } => demo(rows),
+        Command::Demo { rows, out } => demo(rows, &out),
         Command::Dsc { op } => return run_dsc(op),
+        Command::Embed {
+            key,
+            content,
+            read,
+            output,
+            output_format,
+            input,
+        } => return run_embed(&key, &content, &read, &output, output_format.as_deref(), &input),
+        Command::Extract { key, read, files } => return run_extract(&key, &read, &files),
     };
     match result {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("dbwm: {e}");
-            ExitCode::from(2)
+        Err(e) => fail(&e, false),
+    }
+}
+
+/// A progress bar on standard error when it is a terminal, otherwise nothing.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(what: &str) -> Self {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, {eta} left")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(what.to_owned());
+        Self(Some(bar))
+    }
+
+    fn update(&self, done: usize, total: Option<usize>) {
+        if let Some(bar) = &self.0 {
+            if let Some(t) = total {
+                bar.set_length(t as u64);
+            }
+            bar.set_position(done as u64);
         }
     }
 }
 
-fn demo(rows: usize) -> Result<ExitCode, dbwatermark::Error> {
-    println!("dbwatermark demo: who leaked the customer table?\n");
-    let original = sample::customers(rows, 1, 2026);
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Prints a one-line error and returns exit status 2 (bad input) or 1.
+fn fail(message: &str, caller: bool) -> ExitCode {
+    eprintln!("dbwm: {message}");
+    ExitCode::from(if caller { 2 } else { 1 })
+}
+
+fn run_embed(
+    key: &KeyArgs,
+    content: &str,
+    read: &ReadArgs,
+    output: &Path,
+    output_format: Option<&str>,
+    input: &Path,
+) -> ExitCode {
+    let setup = key.watermarker().and_then(|wm| {
+        let write = dbwatermark::files::WriteOptions {
+            format: parse_format(output_format)?,
+            delimiter: delimiter(read.delimiter)?,
+            ..Default::default()
+        };
+        Ok((wm, read.options()?, write))
+    });
+    let (wm, read_options, write) = match setup {
+        Ok(s) => s,
+        Err(e) => return fail(&e, true),
+    };
+    let start = Instant::now();
+    let progress = Progress::new("embedding");
+    let result = dbwatermark::pipeline::embed_file(
+        &wm,
+        input,
+        output,
+        &read.pk,
+        read.columns.as_deref(),
+        content,
+        &read_options,
+        &write,
+        &mut |done, total| progress.update(done, total),
+    );
+    drop(progress);
+    match result {
+        Ok(summary) => {
+            let cells = summary.rows * summary.columns.len();
+            let changed: usize = summary.columns.iter().map(|(_, r)| r.changed).sum();
+            eprintln!(
+                "dbwm: wrote {} rows to {} in {:.2} s; one row in {} carries marks; {changed} of {cells} cells changed ({:.1}%)",
+                summary.rows,
+                output.display(),
+                start.elapsed().as_secs_f64(),
+                summary.density.rows_per_mark(),
+                if cells == 0 { 0.0 } else { 100.0 * changed as f64 / cells as f64 },
+            );
+            for (name, r) in &summary.columns {
+                eprintln!(
+                    "  {name}: {} changed, {} nulls and {} unmarkable skipped, mean change {:.3}, max {:.3}",
+                    r.changed,
+                    r.nulls,
+                    r.unmarkable,
+                    r.mean_abs_change(),
+                    r.max_abs_change
+                );
+            }
+            if !summary.skipped.is_empty() {
+                eprintln!("  not marked (type): {}", summary.skipped.join(", "));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string(), e.is_caller_error()),
+    }
+}
+
+fn run_extract(key: &KeyArgs, read: &ReadArgs, files: &[PathBuf]) -> ExitCode {
+    let (wm, read_options) = match key.watermarker().and_then(|wm| Ok((wm, read.options()?))) {
+        Ok(s) => s,
+        Err(e) => return fail(&e, true),
+    };
+    let progress = Progress::new("extracting");
+    let result = dbwatermark::pipeline::extract_files(
+        &wm,
+        files,
+        &read.pk,
+        read.columns.as_deref(),
+        &read_options,
+        &mut |done, total| progress.update(done, total),
+    );
+    drop(progress);
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string(), e.is_caller_error()),
+    };
+    let report = serde_json::json!({
+        "watermarks": summary.found.iter().map(|f| serde_json::json!({
+            "content": f.content,
+            "columns": f.columns,
+            "votes_agree": f.evidence.agree,
+            "votes_disagree": f.evidence.disagree,
+            "density": format!("1/{}", f.evidence.density.rows_per_mark()),
+            "false_positive_probability": f.evidence.false_positive_probability,
+        })).collect::<Vec<_>>(),
+        "rows": summary.rows,
+        "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+        "columns": summary.votes.iter().map(|(name, votes)| serde_json::json!({"name": name, "votes": votes})).collect::<Vec<_>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    if summary.found.is_empty() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Reads a whole (small) file into a core table.
+fn read_table(path: &Path, key: &str) -> Result<dbwatermark::Table, String> {
+    let input = dbwatermark::files::open(path, &Default::default()).map_err(|e| e.to_string())?;
+    let mut table: Option<dbwatermark::Table> = None;
+    for batch in input.reader {
+        let batch = batch.map_err(|e| format!("{}: {e}", path.display()))?;
+        let part = dbwatermark::arrow::batch_to_table(&batch, &[key]).map_err(|e| e.to_string())?;
+        match &mut table {
+            Some(t) => t.append(&part).map_err(|e| e.to_string())?,
+            None => table = Some(part),
+        }
+    }
+    table.ok_or_else(|| format!("{}: no rows", path.display()))
+}
+
+/// Writes a core table to a file of the format its extension names.
+fn write_table(table: &dbwatermark::Table, path: &Path) -> Result<(), String> {
+    let batch = dbwatermark::arrow::table_to_batch(table).map_err(|e| e.to_string())?;
+    let mut out = dbwatermark::files::Output::create(path, &batch.schema(), &Default::default())
+        .map_err(|e| e.to_string())?;
+    out.write(&batch).map_err(|e| e.to_string())?;
+    out.finish().map_err(|e| e.to_string())
+}
+
+fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
+    use dbwatermark::pipeline;
+    println!("dbwatermark demo: who leaked the customer table?  (files in {}/)\n", dir.display());
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let original = dir.join("customers.parquet");
+    let table = sample::customers(rows, 1, 2026);
+    write_table(&table, &original)?;
     println!(
-        "1. Generated a customer table: {} rows, key `customer_id`, columns {}.",
-        original.rows(),
-        original
-            .columns
-            .iter()
-            .map(|c| format!("`{}`", c.name))
-            .collect::<Vec<_>>()
-            .join(", ")
+        "1. Generated {}: {} customers, key `customer_id`, columns {}.",
+        original.display(),
+        table.rows(),
+        table.columns.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(", ")
     );
 
     // One secret key for the data owner; one watermark per partner copy.
     let wm = Watermarker::new(
-        WatermarkKey::new("demo key: keep me secret")?,
+        WatermarkKey::new("demo key: keep me secret").map_err(|e| e.to_string())?,
         Config::default(),
     );
-    let mut copies = Vec::new();
-    for partner in ["acme->partner-A", "acme->partner-B"] {
-        let mut copy = original.clone();
+    let key = vec!["customer_id".to_owned()];
+    let read = dbwatermark::files::ReadOptions::default();
+    for partner in ["A", "B"] {
+        let copy = dir.join(format!("partner-{partner}.parquet"));
+        let content = format!("acme->partner-{partner}");
         let start = Instant::now();
-        let report = wm.embed_table(&mut copy, partner)?;
-        let secs = start.elapsed().as_secs_f64();
-        let changed: usize = report.columns.iter().map(|(_, r)| r.changed).sum();
-        let max_steps = report
-            .columns
-            .iter()
-            .map(|(_, r)| r.max_abs_steps)
-            .max()
-            .unwrap_or(0);
+        let summary = pipeline::embed_file(
+            &wm,
+            &original,
+            &copy,
+            &key,
+            None,
+            &content,
+            &read,
+            &Default::default(),
+            &mut |_, _| {},
+        )
+        .map_err(|e| e.to_string())?;
+        let cells = summary.rows * summary.columns.len();
+        let changed: usize = summary.columns.iter().map(|(_, r)| r.changed).sum();
+        let max_steps = summary.columns.iter().map(|(_, r)| r.max_abs_steps).max().unwrap_or(0);
         println!(
-            "2. Watermarked a copy with \"{partner}\" in {secs:.2} s: one row in {} carries marks, \
-             {changed} of {} cells changed ({:.1}%), each number by at most {max_steps} step(s) \
+            "2. Wrote {} carrying \"{content}\" in {:.2} s: one row in {} carries marks, \
+             {changed} of {cells} cells changed ({:.1}%), each number by at most {max_steps} step(s) \
              of its last digit.",
-            report.density.rows_per_mark(),
-            report.rows * report.columns.len(),
-            100.0 * report.changed_fraction(),
+            copy.display(),
+            start.elapsed().as_secs_f64(),
+            summary.density.rows_per_mark(),
+            100.0 * changed as f64 / cells.max(1) as f64,
         );
-        copies.push(copy);
     }
 
-    // Partner B leaks a fifth of its copy, shuffled, with some cells edited.
-    let leak = sample::delete_rows(&copies[1], 0.8, 7);
-    let leak = sample::replace_cells(&leak, 0.05, 8);
+    // Partner B leaks a fifth of its copy, shuffled, with some cells edited,
+    // exported to CSV.
+    let leak_path = dir.join("leak.csv");
+    let copy_b = read_table(&dir.join("partner-B.parquet"), "customer_id")?;
+    let leak = sample::replace_cells(&sample::delete_rows(&copy_b, 0.8, 7), 0.05, 8);
+    write_table(&leak, &leak_path)?;
     println!(
-        "3. A leak turns up: {} rows (20% of partner B's copy), shuffled, 5% of cells edited.",
+        "3. A leak turns up: {} with {} rows (20% of partner B's copy), shuffled, 5% of cells edited.",
+        leak_path.display(),
         leak.rows()
     );
 
     let start = Instant::now();
-    let found = wm.extract_table(&leak)?;
+    let summary = pipeline::extract_files(&wm, std::slice::from_ref(&leak_path), &key, None, &read, &mut |_, _| {})
+        .map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
-    for extra in found.iter().skip(1) {
+    for extra in summary.found.iter().skip(1) {
         println!("   (also found: \"{}\")", extra.content);
     }
-    match found.first() {
-        Some(f) => {
-            println!(
-                "4. Extracted in {secs:.2} s: the leak carries \"{}\".\n   Evidence: {} of {} votes agree; \
-                 probability that a table without this watermark reports one: below {:.1e}.",
-                f.content,
-                f.evidence.agree,
-                f.evidence.agree + f.evidence.disagree,
-                f.evidence.false_positive_probability,
-            );
-            let other = wm.extract_table(&sample::delete_rows(&original, 0.8, 7))?;
-            println!(
-                "5. The same extraction on the unmarked original finds {} watermark(s).",
-                other.len()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            println!("4. No watermark found in {secs:.2} s.");
-            Ok(ExitCode::from(3))
-        }
-    }
+    let Some(f) = summary.found.first() else {
+        println!("4. No watermark found in {secs:.2} s.");
+        return Ok(ExitCode::from(3));
+    };
+    println!(
+        "4. Extracted from the CSV in {secs:.2} s: the leak carries \"{}\" (columns {}).\n   Evidence: {} of {} votes agree; \
+         probability that a table without this watermark reports one: below {:.1e}.",
+        f.content,
+        f.columns.join(", "),
+        f.evidence.agree,
+        f.evidence.agree + f.evidence.disagree,
+        f.evidence.false_positive_probability,
+    );
+    let clean = pipeline::extract_files(&wm, &[original], &key, None, &read, &mut |_, _| {}).map_err(|e| e.to_string())?;
+    println!("5. The same extraction on the unmarked original finds {} watermark(s).", clean.found.len());
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,419 @@
+//! Streaming file input and output (feature `files`; Parquet with feature
+//! `parquet`): CSV, newline-delimited JSON, Arrow IPC file and stream,
+//! Parquet.
+//!
+//! Readers yield [`RecordBatch`]es of a bounded size and writers take them one
+//! at a time, so watermarking a file holds a bounded number of batches in
+//! memory, never the whole file. An output file is written to a temporary
+//! file in the same folder and only renamed over the target once complete.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::{ArrowError, Schema, SchemaRef};
+
+/// Rows per batch unless set otherwise.
+pub const DEFAULT_BATCH_ROWS: usize = 8192;
+
+/// Errors of file input and output; each names its file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file's contents could not be read or written as its format.
+    #[error("{path}: {source}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: ArrowError,
+    },
+    /// The format is not known from the extension; name it.
+    #[error("{0}: unknown format; use an extension (.csv, .tsv, .json, .ndjson, .jsonl, .arrow, .arrows, .parquet) or name the format")]
+    UnknownFormat(PathBuf),
+    /// The format is known but this build cannot read or write it.
+    #[error("{0}: Parquet needs the `parquet` feature")]
+    Unsupported(PathBuf),
+}
+
+/// Shorthand for results of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma- (or otherwise) separated values with a header line.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+    /// Arrow IPC file (Feather v2).
+    IpcFile,
+    /// Arrow IPC stream.
+    IpcStream,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl Format {
+    /// The format named by `path`'s extension.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Self::parse(&ext)
+    }
+
+    /// A format by name or extension: `csv`, `tsv`, `json`, `ndjson`,
+    /// `jsonl`, `arrow`, `ipc`, `feather`, `arrows`, `parquet`, `pq`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "csv" | "tsv" | "txt" => Self::Csv,
+            "json" | "ndjson" | "jsonl" => Self::Ndjson,
+            "arrow" | "ipc" | "feather" => Self::IpcFile,
+            "arrows" | "stream" => Self::IpcStream,
+            "parquet" | "pq" => Self::Parquet,
+            _ => return None,
+        })
+    }
+
+    fn of(path: &Path, named: Option<Format>) -> Result<Self> {
+        named
+            .or_else(|| Self::from_path(path))
+            .ok_or_else(|| Error::UnknownFormat(path.to_owned()))
+    }
+}
+
+/// How to read a file.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// The format; by default from the extension.
+    pub format: Option<Format>,
+    /// Rows per batch. Default: [`DEFAULT_BATCH_ROWS`].
+    pub batch_rows: usize,
+    /// CSV field delimiter. Default: `,` (`\t` for `.tsv`).
+    pub delimiter: Option<u8>,
+    /// Whether a CSV file starts with a header line. Default: yes.
+    pub header: bool,
+    /// The schema of a CSV or NDJSON file; inferred from its first rows if absent.
+    pub schema: Option<SchemaRef>,
+    /// Rows read to infer a schema. Default: 10,000.
+    pub infer_rows: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            format: None,
+            batch_rows: DEFAULT_BATCH_ROWS,
+            delimiter: None,
+            header: true,
+            schema: None,
+            infer_rows: 10_000,
+        }
+    }
+}
+
+/// An open input: a stream of batches and what is known about the file.
+pub struct Input {
+    /// The batches.
+    pub reader: Box<dyn RecordBatchReader + Send>,
+    /// The format.
+    pub format: Format,
+    /// Number of rows, when the format records it (Parquet) or a quick count
+    /// found it (CSV, NDJSON); used to choose the marking density.
+    pub rows: Option<usize>,
+    /// Parquet compression of the input, kept on output.
+    #[cfg(feature = "parquet")]
+    pub parquet_compression: Option<parquet::basic::Compression>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn fmt(path: &Path) -> impl FnOnce(ArrowError) -> Error + '_ {
+    move |source| Error::Format {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Counts lines that are not blank, reading the file in blocks.
+fn count_lines(path: &Path) -> Result<usize> {
+    let mut reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(io(path))?);
+    let mut count = 0;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io(path))?;
+        if n == 0 {
+            return Ok(count);
+        }
+        count += usize::from(line.iter().any(|c| !c.is_ascii_whitespace()));
+    }
+}
+
+/// Opens `path` for reading batch by batch.
+///
+/// # Errors
+///
+/// [`Error::Io`] if it cannot be opened, [`Error::Format`] if its header or
+/// schema cannot be read, [`Error::UnknownFormat`].
+pub fn open(path: &Path, options: &ReadOptions) -> Result<Input> {
+    let format = Format::of(path, options.format)?;
+    let mut file = File::open(path).map_err(io(path))?;
+    let batch = options.batch_rows.max(1);
+    #[cfg(feature = "parquet")]
+    let mut parquet_compression = None;
+    let (reader, rows): (Box<dyn RecordBatchReader + Send>, Option<usize>) = match format {
+        Format::Csv => {
+            let tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+            let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
+            let schema = match &options.schema {
+                Some(s) => s.clone(),
+                None => {
+                    let (schema, _) = arrow_csv::reader::Format::default()
+                        .with_header(options.header)
+                        .with_delimiter(delimiter)
+                        .infer_schema(BufReader::new(&mut file), Some(options.infer_rows))
+                        .map_err(fmt(path))?;
+                    file.rewind().map_err(io(path))?;
+                    Arc::new(schema)
+                }
+            };
+            let reader = arrow_csv::ReaderBuilder::new(schema)
+                .with_header(options.header)
+                .with_delimiter(delimiter)
+                .with_batch_size(batch)
+                .build(BufReader::new(file))
+                .map_err(fmt(path))?;
+            let lines = count_lines(path)?;
+            (Box::new(reader), Some(lines.saturating_sub(usize::from(options.header))))
+        }
+        Format::Ndjson => {
+            let schema = match &options.schema {
+                Some(s) => s.clone(),
+                None => {
+                    let (schema, _) =
+                        arrow_json::reader::infer_json_schema(BufReader::new(&mut file), Some(options.infer_rows))
+                            .map_err(fmt(path))?;
+                    file.rewind().map_err(io(path))?;
+                    Arc::new(schema)
+                }
+            };
+            let reader = arrow_json::ReaderBuilder::new(schema)
+                .with_batch_size(batch)
+                .build(BufReader::new(file))
+                .map_err(fmt(path))?;
+            (Box::new(reader), Some(count_lines(path)?))
+        }
+        Format::IpcFile => {
+            let reader = arrow_ipc::reader::FileReader::try_new(file, None).map_err(fmt(path))?;
+            (Box::new(reader), None)
+        }
+        Format::IpcStream => {
+            let reader = arrow_ipc::reader::StreamReader::try_new(BufReader::new(file), None).map_err(fmt(path))?;
+            (Box::new(reader), None)
+        }
+        #[cfg(feature = "parquet")]
+        Format::Parquet => {
+            use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| external(path, e))?;
+            let meta = builder.metadata();
+            let rows = usize::try_from(meta.file_metadata().num_rows()).ok();
+            parquet_compression = meta
+                .row_groups()
+                .first()
+                .and_then(|g| g.columns().first())
+                .map(|c| c.compression());
+            let reader = builder.with_batch_size(batch).build().map_err(|e| external(path, e))?;
+            (Box::new(reader), rows)
+        }
+        #[cfg(not(feature = "parquet"))]
+        Format::Parquet => return Err(Error::Unsupported(path.to_owned())),
+    };
+    Ok(Input {
+        reader,
+        format,
+        rows,
+        #[cfg(feature = "parquet")]
+        parquet_compression,
+    })
+}
+
+/// How to write a file.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// The format; by default from the extension.
+    pub format: Option<Format>,
+    /// CSV field delimiter. Default: `,` (`\t` for `.tsv`).
+    pub delimiter: Option<u8>,
+    /// Parquet compression. Default: the input's, else snappy.
+    #[cfg(feature = "parquet")]
+    pub parquet_compression: Option<parquet::basic::Compression>,
+}
+
+enum Sink {
+    Csv(arrow_csv::Writer<File>),
+    Ndjson(arrow_json::LineDelimitedWriter<File>),
+    IpcFile(arrow_ipc::writer::FileWriter<File>),
+    IpcStream(arrow_ipc::writer::StreamWriter<File>),
+    #[cfg(feature = "parquet")]
+    Parquet(parquet::arrow::ArrowWriter<File>),
+}
+
+/// A file being written batch by batch; it replaces its target only when
+/// [`Output::finish`] succeeds, and is removed if dropped before that.
+pub struct Output {
+    sink: Option<Sink>,
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn external(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    fmt(path)(ArrowError::ExternalError(Box::new(e)))
+}
+
+/// A temporary path next to `path`, in the same folder so the final rename
+/// is atomic.
+fn temporary_next_to(path: &Path) -> PathBuf {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, so
+/// that `path` is only ever replaced by a complete file.
+///
+/// # Errors
+///
+/// [`Error::Io`] naming `path`.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let tmp = temporary_next_to(path);
+    let result = File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io(path))
+}
+
+impl Output {
+    /// Starts writing `path` with `schema`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the temporary file cannot be created, [`Error::UnknownFormat`].
+    pub fn create(path: &Path, schema: &Schema, options: &WriteOptions) -> Result<Self> {
+        let format = Format::of(path, options.format)?;
+        let tmp = temporary_next_to(path);
+        let file = File::create(&tmp).map_err(io(path))?;
+        let mut out = Output {
+            sink: None,
+            tmp,
+            path: path.to_owned(),
+            committed: false,
+        };
+        let sink = match format {
+            Format::Csv => {
+                let tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+                let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
+                Sink::Csv(arrow_csv::WriterBuilder::new().with_header(true).with_delimiter(delimiter).build(file))
+            }
+            Format::Ndjson => Sink::Ndjson(arrow_json::LineDelimitedWriter::new(file)),
+            Format::IpcFile => Sink::IpcFile(arrow_ipc::writer::FileWriter::try_new(file, schema).map_err(fmt(path))?),
+            Format::IpcStream => {
+                Sink::IpcStream(arrow_ipc::writer::StreamWriter::try_new(file, schema).map_err(fmt(path))?)
+            }
+            #[cfg(feature = "parquet")]
+            Format::Parquet => {
+                let compression = options
+                    .parquet_compression
+                    .unwrap_or(parquet::basic::Compression::SNAPPY);
+                let props = parquet::file::properties::WriterProperties::builder()
+                    .set_compression(compression)
+                    .build();
+                Sink::Parquet(
+                    parquet::arrow::ArrowWriter::try_new(file, Arc::new(schema.clone()), Some(props))
+                        .map_err(|e| external(path, e))?,
+                )
+            }
+            #[cfg(not(feature = "parquet"))]
+            Format::Parquet => return Err(Error::Unsupported(path.to_owned())),
+        };
+        out.sink = Some(sink);
+        Ok(out)
+    }
+
+    /// Appends a batch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Format`] naming the target file.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self.sink.as_mut() {
+            Some(Sink::Csv(w)) => w.write(batch).map_err(fmt(&self.path)),
+            Some(Sink::Ndjson(w)) => w.write(batch).map_err(fmt(&self.path)),
+            Some(Sink::IpcFile(w)) => w.write(batch).map_err(fmt(&self.path)),
+            Some(Sink::IpcStream(w)) => w.write(batch).map_err(fmt(&self.path)),
+            #[cfg(feature = "parquet")]
+            Some(Sink::Parquet(w)) => w.write(batch).map_err(|e| external(&self.path, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Completes the file and moves it over the target.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Format`] or [`Error::Io`] naming the target; the target is
+    /// then left as it was.
+    pub fn finish(mut self) -> Result<()> {
+        let path = self.path.clone();
+        let file: File = match self.sink.take() {
+            Some(Sink::Csv(w)) => w.into_inner(),
+            Some(Sink::Ndjson(mut w)) => {
+                w.finish().map_err(fmt(&path))?;
+                w.into_inner()
+            }
+            Some(Sink::IpcFile(mut w)) => {
+                w.finish().map_err(fmt(&path))?;
+                w.into_inner().map_err(fmt(&path))?
+            }
+            Some(Sink::IpcStream(mut w)) => {
+                w.finish().map_err(fmt(&path))?;
+                w.into_inner().map_err(fmt(&path))?
+            }
+            #[cfg(feature = "parquet")]
+            Some(Sink::Parquet(w)) => w.into_inner().map_err(|e| external(&path, e))?,
+            None => return Ok(()),
+        };
+        file.sync_all()
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path))
+            .map_err(io(&path))?;
+        self.committed = true;
+        Ok(())
+    }
+}

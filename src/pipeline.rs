@@ -1,0 +1,218 @@
+//! Watermarking and tracing files end to end (feature `files`): what `dbwm
+//! embed` and `dbwm extract` do, as library calls.
+
+use std::path::{Path, PathBuf};
+
+use crate::arrow::{self as adapter, BatchPlan};
+use crate::files::{self, Input, Output, ReadOptions, WriteOptions};
+use crate::{ColumnReport, Density, Evidence, Tally, Watermarker};
+
+/// Errors of a file job.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An input file is missing, unreadable or not in its format.
+    #[error(transparent)]
+    Input(files::Error),
+    /// The columns do not fit the request (missing key column, unknown
+    /// column, unsupported type), or a batch does not fit the first.
+    #[error("{path}: {source}")]
+    Columns {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: adapter::Error,
+    },
+    /// A bad setting such as a content of the wrong length.
+    #[error(transparent)]
+    Setting(#[from] crate::Error),
+    /// The output could not be written.
+    #[error(transparent)]
+    Output(files::Error),
+}
+
+impl Error {
+    /// Whether the caller can fix it (bad input or settings) rather than it
+    /// being a failure to write.
+    pub fn is_caller_error(&self) -> bool {
+        !matches!(self, Self::Output(_))
+    }
+}
+
+/// Shorthand for results of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What [`embed_file`] did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EmbedSummary {
+    /// Rows written.
+    pub rows: usize,
+    /// The marking density.
+    pub density: Density,
+    /// One report per marked column.
+    pub columns: Vec<(String, ColumnReport)>,
+    /// Non-key columns left unmarked because of their type.
+    pub skipped: Vec<String>,
+}
+
+fn columns_error(path: &Path) -> impl FnOnce(adapter::Error) -> Error + '_ {
+    move |source| Error::Columns {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn input_error(path: &Path, source: arrow_schema::ArrowError) -> Error {
+    Error::Input(files::Error::Format {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn plan(input: &Input, path: &Path, key: &[String], columns: Option<&[String]>) -> Result<BatchPlan> {
+    let key: Vec<&str> = key.iter().map(String::as_str).collect();
+    let columns: Option<Vec<&str>> = columns.map(|c| c.iter().map(String::as_str).collect());
+    BatchPlan::new(&input.reader.schema(), &key, columns.as_deref()).map_err(columns_error(path))
+}
+
+/// Watermarks `input` into `output` with `content`, batch by batch.
+///
+/// `key` names the primary-key columns, `columns` the columns to mark
+/// (default: every non-key column of a markable type except dates).
+/// `progress` is called with the number of rows done after each batch.
+/// The output keeps the input's schema (and Parquet compression); it
+/// replaces `output` only once complete.
+///
+/// # Errors
+///
+/// [`Error::Input`], [`Error::Columns`], [`Error::Setting`] for caller
+/// errors, [`Error::Output`] if writing fails.
+#[allow(clippy::too_many_arguments)]
+pub fn embed_file(
+    wm: &Watermarker,
+    input: &Path,
+    output: &Path,
+    key: &[String],
+    columns: Option<&[String]>,
+    content: &str,
+    read: &ReadOptions,
+    write: &WriteOptions,
+    progress: &mut dyn FnMut(usize, Option<usize>),
+) -> Result<EmbedSummary> {
+    let payload = wm.payload(content)?;
+    let source = files::open(input, read).map_err(Error::Input)?;
+    let plan = plan(&source, input, key, columns)?;
+    let density = wm.density_for(source.rows, &payload);
+    #[allow(unused_mut)]
+    let mut write = write.clone();
+    #[cfg(feature = "parquet")]
+    if write.parquet_compression.is_none() {
+        write.parquet_compression = source.parquet_compression;
+    }
+    let total = source.rows;
+    let mut sink = Output::create(output, &plan.schema().as_ref().clone(), &write).map_err(Error::Output)?;
+    let mut rows = 0;
+    // The stream marks a batch when it is asked for the next one, and the
+    // batch is written before the following one is read.
+    let mut stream = wm.embed_stream(source.reader, &plan, &payload, density);
+    for marked in stream.by_ref() {
+        let marked = marked.map_err(|e| match e {
+            arrow_schema::ArrowError::ExternalError(inner) => match inner.downcast::<adapter::Error>() {
+                Ok(columns) => columns_error(input)(*columns),
+                Err(other) => input_error(input, arrow_schema::ArrowError::ExternalError(other)),
+            },
+            other => input_error(input, other),
+        })?;
+        sink.write(&marked).map_err(Error::Output)?;
+        rows += marked.num_rows();
+        progress(rows, total);
+    }
+    let reports = stream.reports().to_vec();
+    sink.finish().map_err(Error::Output)?;
+    Ok(EmbedSummary {
+        rows,
+        density,
+        columns: plan.marked_names().into_iter().zip(reports).collect(),
+        skipped: plan.skipped_names().to_vec(),
+    })
+}
+
+/// A watermark found in files.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct FoundIn {
+    /// The watermark content.
+    pub content: String,
+    /// The columns that carry it.
+    pub columns: Vec<String>,
+    /// The pooled evidence of those columns.
+    pub evidence: Evidence,
+}
+
+/// What [`extract_files`] found.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ExtractSummary {
+    /// Rows read, over all files.
+    pub rows: usize,
+    /// Every watermark found, strongest evidence first.
+    pub found: Vec<FoundIn>,
+    /// Votes read per column (by name, over all files).
+    pub votes: Vec<(String, u64)>,
+}
+
+/// Extracts the watermarks of one or more files, merging the votes of
+/// same-named columns across files; memory holds one batch and one tally per
+/// column.
+///
+/// # Errors
+///
+/// [`Error::Input`] or [`Error::Columns`] naming the file.
+pub fn extract_files(
+    wm: &Watermarker,
+    paths: &[PathBuf],
+    key: &[String],
+    columns: Option<&[String]>,
+    read: &ReadOptions,
+    progress: &mut dyn FnMut(usize, Option<usize>),
+) -> Result<ExtractSummary> {
+    let mut names: Vec<String> = Vec::new();
+    let mut tallies: Vec<Tally> = Vec::new();
+    let mut rows = 0;
+    for path in paths {
+        let source = files::open(path, read).map_err(Error::Input)?;
+        let plan = plan(&source, path, key, columns)?;
+        let total = source.rows;
+        let mut file_tallies = plan.new_tallies();
+        let mut file_rows = 0;
+        for batch in source.reader {
+            let batch = batch.map_err(|e| input_error(path, e))?;
+            wm.tally_batch(&batch, &plan, &mut file_tallies)
+                .map_err(columns_error(path))?;
+            file_rows += batch.num_rows();
+            progress(rows + file_rows, total.map(|t| rows + t));
+        }
+        rows += file_rows;
+        for (name, t) in plan.marked_names().into_iter().zip(file_tallies) {
+            match names.iter().position(|n| *n == name) {
+                Some(i) => tallies[i].merge(&t),
+                None => {
+                    names.push(name);
+                    tallies.push(t);
+                }
+            }
+        }
+    }
+    let found = wm
+        .decode(&tallies)
+        .into_iter()
+        .map(|f| FoundIn {
+            content: f.content,
+            columns: f.columns.iter().map(|&i| names[i].clone()).collect(),
+            evidence: f.evidence,
+        })
+        .collect();
+    let votes = names.into_iter().zip(tallies.iter().map(Tally::votes)).collect();
+    Ok(ExtractSummary { rows, found, votes })
+}
