@@ -723,7 +723,11 @@ pub fn table_to_batch(table: &crate::Table) -> Result<RecordBatch> {
             },
             Values::Text(v) => string_array(&DataType::Utf8, v.clone(), c.validity.as_deref()),
         };
-        fields.push(Field::new(&c.name, array.data_type().clone(), nulls.is_some()));
+        fields.push(Field::new(
+            &c.name,
+            array.data_type().clone(),
+            nulls.is_some(),
+        ));
         arrays.push(array);
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
@@ -740,7 +744,9 @@ pub fn batch_to_table(batch: &RecordBatch, key: &[&str]) -> Result<crate::Table>
     let schema = batch.schema();
     let mut table = crate::Table::default();
     for k in key {
-        schema.index_of(k).map_err(|_| Error::MissingColumn((*k).to_owned()))?;
+        schema
+            .index_of(k)
+            .map_err(|_| Error::MissingColumn((*k).to_owned()))?;
     }
     for (field, array) in schema.fields().iter().zip(batch.columns()) {
         let a = array.as_ref();
@@ -770,9 +776,18 @@ pub fn batch_to_table(batch: &RecordBatch, key: &[&str]) -> Result<crate::Table>
             DataType::Timestamp(unit, _) => Values::Timestamp {
                 values: match unit {
                     TimeUnit::Second => a.as_primitive::<TimestampSecondType>().values().to_vec(),
-                    TimeUnit::Millisecond => a.as_primitive::<TimestampMillisecondType>().values().to_vec(),
-                    TimeUnit::Microsecond => a.as_primitive::<TimestampMicrosecondType>().values().to_vec(),
-                    TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().values().to_vec(),
+                    TimeUnit::Millisecond => a
+                        .as_primitive::<TimestampMillisecondType>()
+                        .values()
+                        .to_vec(),
+                    TimeUnit::Microsecond => a
+                        .as_primitive::<TimestampMicrosecondType>()
+                        .values()
+                        .to_vec(),
+                    TimeUnit::Nanosecond => a
+                        .as_primitive::<TimestampNanosecondType>()
+                        .values()
+                        .to_vec(),
                 },
                 units_per_second: units_per_second(unit),
             },

@@ -39,7 +39,9 @@ pub enum Error {
         source: ArrowError,
     },
     /// The format is not known from the extension; name it.
-    #[error("{0}: unknown format; use an extension (.csv, .tsv, .json, .ndjson, .jsonl, .arrow, .arrows, .parquet) or name the format")]
+    #[error(
+        "{0}: unknown format; use an extension (.csv, .tsv, .json, .ndjson, .jsonl, .arrow, .arrows, .parquet) or name the format"
+    )]
     UnknownFormat(PathBuf),
     /// The format is known but this build cannot read or write it.
     #[error("{0}: Parquet needs the `parquet` feature")]
@@ -178,7 +180,9 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Input> {
     let mut parquet_compression = None;
     let (reader, rows): (Box<dyn RecordBatchReader + Send>, Option<usize>) = match format {
         Format::Csv => {
-            let tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+            let tsv = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
             let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
             let schema = match &options.schema {
                 Some(s) => s.clone(),
@@ -199,15 +203,20 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Input> {
                 .build(BufReader::new(file))
                 .map_err(fmt(path))?;
             let lines = count_lines(path)?;
-            (Box::new(reader), Some(lines.saturating_sub(usize::from(options.header))))
+            (
+                Box::new(reader),
+                Some(lines.saturating_sub(usize::from(options.header))),
+            )
         }
         Format::Ndjson => {
             let schema = match &options.schema {
                 Some(s) => s.clone(),
                 None => {
-                    let (schema, _) =
-                        arrow_json::reader::infer_json_schema(BufReader::new(&mut file), Some(options.infer_rows))
-                            .map_err(fmt(path))?;
+                    let (schema, _) = arrow_json::reader::infer_json_schema(
+                        BufReader::new(&mut file),
+                        Some(options.infer_rows),
+                    )
+                    .map_err(fmt(path))?;
                     file.rewind().map_err(io(path))?;
                     Arc::new(schema)
                 }
@@ -223,13 +232,15 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Input> {
             (Box::new(reader), None)
         }
         Format::IpcStream => {
-            let reader = arrow_ipc::reader::StreamReader::try_new(BufReader::new(file), None).map_err(fmt(path))?;
+            let reader = arrow_ipc::reader::StreamReader::try_new(BufReader::new(file), None)
+                .map_err(fmt(path))?;
             (Box::new(reader), None)
         }
         #[cfg(feature = "parquet")]
         Format::Parquet => {
             use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| external(path, e))?;
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| external(path, e))?;
             let meta = builder.metadata();
             let rows = usize::try_from(meta.file_metadata().num_rows()).ok();
             parquet_compression = meta
@@ -237,7 +248,10 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Input> {
                 .first()
                 .and_then(|g| g.columns().first())
                 .map(|c| c.compression());
-            let reader = builder.with_batch_size(batch).build().map_err(|e| external(path, e))?;
+            let reader = builder
+                .with_batch_size(batch)
+                .build()
+                .map_err(|e| external(path, e))?;
             (Box::new(reader), rows)
         }
         #[cfg(not(feature = "parquet"))]
@@ -297,8 +311,14 @@ fn external(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> E
 /// A temporary path next to `path`, in the same folder so the final rename
 /// is atomic.
 fn temporary_next_to(path: &Path) -> PathBuf {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dir.join(format!(".{name}.{}.tmp", std::process::id()))
 }
 
@@ -338,15 +358,24 @@ impl Output {
         };
         let sink = match format {
             Format::Csv => {
-                let tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+                let tsv = path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
                 let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
-                Sink::Csv(arrow_csv::WriterBuilder::new().with_header(true).with_delimiter(delimiter).build(file))
+                Sink::Csv(
+                    arrow_csv::WriterBuilder::new()
+                        .with_header(true)
+                        .with_delimiter(delimiter)
+                        .build(file),
+                )
             }
             Format::Ndjson => Sink::Ndjson(arrow_json::LineDelimitedWriter::new(file)),
-            Format::IpcFile => Sink::IpcFile(arrow_ipc::writer::FileWriter::try_new(file, schema).map_err(fmt(path))?),
-            Format::IpcStream => {
-                Sink::IpcStream(arrow_ipc::writer::StreamWriter::try_new(file, schema).map_err(fmt(path))?)
-            }
+            Format::IpcFile => Sink::IpcFile(
+                arrow_ipc::writer::FileWriter::try_new(file, schema).map_err(fmt(path))?,
+            ),
+            Format::IpcStream => Sink::IpcStream(
+                arrow_ipc::writer::StreamWriter::try_new(file, schema).map_err(fmt(path))?,
+            ),
             #[cfg(feature = "parquet")]
             Format::Parquet => {
                 let compression = options
@@ -356,8 +385,12 @@ impl Output {
                     .set_compression(compression)
                     .build();
                 Sink::Parquet(
-                    parquet::arrow::ArrowWriter::try_new(file, Arc::new(schema.clone()), Some(props))
-                        .map_err(|e| external(path, e))?,
+                    parquet::arrow::ArrowWriter::try_new(
+                        file,
+                        Arc::new(schema.clone()),
+                        Some(props),
+                    )
+                    .map_err(|e| external(path, e))?,
                 )
             }
             #[cfg(not(feature = "parquet"))]

@@ -45,8 +45,9 @@ impl KeyArgs {
                 text.lines().next().unwrap_or_default().to_owned()
             }
             (None, Some(k)) => k.clone(),
-            (None, None) => std::env::var("DBWM_KEY")
-                .map_err(|_| "no watermark key: use --key-file FILE, set DBWM_KEY, or --key KEY".to_owned())?,
+            (None, None) => std::env::var("DBWM_KEY").map_err(|_| {
+                "no watermark key: use --key-file FILE, set DBWM_KEY, or --key KEY".to_owned()
+            })?,
         };
         let key = WatermarkKey::new(&secret).map_err(|e| e.to_string())?;
         Ok(Watermarker::new(key, Config::default()))
@@ -90,8 +91,10 @@ impl ReadArgs {
 }
 
 fn parse_format(name: Option<&str>) -> Result<Option<dbwatermark::files::Format>, String> {
-    name.map(|n| dbwatermark::files::Format::parse(n).ok_or_else(|| format!("unknown format `{n}`")))
-        .transpose()
+    name.map(|n| {
+        dbwatermark::files::Format::parse(n).ok_or_else(|| format!("unknown format `{n}`"))
+    })
+    .transpose()
 }
 
 fn delimiter(c: Option<char>) -> Result<Option<u8>, String> {
@@ -178,27 +181,6 @@ fn named(path: &Option<PathBuf>) -> Option<&Path> {
     path.as_deref().filter(|p| *p != Path::new("-"))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, so
-/// that `path` is only ever replaced by a complete file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// A DSC request handler: request body in, response body out.
 type Handler = fn(&[u8]) -> Result<Vec<u8>, DscError>;
 
@@ -222,8 +204,8 @@ fn run_dsc(op: DscOp) -> ExitCode {
         .and_then(|()| handler(&body));
     let written = match &response {
         Ok(bytes) => match named(&args.output) {
-            Some(p) => write_atomically(p, bytes)
-                .map_err(|e| format!("cannot write `{}`: {e}", p.display())),
+            Some(p) => dbwatermark::files::write_atomically(p, bytes)
+                .map_err(|e| format!("cannot write {e}")),
             None => {
                 let mut out = std::io::stdout().lock();
                 out.write_all(bytes)
@@ -262,7 +244,16 @@ fn main() -> ExitCode {
             output,
             output_format,
             input,
-        } => return run_embed(&key, &content, &read, &output, output_format.as_deref(), &input),
+        } => {
+            return run_embed(
+                &key,
+                &content,
+                &read,
+                &output,
+                output_format.as_deref(),
+                &input,
+            );
+        }
         Command::Extract { key, read, files } => return run_extract(&key, &read, &files),
     };
     match result {
@@ -282,9 +273,11 @@ impl Progress {
         }
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, {eta} left")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, {eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_message(what.to_owned());
         Self(Some(bar))
@@ -358,7 +351,11 @@ fn run_embed(
                 output.display(),
                 start.elapsed().as_secs_f64(),
                 summary.density.rows_per_mark(),
-                if cells == 0 { 0.0 } else { 100.0 * changed as f64 / cells as f64 },
+                if cells == 0 {
+                    0.0
+                } else {
+                    100.0 * changed as f64 / cells as f64
+                },
             );
             for (name, r) in &summary.columns {
                 eprintln!(
@@ -411,7 +408,10 @@ fn run_extract(key: &KeyArgs, read: &ReadArgs, files: &[PathBuf]) -> ExitCode {
         "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         "columns": summary.votes.iter().map(|(name, votes)| serde_json::json!({"name": name, "votes": votes})).collect::<Vec<_>>(),
     });
-    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
     if summary.found.is_empty() {
         ExitCode::from(3)
     } else {
@@ -445,7 +445,10 @@ fn write_table(table: &dbwatermark::Table, path: &Path) -> Result<(), String> {
 
 fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
     use dbwatermark::pipeline;
-    println!("dbwatermark demo: who leaked the customer table?  (files in {}/)\n", dir.display());
+    println!(
+        "dbwatermark demo: who leaked the customer table?  (files in {}/)\n",
+        dir.display()
+    );
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let original = dir.join("customers.parquet");
     let table = sample::customers(rows, 1, 2026);
@@ -454,7 +457,12 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
         "1. Generated {}: {} customers, key `customer_id`, columns {}.",
         original.display(),
         table.rows(),
-        table.columns.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(", ")
+        table
+            .columns
+            .iter()
+            .map(|c| format!("`{}`", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
     // One secret key for the data owner; one watermark per partner copy.
@@ -482,7 +490,12 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
         let cells = summary.rows * summary.columns.len();
         let changed: usize = summary.columns.iter().map(|(_, r)| r.changed).sum();
-        let max_steps = summary.columns.iter().map(|(_, r)| r.max_abs_steps).max().unwrap_or(0);
+        let max_steps = summary
+            .columns
+            .iter()
+            .map(|(_, r)| r.max_abs_steps)
+            .max()
+            .unwrap_or(0);
         println!(
             "2. Wrote {} carrying \"{content}\" in {:.2} s: one row in {} carries marks, \
              {changed} of {cells} cells changed ({:.1}%), each number by at most {max_steps} step(s) \
@@ -507,8 +520,15 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
     );
 
     let start = Instant::now();
-    let summary = pipeline::extract_files(&wm, std::slice::from_ref(&leak_path), &key, None, &read, &mut |_, _| {})
-        .map_err(|e| e.to_string())?;
+    let summary = pipeline::extract_files(
+        &wm,
+        std::slice::from_ref(&leak_path),
+        &key,
+        None,
+        &read,
+        &mut |_, _| {},
+    )
+    .map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
     for extra in summary.found.iter().skip(1) {
         println!("   (also found: \"{}\")", extra.content);
@@ -526,7 +546,11 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
         f.evidence.agree + f.evidence.disagree,
         f.evidence.false_positive_probability,
     );
-    let clean = pipeline::extract_files(&wm, &[original], &key, None, &read, &mut |_, _| {}).map_err(|e| e.to_string())?;
-    println!("5. The same extraction on the unmarked original finds {} watermark(s).", clean.found.len());
+    let clean = pipeline::extract_files(&wm, &[original], &key, None, &read, &mut |_, _| {})
+        .map_err(|e| e.to_string())?;
+    println!(
+        "5. The same extraction on the unmarked original finds {} watermark(s).",
+        clean.found.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -70,7 +70,12 @@ fn input_error(path: &Path, source: arrow_schema::ArrowError) -> Error {
     })
 }
 
-fn plan(input: &Input, path: &Path, key: &[String], columns: Option<&[String]>) -> Result<BatchPlan> {
+fn plan(
+    input: &Input,
+    path: &Path,
+    key: &[String],
+    columns: Option<&[String]>,
+) -> Result<BatchPlan> {
     let key: Vec<&str> = key.iter().map(String::as_str).collect();
     let columns: Option<Vec<&str>> = columns.map(|c| c.iter().map(String::as_str).collect());
     BatchPlan::new(&input.reader.schema(), &key, columns.as_deref()).map_err(columns_error(path))
@@ -111,14 +116,17 @@ pub fn embed_file(
         write.parquet_compression = source.parquet_compression;
     }
     let total = source.rows;
-    let mut sink = Output::create(output, &plan.schema().as_ref().clone(), &write).map_err(Error::Output)?;
+    let mut sink =
+        Output::create(output, &plan.schema().as_ref().clone(), &write).map_err(Error::Output)?;
     let mut rows = 0;
     // The stream marks a batch when it is asked for the next one, and the
     // batch is written before the following one is read.
     let mut stream = wm.embed_stream(source.reader, &plan, &payload, density);
     for marked in stream.by_ref() {
         let marked = marked.map_err(|e| match e {
-            arrow_schema::ArrowError::ExternalError(inner) => match inner.downcast::<adapter::Error>() {
+            arrow_schema::ArrowError::ExternalError(inner) => match inner
+                .downcast::<adapter::Error>()
+            {
                 Ok(columns) => columns_error(input)(*columns),
                 Err(other) => input_error(input, arrow_schema::ArrowError::ExternalError(other)),
             },
@@ -213,6 +221,9 @@ pub fn extract_files(
             evidence: f.evidence,
         })
         .collect();
-    let votes = names.into_iter().zip(tallies.iter().map(Tally::votes)).collect();
+    let votes = names
+        .into_iter()
+        .zip(tallies.iter().map(Tally::votes))
+        .collect();
     Ok(ExtractSummary { rows, found, votes })
 }

@@ -81,7 +81,13 @@ fn integers_at_the_edges_of_their_type_never_wrap() {
     // At the edge, the nearest value with the right bit may be two steps
     // inward; it is never across the edge.
     let rows = 4000;
-    let edge = |i: usize| if i % 2 == 0 { i8::MIN } else { i8::MAX };
+    let edge = |i: usize| {
+        if i.is_multiple_of(2) {
+            i8::MIN
+        } else {
+            i8::MAX
+        }
+    };
     let original = Table {
         key: vec![Column::new("id", Values::Int64((0..rows as i64).collect()))],
         columns: vec![

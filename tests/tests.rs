@@ -9,6 +9,8 @@ mod distortion;
 #[cfg(feature = "dsc")]
 mod dsc;
 mod false_positives;
+#[cfg(feature = "cli")]
+mod files;
 mod keys;
 mod robustness;
 mod roundtrip;

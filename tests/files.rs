@@ -1,0 +1,428 @@
+//! Arrow batches, files and the `dbwm embed` / `dbwm extract` commands.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arrow_array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
+use dbwatermark::arrow::{BatchPlan, batch_to_table, table_to_batch};
+use dbwatermark::files::{self, Output, ReadOptions};
+use dbwatermark::pipeline;
+use dbwatermark::sample;
+use dbwatermark::{Config, WatermarkKey, Watermarker};
+
+const SECRET: &str = "files test key";
+
+fn wm() -> Watermarker {
+    Watermarker::new(WatermarkKey::new(SECRET).unwrap(), Config::default())
+}
+
+/// A fresh folder under the system temporary folder.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("dbwm-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write(table: &dbwatermark::Table, path: &Path) {
+    let batch = table_to_batch(table).unwrap();
+    let mut out = Output::create(path, &batch.schema(), &Default::default()).unwrap();
+    out.write(&batch).unwrap();
+    out.finish().unwrap();
+}
+
+fn key() -> Vec<String> {
+    vec!["customer_id".to_owned()]
+}
+
+#[test]
+fn arrow_batches_are_marked_exactly_like_the_core_table() {
+    let table = sample::customers(6000, 1, 3);
+    let batch = table_to_batch(&table).unwrap();
+    let wm = wm();
+    let mut core = table.clone();
+    let report = wm.embed_table(&mut core, "same marks").unwrap();
+    let plan = BatchPlan::new(&batch.schema(), &["customer_id"], None).unwrap();
+    let payload = wm.payload("same marks").unwrap();
+    let (marked, reports) = wm
+        .embed_batch(&batch, &plan, &payload, report.density)
+        .unwrap();
+    assert_eq!(batch_to_table(&marked, &["customer_id"]).unwrap(), core);
+    for ((_, a), b) in report.columns.iter().zip(&reports) {
+        assert_eq!(a, b);
+    }
+    let mut tallies = plan.new_tallies();
+    wm.tally_batch(&marked, &plan, &mut tallies).unwrap();
+    assert_eq!(wm.decode(&tallies), wm.extract_table(&core).unwrap());
+}
+
+#[test]
+fn embedded_through_dsc_json_and_extracted_from_arrow() {
+    // The DSC request's rows as NDJSON are also an Arrow file.
+    let table = sample::customers(5000, 1, 4);
+    let dir = TempDir::new("dsc-arrow");
+    let ndjson = dir.path("customers.ndjson");
+    write(&table, &ndjson);
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&ndjson)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let request = serde_json::json!({
+        "watermark_content": "via DSC",
+        "watermark_key": SECRET,
+        "columns": [
+            {"name": "customer_id", "type": "BIGINT", "primary_key": true},
+            {"name": "age", "type": "INT", "primary_key": false},
+            {"name": "score", "type": "DOUBLE", "primary_key": false},
+            {"name": "name", "type": "VARCHAR", "primary_key": false}
+        ],
+        "data": rows,
+    });
+    let out = dbwatermark::dsc::embed_json(&serde_json::to_vec(&request).unwrap()).unwrap();
+    let marked: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let lines: Vec<String> = marked["marked_data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    let marked_path = dir.path("marked.ndjson");
+    std::fs::write(&marked_path, lines.join("\n")).unwrap();
+    let summary = pipeline::extract_files(
+        &wm(),
+        &[marked_path],
+        &key(),
+        None,
+        &ReadOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(summary.found.len(), 1);
+    assert_eq!(summary.found[0].content, "via DSC");
+}
+
+#[test]
+fn embedded_to_parquet_and_extracted_from_csv_identically() {
+    let dir = TempDir::new("parquet-csv");
+    let input = dir.path("in.csv");
+    write(&sample::customers(20_000, 1, 5), &input);
+    let parquet = dir.path("out.parquet");
+    let summary = pipeline::embed_file(
+        &wm(),
+        &input,
+        &parquet,
+        &key(),
+        None,
+        "parquet copy",
+        &ReadOptions {
+            batch_rows: 3000,
+            ..Default::default()
+        },
+        &Default::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(summary.rows, 20_000);
+    // Export the Parquet copy to CSV, as a leaker would.
+    let csv = dir.path("leak.csv");
+    let source = files::open(&parquet, &ReadOptions::default()).unwrap();
+    let mut out = Output::create(&csv, &source.reader.schema(), &Default::default()).unwrap();
+    for batch in source.reader {
+        out.write(&batch.unwrap()).unwrap();
+    }
+    out.finish().unwrap();
+    let read = |p: &Path| {
+        pipeline::extract_files(
+            &wm(),
+            &[p.to_owned()],
+            &key(),
+            None,
+            &ReadOptions::default(),
+            &mut |_, _| {},
+        )
+        .unwrap()
+        .found
+    };
+    let from_parquet = read(&parquet);
+    assert_eq!(from_parquet[0].content, "parquet copy");
+    assert_eq!(read(&csv), from_parquet);
+}
+
+/// A reader that makes batches on demand and counts them.
+struct Counting {
+    schema: arrow_schema::SchemaRef,
+    batches: usize,
+    rows: usize,
+    produced: Arc<AtomicUsize>,
+}
+
+impl Iterator for Counting {
+    type Item = Result<RecordBatch, arrow_schema::ArrowError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let n = self.produced.load(Ordering::SeqCst);
+        if n == self.batches {
+            return None;
+        }
+        self.produced.fetch_add(1, Ordering::SeqCst);
+        let t = sample::customers(self.rows, 1 + (n * self.rows) as i64, n as u64);
+        Some(Ok(table_to_batch(&t).unwrap()))
+    }
+}
+
+impl RecordBatchReader for Counting {
+    fn schema(&self) -> arrow_schema::SchemaRef {
+        self.schema.clone()
+    }
+}
+
+#[test]
+fn streaming_embed_holds_one_batch_at_a_time() {
+    let schema = table_to_batch(&sample::customers(1, 1, 0))
+        .unwrap()
+        .schema();
+    let produced = Arc::new(AtomicUsize::new(0));
+    let reader = Counting {
+        schema: schema.clone(),
+        batches: 40,
+        rows: 1000,
+        produced: produced.clone(),
+    };
+    let wm = wm();
+    let plan = BatchPlan::new(&schema, &["customer_id"], None).unwrap();
+    let payload = wm.payload("streamed").unwrap();
+    let density = wm.density_for(None, &payload);
+    let mut consumed = 0;
+    let mut peak = 0;
+    let mut tallies = plan.new_tallies();
+    for batch in wm.embed_stream(reader, &plan, &payload, density) {
+        let batch = batch.unwrap();
+        // Batches made by the source but not yet handed on and dropped here.
+        peak = peak.max(produced.load(Ordering::SeqCst) - consumed);
+        wm.tally_batch(&batch, &plan, &mut tallies).unwrap();
+        consumed += 1;
+    }
+    assert_eq!(consumed, 40, "40,000 rows in batches of 1,000");
+    assert_eq!(peak, 1, "the stream never reads ahead");
+    assert_eq!(wm.decode(&tallies)[0].content, "streamed");
+    // The same stream through extract_stream.
+    let batches: Vec<_> = (0..3)
+        .map(|i| Ok(table_to_batch(&sample::customers(10, i * 10, i as u64)).unwrap()))
+        .collect();
+    let reader = RecordBatchIterator::new(batches, schema);
+    let (found, _) = wm.extract_stream(reader, &plan).unwrap();
+    assert!(found.is_empty());
+}
+
+fn dbwm(args: &[&str], env_key: Option<&str>) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbwm"));
+    cmd.args(args).env_remove("DBWM_KEY");
+    if let Some(k) = env_key {
+        cmd.env("DBWM_KEY", k);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn dbwm_embed_and_extract_exit_codes_and_json() {
+    let dir = TempDir::new("cli-files");
+    let input = dir.path("in.parquet");
+    write(&sample::customers(12_000, 1, 6), &input);
+    let out = dir.path("copy.arrow");
+    let key_file = dir.path("key.txt");
+    std::fs::write(&key_file, format!("{SECRET}\n")).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let r = dbwm(
+        &[
+            "embed",
+            "--key-file",
+            &s(&key_file),
+            "--content",
+            "cli copy",
+            "--pk",
+            "customer_id",
+            &s(&input),
+            "-o",
+            &s(&out),
+        ],
+        None,
+    );
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    // Extract with the key from the environment: found, exit 0.
+    let r = dbwm(&["extract", "--pk", "customer_id", &s(&out)], Some(SECRET));
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(json["watermarks"][0]["content"], "cli copy");
+    assert!(
+        json["watermarks"][0]["false_positive_probability"]
+            .as_f64()
+            .unwrap()
+            < 1e-12
+    );
+    assert!(json["watermarks"][0]["votes_agree"].as_u64().unwrap() > 1000);
+    // The unmarked input: none found, exit 3.
+    let r = dbwm(
+        &[
+            "extract",
+            "--key",
+            SECRET,
+            "--pk",
+            "customer_id",
+            &s(&input),
+        ],
+        None,
+    );
+    assert_eq!(r.status.code(), Some(3));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&r.stdout).unwrap()["watermarks"],
+        serde_json::json!([])
+    );
+    // Bad input: exit 2 with a message naming the problem.
+    for (args, needle) in [
+        (
+            vec!["extract", "--key", "k", "--pk", "nope", &*s(&out)],
+            "column `nope` not found",
+        ),
+        (
+            vec![
+                "extract",
+                "--key",
+                "k",
+                "--pk",
+                "customer_id",
+                "--columns",
+                "ghost",
+                &*s(&out),
+            ],
+            "column `ghost` not found",
+        ),
+        (
+            vec![
+                "extract",
+                "--key",
+                "k",
+                "--pk",
+                "customer_id",
+                "/nonexistent/x.csv",
+            ],
+            "/nonexistent/x.csv",
+        ),
+        (
+            vec!["extract", "--pk", "customer_id", &*s(&out)],
+            "no watermark key",
+        ),
+        (
+            vec![
+                "extract",
+                "--key",
+                "k",
+                "--pk",
+                "customer_id",
+                &*s(&dir.path("x.unknown")),
+            ],
+            "unknown format",
+        ),
+    ] {
+        let r = dbwm(&args, None);
+        assert_eq!(r.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn a_failed_embed_leaves_the_previous_output_untouched() {
+    let dir = TempDir::new("atomic");
+    let input = dir.path("in.csv");
+    // A valid header and first rows, then a row whose `age` is not a number.
+    let mut text = String::from("customer_id,age\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("{i},{}\n", i % 90));
+    }
+    text.push_str("20000,not-a-number\n");
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path("out.csv");
+    std::fs::write(&out, "previous contents").unwrap();
+    let err = pipeline::embed_file(
+        &wm(),
+        &input,
+        &out,
+        &["customer_id".to_owned()],
+        None,
+        "x",
+        &ReadOptions {
+            batch_rows: 1000,
+            infer_rows: 100,
+            ..Default::default()
+        },
+        &Default::default(),
+        &mut |_, _| {},
+    )
+    .unwrap_err();
+    assert!(err.is_caller_error());
+    assert!(err.to_string().contains("in.csv"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous contents");
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        2,
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn unsupported_types_named_columns_and_key_columns_are_checked() {
+    use arrow_schema::{DataType, Field, Schema};
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("flag", DataType::Boolean, true),
+        Field::new("day", DataType::Date32, true),
+        Field::new("n", DataType::Int32, true),
+    ]);
+    let plan = BatchPlan::new(&schema, &["id"], None).unwrap();
+    assert_eq!(plan.marked_names(), ["n"]);
+    assert_eq!(plan.skipped_names(), ["flag", "day"]);
+    let err = BatchPlan::new(&schema, &["id"], Some(&["flag"])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column `flag` has type Boolean, which cannot carry marks"
+    );
+    assert_eq!(
+        BatchPlan::new(&schema, &["id"], Some(&["day"]))
+            .unwrap()
+            .marked_names(),
+        ["day"]
+    );
+    let err = BatchPlan::new(&schema, &["flag"], None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column `flag` has type Boolean, which cannot be a primary key"
+    );
+    let err = BatchPlan::new(&schema, &["id"], Some(&["id"])).unwrap_err();
+    assert!(err.to_string().contains("primary-key column"));
+}
