@@ -295,16 +295,26 @@ fn units_per_second(unit: &TimeUnit) -> i64 {
     }
 }
 
-/// The strings of a string array (nulls as empty strings).
-fn strings(array: &dyn Array) -> Vec<String> {
-    let get = |v: Option<&str>| v.unwrap_or_default().to_owned();
+/// The strings of a string array, borrowed (null slots hold whatever
+/// string the array has there; they are never read).
+fn str_refs(array: &dyn Array) -> Vec<&str> {
     match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().iter().map(get).collect(),
-        DataType::LargeUtf8 => array.as_string::<i64>().iter().map(get).collect(),
-        _ => array.as_string_view().iter().map(get).collect(),
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            (0..a.len()).map(|i| a.value(i)).collect()
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            (0..a.len()).map(|i| a.value(i)).collect()
+        }
+        _ => {
+            let a = array.as_string_view();
+            (0..a.len()).map(|i| a.value(i)).collect()
+        }
     }
 }
 
+/// A string array of type `dt` from owned strings.
 fn string_array(dt: &DataType, values: Vec<String>, valid: Option<&[bool]>) -> ArrayRef {
     let items = values
         .into_iter()
@@ -315,6 +325,51 @@ fn string_array(dt: &DataType, values: Vec<String>, valid: Option<&[bool]>) -> A
         DataType::LargeUtf8 => Arc::new(items.collect::<LargeStringArray>()),
         _ => Arc::new(items.collect::<StringViewArray>()),
     }
+}
+
+/// The marked version of string array `array`: each value copied once, with
+/// its new end mark where embedding recorded one.
+fn edited_string_array(array: &dyn Array, values: &[&str], marks: &[Option<bool>]) -> ArrayRef {
+    use arrow_array::builder::{GenericStringBuilder, StringViewBuilder};
+    let bytes: usize = values.iter().map(|v| v.len()).sum::<usize>() + 3 * marks.len();
+    let mut scratch = String::new();
+    let mut each = |append: &mut dyn FnMut(Option<&str>)| {
+        for (i, (value, mark)) in values.iter().zip(marks).enumerate() {
+            if array.is_null(i) {
+                append(None);
+            } else if let Some(bit) = mark {
+                let (body, end) = crate::codec::marked_text(value, *bit);
+                scratch.clear();
+                scratch.push_str(body);
+                scratch.push(end);
+                append(Some(&scratch));
+            } else {
+                append(Some(value));
+            }
+        }
+    };
+    match array.data_type() {
+        DataType::Utf8 => {
+            let mut b = GenericStringBuilder::<i32>::with_capacity(values.len(), bytes);
+            each(&mut |v| b.append_option(v));
+            Arc::new(b.finish())
+        }
+        DataType::LargeUtf8 => {
+            let mut b = GenericStringBuilder::<i64>::with_capacity(values.len(), bytes);
+            each(&mut |v| b.append_option(v));
+            Arc::new(b.finish())
+        }
+        _ => {
+            let mut b = StringViewBuilder::with_capacity(values.len());
+            each(&mut |v| b.append_option(v));
+            Arc::new(b.finish())
+        }
+    }
+}
+
+/// The strings of a string array as owned values (nulls as empty strings).
+fn strings(array: &dyn Array) -> Vec<String> {
+    str_refs(array).into_iter().map(str::to_owned).collect()
 }
 
 /// A copy of a primitive array's values, marked in place by `mark`.
@@ -457,17 +512,21 @@ impl Watermarker {
                     Ok(report)
                 })
             }
-            dt @ (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
-                let mut values = strings(array);
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let values = str_refs(array);
+                let mut marks = vec![None; values.len()];
                 let valid = validity(array);
-                let report = self.embed_column(
-                    sel,
-                    payload,
-                    density,
-                    ColumnMut::Text(&mut values),
-                    valid.as_deref(),
-                )?;
-                Ok((string_array(dt, values, valid.as_deref()), report))
+                let column = ColumnMut::TextEdits {
+                    values: &values,
+                    marks: &mut marks,
+                };
+                let report = self.embed_column(sel, payload, density, column, valid.as_deref())?;
+                let out = if report.changed == 0 {
+                    array.slice(0, array.len())
+                } else {
+                    edited_string_array(array, &values, &marks)
+                };
+                Ok((out, report))
             }
             dt => Err(Error::SchemaMismatch(format!(
                 "type {dt} cannot carry marks"
@@ -561,8 +620,8 @@ impl Watermarker {
                     )?;
                 }
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                    let values = strings(array);
-                    self.tally_column(&sel, ColumnRef::Text(&values), valid, tally)?;
+                    let values = str_refs(array);
+                    self.tally_column(&sel, ColumnRef::Strs(&values), valid, tally)?;
                 }
                 dt => {
                     return Err(Error::SchemaMismatch(format!(

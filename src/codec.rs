@@ -225,25 +225,45 @@ pub(crate) fn read_text(s: &str) -> Option<bool> {
     }
 }
 
+/// The part of `s` before any end mark.
+pub(crate) fn text_body(s: &str) -> &str {
+    match read_text(s) {
+        // Both marks are 3 bytes of UTF-8.
+        Some(_) => &s[..s.len() - TEXT_MARKS[0].len_utf8()],
+        None => s,
+    }
+}
+
+/// The text of `value` marked with `bit`: its body (without any old end
+/// mark) and the end mark to append.
+///
+/// ```
+/// let (body, mark) = dbwatermark::codec::marked_text("Alice\u{200B}", true);
+/// assert_eq!((body, mark), ("Alice", '\u{200C}'));
+/// ```
+pub fn marked_text(value: &str, bit: bool) -> (&str, char) {
+    (text_body(value), TEXT_MARKS[usize::from(bit)])
+}
+
+/// Decides how to mark a string: `Some(true)` if it must be rewritten as
+/// its body followed by the mark for `bit`, `Some(false)` if it already
+/// carries it, `None` if it cannot carry a mark (empty, or only a mark).
+pub(crate) fn text_change(s: &str, bit: bool) -> Option<bool> {
+    if text_body(s).is_empty() {
+        return None;
+    }
+    Some(read_text(s) != Some(bit))
+}
+
 /// Marks a string in place; returns whether it changed, or `None` if it
 /// cannot carry a mark (it is empty, or only a mark).
 pub(crate) fn mark_text(s: &mut String, bit: bool) -> Option<bool> {
-    let mark = TEXT_MARKS[usize::from(bit)];
-    let old = read_text(s);
-    let body_len = if old.is_some() {
-        s.len() - mark.len_utf8()
-    } else {
-        s.len()
-    };
-    if body_len == 0 {
-        return None;
+    let change = text_change(s, bit)?;
+    if change {
+        s.truncate(text_body(s).len());
+        s.push(TEXT_MARKS[usize::from(bit)]);
     }
-    if old == Some(bit) {
-        return Some(false);
-    }
-    s.truncate(body_len);
-    s.push(mark);
-    Some(true)
+    Some(change)
 }
 
 #[cfg(test)]

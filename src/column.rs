@@ -73,6 +73,15 @@ pub enum ColumnMut<'a> {
     Float64(&'a mut [f64]),
     /// Strings, marked with an invisible end character.
     Text(&'a mut [String]),
+    /// Borrowed strings, marked without copying: embedding sets `marks[row]`
+    /// to `Some(bit)` where the string must be rewritten as its body
+    /// followed by that bit's end mark (see [`codec::marked_text`]).
+    TextEdits {
+        /// The strings.
+        values: &'a [&'a str],
+        /// One entry per string, `None` on input.
+        marks: &'a mut [Option<bool>],
+    },
     /// Timestamps counted in `1 / units_per_second` seconds since the epoch,
     /// marked in the seconds.
     Timestamp {
@@ -122,6 +131,8 @@ pub enum ColumnRef<'a> {
     Float64(&'a [f64]),
     /// Strings.
     Text(&'a [String]),
+    /// Borrowed strings.
+    Strs(&'a [&'a str]),
     /// Timestamps in `1 / units_per_second` seconds.
     Timestamp {
         /// The timestamps.
@@ -268,6 +279,22 @@ pub(crate) fn mark_text(v: &mut String, m: MarkBit) -> Outcome {
     }
 }
 
+/// Marks a borrowed string by recording its new end mark in `slot`.
+#[inline]
+pub(crate) fn mark_text_edit(value: &str, slot: &mut Option<bool>, m: MarkBit) -> Outcome {
+    match codec::text_change(value, m.bit) {
+        Some(true) => {
+            *slot = Some(m.bit);
+            Outcome::Changed {
+                steps: 1,
+                amount: 0.0,
+            }
+        }
+        Some(false) => Outcome::Unchanged,
+        None => Outcome::Unmarkable,
+    }
+}
+
 /// Marks one interpreted cell.
 pub(crate) fn mark_cell(cell: &mut Cell, m: MarkBit) -> Outcome {
     match cell {
@@ -313,6 +340,7 @@ impl ColumnMut<'_> {
             Self::Float32(v) => v.len(),
             Self::Float64(v) => v.len(),
             Self::Text(v) => v.len(),
+            Self::TextEdits { marks, .. } => marks.len(),
             Self::Timestamp { values, .. } => values.len(),
             Self::Date32(v) => v.len(),
             Self::Date64(v) => v.len(),
@@ -342,6 +370,7 @@ impl ColumnRef<'_> {
             Self::Float32(v) => v.len(),
             Self::Float64(v) => v.len(),
             Self::Text(v) => v.len(),
+            Self::Strs(v) => v.len(),
             Self::Timestamp { values, .. } => values.len(),
             Self::Date32(v) => v.len(),
             Self::Date64(v) => v.len(),

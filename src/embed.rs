@@ -143,6 +143,18 @@ impl Watermarker {
             ColumnMut::Date32(v) => ctx.run(v, column::mark_int),
             ColumnMut::Date64(v) => ctx.run(v, |v, m| column::mark_unit(v, MS_PER_DAY, m)),
             ColumnMut::Cells(v) => ctx.run(v, column::mark_cell),
+            ColumnMut::TextEdits { values, marks } => {
+                if values.len() != marks.len() {
+                    return Err(crate::Error::RowCountMismatch {
+                        column: "marks".to_owned(),
+                        expected: values.len(),
+                        got: marks.len(),
+                    });
+                }
+                ctx.run_indexed(marks, |row, slot, m| {
+                    column::mark_text_edit(values[row], slot, m)
+                })
+            }
         };
         Ok(report)
     }
@@ -164,6 +176,15 @@ impl Ctx<'_> {
         &self,
         values: &mut [T],
         mark: impl Fn(&mut T, MarkBit) -> Outcome + Sync,
+    ) -> ColumnReport {
+        self.run_indexed(values, |_, v, m| mark(v, m))
+    }
+
+    /// As [`Ctx::run`], with the row number passed to `mark`.
+    fn run_indexed<T: Send>(
+        &self,
+        values: &mut [T],
+        mark: impl Fn(usize, &mut T, MarkBit) -> Outcome + Sync,
     ) -> ColumnReport {
         let reports: Vec<ColumnReport> = values
             .par_chunks_mut(CHUNK_ROWS)
@@ -188,7 +209,7 @@ impl Ctx<'_> {
                         step: slot.step(),
                         up: slot.prefer_up(),
                     };
-                    report.add(mark(v, m));
+                    report.add(mark(start + i, v, m));
                 }
                 report
             })

@@ -206,6 +206,7 @@ impl Watermarker {
                 column::read_unit(x, MS_PER_DAY, s)
             }),
             ColumnRef::Cells(v) => count(slots, validity, v, column::read_cell),
+            ColumnRef::Strs(v) => count(slots, validity, v, |x, _| crate::codec::read_text(x)),
         };
         tally.merge(&part);
         Ok(())
