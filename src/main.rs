@@ -79,6 +79,13 @@ struct ReadArgs {
 }
 
 impl ReadArgs {
+    fn columns(&self) -> dbwatermark::pipeline::Columns {
+        dbwatermark::pipeline::Columns {
+            key: self.pk.clone(),
+            marked: self.columns.clone(),
+        }
+    }
+
     fn options(&self) -> Result<dbwatermark::files::ReadOptions, String> {
         Ok(dbwatermark::files::ReadOptions {
             format: parse_format(self.format.as_deref())?,
@@ -329,17 +336,18 @@ fn run_embed(
     };
     let start = Instant::now();
     let progress = Progress::new("embedding");
-    let result = dbwatermark::pipeline::embed_file(
-        &wm,
+    let columns = read.columns();
+    let job = dbwatermark::pipeline::EmbedJob {
         input,
         output,
-        &read.pk,
-        read.columns.as_deref(),
         content,
-        &read_options,
-        &write,
-        &mut |done, total| progress.update(done, total),
-    );
+        columns: &columns,
+        read: &read_options,
+        write: &write,
+    };
+    let result = dbwatermark::pipeline::embed_file(&wm, &job, &mut |done, total| {
+        progress.update(done, total)
+    });
     drop(progress);
     match result {
         Ok(summary) => {
@@ -385,8 +393,7 @@ fn run_extract(key: &KeyArgs, read: &ReadArgs, files: &[PathBuf]) -> ExitCode {
     let result = dbwatermark::pipeline::extract_files(
         &wm,
         files,
-        &read.pk,
-        read.columns.as_deref(),
+        &read.columns(),
         &read_options,
         &mut |done, total| progress.update(done, total),
     );
@@ -470,24 +477,21 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
         WatermarkKey::new("demo key: keep me secret").map_err(|e| e.to_string())?,
         Config::default(),
     );
-    let key = vec!["customer_id".to_owned()];
+    let columns = pipeline::Columns::with_key(["customer_id"]);
     let read = dbwatermark::files::ReadOptions::default();
     for partner in ["A", "B"] {
         let copy = dir.join(format!("partner-{partner}.parquet"));
         let content = format!("acme->partner-{partner}");
         let start = Instant::now();
-        let summary = pipeline::embed_file(
-            &wm,
-            &original,
-            &copy,
-            &key,
-            None,
-            &content,
-            &read,
-            &Default::default(),
-            &mut |_, _| {},
-        )
-        .map_err(|e| e.to_string())?;
+        let job = pipeline::EmbedJob {
+            input: &original,
+            output: &copy,
+            content: &content,
+            columns: &columns,
+            read: &read,
+            write: &Default::default(),
+        };
+        let summary = pipeline::embed_file(&wm, &job, &mut |_, _| {}).map_err(|e| e.to_string())?;
         let cells = summary.rows * summary.columns.len();
         let changed: usize = summary.columns.iter().map(|(_, r)| r.changed).sum();
         let max_steps = summary
@@ -523,8 +527,7 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
     let summary = pipeline::extract_files(
         &wm,
         std::slice::from_ref(&leak_path),
-        &key,
-        None,
+        &columns,
         &read,
         &mut |_, _| {},
     )
@@ -546,7 +549,7 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
         f.evidence.agree + f.evidence.disagree,
         f.evidence.false_positive_probability,
     );
-    let clean = pipeline::extract_files(&wm, &[original], &key, None, &read, &mut |_, _| {})
+    let clean = pipeline::extract_files(&wm, &[original], &columns, &read, &mut |_, _| {})
         .map_err(|e| e.to_string())?;
     println!(
         "5. The same extraction on the unmarked original finds {} watermark(s).",

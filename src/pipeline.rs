@@ -70,44 +70,77 @@ fn input_error(path: &Path, source: arrow_schema::ArrowError) -> Error {
     })
 }
 
-fn plan(
-    input: &Input,
-    path: &Path,
-    key: &[String],
-    columns: Option<&[String]>,
-) -> Result<BatchPlan> {
-    let key: Vec<&str> = key.iter().map(String::as_str).collect();
-    let columns: Option<Vec<&str>> = columns.map(|c| c.iter().map(String::as_str).collect());
-    BatchPlan::new(&input.reader.schema(), &key, columns.as_deref()).map_err(columns_error(path))
+/// Which columns a file job uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Columns {
+    /// The primary-key columns, in key order.
+    pub key: Vec<String>,
+    /// The columns to mark or read; `None` for every non-key column of a
+    /// markable type except dates.
+    pub marked: Option<Vec<String>>,
 }
 
-/// Watermarks `input` into `output` with `content`, batch by batch.
-///
-/// `key` names the primary-key columns, `columns` the columns to mark
-/// (default: every non-key column of a markable type except dates).
-/// `progress` is called with the number of rows done after each batch.
-/// The output keeps the input's schema (and Parquet compression); it
-/// replaces `output` only once complete.
+impl Columns {
+    /// Key columns `key`, default marked columns.
+    pub fn with_key<S: Into<String>>(key: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            key: key.into_iter().map(Into::into).collect(),
+            marked: None,
+        }
+    }
+}
+
+fn plan(input: &Input, path: &Path, columns: &Columns) -> Result<BatchPlan> {
+    let key: Vec<&str> = columns.key.iter().map(String::as_str).collect();
+    let marked: Option<Vec<&str>> = columns
+        .marked
+        .as_ref()
+        .map(|c| c.iter().map(String::as_str).collect());
+    BatchPlan::new(&input.reader.schema(), &key, marked.as_deref()).map_err(columns_error(path))
+}
+
+/// A file to watermark.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbedJob<'a> {
+    /// The input file.
+    pub input: &'a Path,
+    /// The output file; replaced only once complete.
+    pub output: &'a Path,
+    /// The watermark content, 1 to 64 bytes.
+    pub content: &'a str,
+    /// The key and marked columns.
+    pub columns: &'a Columns,
+    /// How to read the input.
+    pub read: &'a ReadOptions,
+    /// How to write the output.
+    pub write: &'a WriteOptions,
+}
+
+/// Watermarks `job.input` into `job.output` with `job.content`, batch by
+/// batch. `progress` is called with the rows done (and the total, when
+/// known) after each batch. The output keeps the input's schema (and
+/// Parquet compression); it replaces the target only once complete.
 ///
 /// # Errors
 ///
 /// [`Error::Input`], [`Error::Columns`], [`Error::Setting`] for caller
 /// errors, [`Error::Output`] if writing fails.
-#[allow(clippy::too_many_arguments)]
 pub fn embed_file(
     wm: &Watermarker,
-    input: &Path,
-    output: &Path,
-    key: &[String],
-    columns: Option<&[String]>,
-    content: &str,
-    read: &ReadOptions,
-    write: &WriteOptions,
+    job: &EmbedJob<'_>,
     progress: &mut dyn FnMut(usize, Option<usize>),
 ) -> Result<EmbedSummary> {
+    let EmbedJob {
+        input,
+        output,
+        content,
+        columns,
+        read,
+        write,
+    } = *job;
     let payload = wm.payload(content)?;
     let source = files::open(input, read).map_err(Error::Input)?;
-    let plan = plan(&source, input, key, columns)?;
+    let plan = plan(&source, input, columns)?;
     let density = wm.density_for(source.rows, &payload);
     #[allow(unused_mut)]
     let mut write = write.clone();
@@ -180,8 +213,7 @@ pub struct ExtractSummary {
 pub fn extract_files(
     wm: &Watermarker,
     paths: &[PathBuf],
-    key: &[String],
-    columns: Option<&[String]>,
+    columns: &Columns,
     read: &ReadOptions,
     progress: &mut dyn FnMut(usize, Option<usize>),
 ) -> Result<ExtractSummary> {
@@ -190,7 +222,7 @@ pub fn extract_files(
     let mut rows = 0;
     for path in paths {
         let source = files::open(path, read).map_err(Error::Input)?;
-        let plan = plan(&source, path, key, columns)?;
+        let plan = plan(&source, path, columns)?;
         let total = source.rows;
         let mut file_tallies = plan.new_tallies();
         let mut file_rows = 0;

@@ -46,8 +46,8 @@ fn write(table: &dbwatermark::Table, path: &Path) {
     out.finish().unwrap();
 }
 
-fn key() -> Vec<String> {
-    vec!["customer_id".to_owned()]
+fn key() -> pipeline::Columns {
+    pipeline::Columns::with_key(["customer_id"])
 }
 
 #[test]
@@ -108,7 +108,6 @@ fn embedded_through_dsc_json_and_extracted_from_arrow() {
         &wm(),
         &[marked_path],
         &key(),
-        None,
         &ReadOptions::default(),
         &mut |_, _| {},
     )
@@ -123,21 +122,18 @@ fn embedded_to_parquet_and_extracted_from_csv_identically() {
     let input = dir.path("in.csv");
     write(&sample::customers(20_000, 1, 5), &input);
     let parquet = dir.path("out.parquet");
-    let summary = pipeline::embed_file(
-        &wm(),
-        &input,
-        &parquet,
-        &key(),
-        None,
-        "parquet copy",
-        &ReadOptions {
+    let job = pipeline::EmbedJob {
+        input: &input,
+        output: &parquet,
+        content: "parquet copy",
+        columns: &key(),
+        read: &ReadOptions {
             batch_rows: 3000,
             ..Default::default()
         },
-        &Default::default(),
-        &mut |_, _| {},
-    )
-    .unwrap();
+        write: &Default::default(),
+    };
+    let summary = pipeline::embed_file(&wm(), &job, &mut |_, _| {}).unwrap();
     assert_eq!(summary.rows, 20_000);
     // Export the Parquet copy to CSV, as a leaker would.
     let csv = dir.path("leak.csv");
@@ -152,7 +148,6 @@ fn embedded_to_parquet_and_extracted_from_csv_identically() {
             &wm(),
             &[p.to_owned()],
             &key(),
-            None,
             &ReadOptions::default(),
             &mut |_, _| {},
         )
@@ -369,22 +364,19 @@ fn a_failed_embed_leaves_the_previous_output_untouched() {
     std::fs::write(&input, text).unwrap();
     let out = dir.path("out.csv");
     std::fs::write(&out, "previous contents").unwrap();
-    let err = pipeline::embed_file(
-        &wm(),
-        &input,
-        &out,
-        &["customer_id".to_owned()],
-        None,
-        "x",
-        &ReadOptions {
+    let job = pipeline::EmbedJob {
+        input: &input,
+        output: &out,
+        content: "x",
+        columns: &key(),
+        read: &ReadOptions {
             batch_rows: 1000,
             infer_rows: 100,
             ..Default::default()
         },
-        &Default::default(),
-        &mut |_, _| {},
-    )
-    .unwrap_err();
+        write: &Default::default(),
+    };
+    let err = pipeline::embed_file(&wm(), &job, &mut |_, _| {}).unwrap_err();
     assert!(err.is_caller_error());
     assert!(err.to_string().contains("in.csv"), "{err}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous contents");
