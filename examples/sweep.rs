@@ -1,6 +1,7 @@
 //! Measures recovery and distortion against marking density, to choose the
 //! defaults. `cargo run --release --example sweep [keys]`.
 
+use dbwatermark::attack;
 use dbwatermark::sample::{self, Rng};
 use dbwatermark::{Config, Density, Table, WatermarkKey, Watermarker};
 
@@ -48,7 +49,7 @@ fn main() {
                 for d in [0.5, 0.8, 0.9, 0.95] {
                     scenarios.push((
                         format!("delete{}", d * 100.0),
-                        sample::delete_rows(&table, d, t),
+                        attack::delete_rows(&table, d, t),
                     ));
                 }
                 for ins in [1.0, 4.0] {
@@ -58,7 +59,7 @@ fn main() {
                         .unwrap();
                     scenarios.push((
                         format!("insert{}", ins * 100.0),
-                        sample::shuffle_rows(&leak, t),
+                        attack::shuffle_rows(&leak, t),
                     ));
                 }
                 for c in 0..4 {
@@ -66,7 +67,7 @@ fn main() {
                     one.columns = vec![one.columns[c].clone()];
                     scenarios.push((
                         format!("only-{}", one.columns[0].name),
-                        sample::delete_rows(&one, 0.5, t),
+                        attack::delete_rows(&one, 0.5, t),
                     ));
                 }
                 for (i, (name, leak)) in scenarios.iter().enumerate() {
@@ -112,7 +113,7 @@ fn main() {
                     (s + r.sum_abs_steps, n + r.changed)
                 });
             mean += sum as f64 / n as f64;
-            ok += u64::from(recovered(&wm, &sample::randomize_lowest_bit(&table, t), &content).0);
+            ok += u64::from(recovered(&wm, &attack::randomize_low_bits(&table, 1, t), &content).0);
         }
         println!(
             "steps {steps}: mean change {:.2} steps, lowest bit randomised: {ok}/{keys}",

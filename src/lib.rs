@@ -70,6 +70,7 @@
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
+pub mod attack;
 pub mod codec;
 mod column;
 #[cfg(feature = "dsc")]

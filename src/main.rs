@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use dbwatermark::attack;
 use dbwatermark::dsc::{self, DscError};
 use dbwatermark::sample;
 use dbwatermark::{Config, WatermarkKey, Watermarker};
@@ -515,7 +516,7 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
     // exported to CSV.
     let leak_path = dir.join("leak.csv");
     let copy_b = read_table(&dir.join("partner-B.parquet"), "customer_id")?;
-    let leak = sample::replace_cells(&sample::delete_rows(&copy_b, 0.8, 7), 0.05, 8);
+    let leak = attack::replace_cells(&attack::delete_rows(&copy_b, 0.8, 7), 0.05, 8);
     write_table(&leak, &leak_path)?;
     println!(
         "3. A leak turns up: {} with {} rows (20% of partner B's copy), shuffled, 5% of cells edited.",

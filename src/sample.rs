@@ -106,48 +106,6 @@ pub fn customers(rows: usize, first_id: i64, seed: u64) -> Table {
     }
 }
 
-/// The rows of `table` that survive deleting a `fraction` of them at random,
-/// in shuffled order.
-pub fn delete_rows(table: &Table, fraction: f64, seed: u64) -> Table {
-    let mut rng = Rng::new(seed);
-    let mut rows: Vec<usize> = (0..table.rows()).collect();
-    rng.shuffle(&mut rows);
-    let keep = ((1.0 - fraction) * rows.len() as f64).round() as usize;
-    rows.truncate(keep);
-    table.take_rows(&rows)
-}
-
-/// `table` with its rows in random order.
-pub fn shuffle_rows(table: &Table, seed: u64) -> Table {
-    delete_rows(table, 0.0, seed)
-}
-
-/// `table` with a `fraction` of its non-key cells replaced by the value of
-/// the same column in another random row (an edit that keeps each column's
-/// distribution).
-pub fn replace_cells(table: &Table, fraction: f64, seed: u64) -> Table {
-    let mut rng = Rng::new(seed);
-    let rows = table.rows();
-    let mut out = table.clone();
-    if rows == 0 {
-        return out;
-    }
-    for column in &mut out.columns {
-        // Build a permutation-like row map: most rows keep their own value.
-        let map: Vec<usize> = (0..rows)
-            .map(|i| {
-                if rng.unit() < fraction {
-                    rng.below(rows as u64) as usize
-                } else {
-                    i
-                }
-            })
-            .collect();
-        *column = column.take(&map);
-    }
-    out
-}
-
 /// Fuzzing entry point: builds a table from arbitrary bytes (text keys that
 /// may or may not read as numbers, integer, float and text columns) and
 /// embeds into and extracts from it. Must never panic.
@@ -188,26 +146,4 @@ pub fn fuzz_extract(data: &[u8]) {
         let _ = wm.embed_table(&mut marked, content);
     }
     let _ = wm.extract_table(&marked);
-}
-
-/// `table` with the lowest binary digit of every integer and decimal cell
-/// set at random (the attack that multi-step marking is meant to survive).
-pub fn randomize_lowest_bit(table: &Table, seed: u64) -> Table {
-    let mut rng = Rng::new(seed);
-    let mut out = table.clone();
-    for column in &mut out.columns {
-        match &mut column.values {
-            Values::Int32(v) => v
-                .iter_mut()
-                .for_each(|x| *x = (*x & !1) | (rng.next_u64() & 1) as i32),
-            Values::Int64(v) => v
-                .iter_mut()
-                .for_each(|x| *x = (*x & !1) | (rng.next_u64() & 1) as i64),
-            Values::Decimal { counts, .. } => counts
-                .iter_mut()
-                .for_each(|x| *x = (*x & !1) | i128::from(rng.next_u64() & 1)),
-            _ => {}
-        }
-    }
-    out
 }

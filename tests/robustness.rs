@@ -1,3 +1,4 @@
+use dbwatermark::attack;
 use dbwatermark::sample::{self, Rng};
 use dbwatermark::{Column, Table, Values};
 
@@ -17,7 +18,7 @@ fn extract_survives_half_the_rows_deleted() {
     let (wm, table) = marked(8000, 1);
     for seed in 0..3 {
         assert_eq!(
-            found(&wm, &sample::delete_rows(&table, 0.5, seed)),
+            found(&wm, &attack::delete_rows(&table, 0.5, seed)),
             [CONTENT]
         );
     }
@@ -26,7 +27,7 @@ fn extract_survives_half_the_rows_deleted() {
 #[test]
 fn extract_survives_shuffled_rows() {
     let (wm, table) = marked(8000, 2);
-    assert_eq!(found(&wm, &sample::shuffle_rows(&table, 9)), [CONTENT]);
+    assert_eq!(found(&wm, &attack::shuffle_rows(&table, 9)), [CONTENT]);
 }
 
 #[test]
@@ -35,7 +36,7 @@ fn extract_survives_as_many_unmarked_rows_added() {
     table
         .append(&sample::customers(8000, 1_000_000, 4))
         .unwrap();
-    assert_eq!(found(&wm, &sample::shuffle_rows(&table, 5)), [CONTENT]);
+    assert_eq!(found(&wm, &attack::shuffle_rows(&table, 5)), [CONTENT]);
 }
 
 #[test]
