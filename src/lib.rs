@@ -79,6 +79,7 @@ mod ecc;
 mod embed;
 mod engine;
 mod error;
+pub mod eval;
 mod extract;
 #[cfg(feature = "files")]
 pub mod files;

@@ -134,6 +134,30 @@ enum Command {
         /// The input file.
         input: PathBuf,
     },
+    /// Evaluate robustness and distortion: every attack at several strengths
+    /// over random keys and contents, on a generated table or your own.
+    /// Writes results.csv, results.json and recovery.svg to --out; the last
+    /// line is `eval: N/M scenarios met target`, exit 0 only if all did.
+    Eval {
+        /// Random keys and contents per scenario.
+        #[arg(long, default_value_t = 100)]
+        keys: usize,
+        /// Extractions on unmarked data and with wrong keys.
+        #[arg(long, default_value_t = 1000)]
+        fp_trials: usize,
+        /// Seed of everything random.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Your own table (any format `dbwm` reads) instead of the generated one.
+        #[arg(long, requires = "pk")]
+        input: Option<PathBuf>,
+        /// Primary-key column(s) of --input.
+        #[arg(long, value_delimiter = ',')]
+        pk: Vec<String>,
+        /// Folder for the results.
+        #[arg(long, default_value = "dbwm-eval")]
+        out: PathBuf,
+    },
     /// Find the watermarks in one or more files; prints JSON. Exit 0 when a
     /// watermark is found, 3 when none is, 2 on bad input.
     Extract {
@@ -263,6 +287,25 @@ fn main() -> ExitCode {
             );
         }
         Command::Extract { key, read, files } => return run_extract(&key, &read, &files),
+        Command::Eval {
+            keys,
+            fp_trials,
+            seed,
+            input,
+            pk,
+            out,
+        } => {
+            let config = dbwatermark::eval::EvalConfig {
+                keys,
+                false_positive_trials: fp_trials,
+                seed,
+                ..Default::default()
+            };
+            return match run_eval(&config, input.as_deref(), &pk, &out) {
+                Ok(code) => code,
+                Err(e) => fail(&e, true),
+            };
+        }
     };
     match result {
         Ok(code) => code,
@@ -427,13 +470,167 @@ fn run_extract(key: &KeyArgs, read: &ReadArgs, files: &[PathBuf]) -> ExitCode {
     }
 }
 
+fn run_eval(
+    config: &dbwatermark::eval::EvalConfig,
+    input: Option<&Path>,
+    pk: &[String],
+    out: &Path,
+) -> Result<ExitCode, String> {
+    use dbwatermark::eval;
+    let table = match input {
+        Some(path) => read_table(path, pk)?,
+        None => eval::default_table(),
+    };
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let progress = Progress::new("evaluating");
+    let start = Instant::now();
+    let mut outcomes = eval::run(&table, config, &mut |done, total| {
+        progress.update(done, Some(total))
+    });
+    if input.is_none() {
+        outcomes.extend(eval::dsc_minimum(config));
+    }
+    drop(progress);
+    eprintln!(
+        "dbwm: {} rows, {} keys per scenario, {:.1} s",
+        table.rows(),
+        config.keys,
+        start.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:<40} {:>8} {:>10} {:>6} {:>9} {:>11} {:>8}  target",
+        "scenario", "strength", "recovered", "wrong", "changed", "mean change", "seconds"
+    );
+    for o in &outcomes {
+        println!(
+            "{:<40} {:>8} {:>9.1}% {:>6} {:>8.1}% {:>11.2} {:>8.2}  {}",
+            o.scenario,
+            o.strength,
+            100.0 * o.recovery(),
+            o.wrong,
+            100.0 * o.cells_changed,
+            o.mean_abs_change,
+            o.seconds,
+            match o.target_met {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "-",
+            }
+        );
+    }
+    write_eval_files(&outcomes, out)?;
+    let targeted: Vec<_> = outcomes.iter().filter_map(|o| o.target_met).collect();
+    let met = targeted.iter().filter(|&&m| m).count();
+    println!("results: {}", out.display());
+    println!("eval: {met}/{} scenarios met target", targeted.len());
+    Ok(if met == targeted.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn write_eval_files(outcomes: &[dbwatermark::eval::Outcome], out: &Path) -> Result<(), String> {
+    let mut csv = String::from(
+        "scenario,strength,trials,recovered,recovery,wrong,cells_changed,mean_abs_change,seconds,target\n",
+    );
+    let mut json = Vec::new();
+    for o in outcomes {
+        let target = match o.target_met {
+            Some(true) => "met",
+            Some(false) => "missed",
+            None => "",
+        };
+        csv.push_str(&format!(
+            "\"{}\",{},{},{},{:.4},{},{:.4},{:.3},{:.3},{target}\n",
+            o.scenario,
+            o.strength,
+            o.trials,
+            o.recovered,
+            o.recovery(),
+            o.wrong,
+            o.cells_changed,
+            o.mean_abs_change,
+            o.seconds
+        ));
+        json.push(serde_json::json!({
+            "scenario": o.scenario, "strength": o.strength, "trials": o.trials,
+            "recovered": o.recovered, "recovery": o.recovery(), "wrong": o.wrong,
+            "cells_changed": o.cells_changed, "mean_abs_change": o.mean_abs_change,
+            "seconds": o.seconds, "target": o.target_met,
+        }));
+    }
+    let write = |name: &str, bytes: &[u8]| {
+        dbwatermark::files::write_atomically(&out.join(name), bytes).map_err(|e| e.to_string())
+    };
+    write("results.csv", csv.as_bytes())?;
+    write(
+        "results.json",
+        serde_json::to_string_pretty(&json)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    write("recovery.svg", recovery_chart(outcomes)?.as_bytes())
+}
+
+/// Recovery against attack strength, one panel per attack with several
+/// strengths, as SVG.
+fn recovery_chart(outcomes: &[dbwatermark::eval::Outcome]) -> Result<String, String> {
+    use plotters::prelude::*;
+    let mut names: Vec<&str> = Vec::new();
+    for o in outcomes {
+        let n = outcomes.iter().filter(|p| p.scenario == o.scenario).count();
+        if n > 1 && !names.contains(&o.scenario.as_str()) {
+            names.push(&o.scenario);
+        }
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1200, 800)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let panels = root.split_evenly((2, names.len().div_ceil(2).max(1)));
+        for (name, panel) in names.iter().zip(panels.iter()) {
+            let points: Vec<(f64, f64)> = outcomes
+                .iter()
+                .filter(|o| o.scenario == *name)
+                .map(|o| (o.strength, 100.0 * o.recovery()))
+                .collect();
+            let lo = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+            let hi = points.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+            let pad = ((hi - lo) * 0.1).max(0.05);
+            let mut chart = ChartBuilder::on(panel)
+                .caption(*name, ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(30)
+                .y_label_area_size(40)
+                .build_cartesian_2d((lo - pad)..(hi + pad), 0.0..105.0)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("strength")
+                .y_desc("recovered %")
+                .draw()
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 4, BLUE.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
 /// Reads a whole (small) file into a core table.
-fn read_table(path: &Path, key: &str) -> Result<dbwatermark::Table, String> {
+fn read_table(path: &Path, key: &[String]) -> Result<dbwatermark::Table, String> {
+    let key: Vec<&str> = key.iter().map(String::as_str).collect();
     let input = dbwatermark::files::open(path, &Default::default()).map_err(|e| e.to_string())?;
     let mut table: Option<dbwatermark::Table> = None;
     for batch in input.reader {
         let batch = batch.map_err(|e| format!("{}: {e}", path.display()))?;
-        let part = dbwatermark::arrow::batch_to_table(&batch, &[key]).map_err(|e| e.to_string())?;
+        let part = dbwatermark::arrow::batch_to_table(&batch, &key).map_err(|e| e.to_string())?;
         match &mut table {
             Some(t) => t.append(&part).map_err(|e| e.to_string())?,
             None => table = Some(part),
@@ -515,7 +712,7 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
     // Partner B leaks a fifth of its copy, shuffled, with some cells edited,
     // exported to CSV.
     let leak_path = dir.join("leak.csv");
-    let copy_b = read_table(&dir.join("partner-B.parquet"), "customer_id")?;
+    let copy_b = read_table(&dir.join("partner-B.parquet"), &["customer_id".to_owned()])?;
     let leak = attack::replace_cells(&attack::delete_rows(&copy_b, 0.8, 7), 0.05, 8);
     write_table(&leak, &leak_path)?;
     println!(
