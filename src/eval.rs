@@ -27,7 +27,9 @@ fn meets_target(o: &Outcome, rows: usize) -> bool {
     o.recovery() >= TARGET_RECOVERY
         && o.wrong == 0
         && o.cells_changed <= max_cells_changed(rows)
-        && o.mean_abs_change <= MAX_MEAN_CHANGE
+        // The mean is averaged over keys in floating point; 1.0 can come out
+        // as 1.0000000000000007.
+        && o.mean_abs_change <= MAX_MEAN_CHANGE + 1e-9
 }
 
 /// What an attack does to a marked table; `other` is a copy of the same

@@ -312,7 +312,7 @@ fn best_evidence(tally: &Tally, payload: &Payload, fp: f64) -> Evidence {
             Evidence {
                 agree,
                 disagree,
-                density: Density::one_in(1 << level).expect("level ≤ MAX_LEVEL"),
+                density: Density::from_level(level as u8).expect("level ≤ MAX_LEVEL"),
                 false_positive_probability: fp,
             }
         })

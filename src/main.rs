@@ -398,11 +398,11 @@ fn run_embed(
             let cells = summary.rows * summary.columns.len();
             let changed: usize = summary.columns.iter().map(|(_, r)| r.changed).sum();
             eprintln!(
-                "dbwm: wrote {} rows to {} in {:.2} s; one row in {} carries marks; {changed} of {cells} cells changed ({:.1}%)",
+                "dbwm: wrote {} rows to {} in {:.2} s; {} of the rows carry marks; {changed} of {cells} cells changed ({:.1}%)",
                 summary.rows,
                 output.display(),
                 start.elapsed().as_secs_f64(),
-                summary.density.rows_per_mark(),
+                summary.density,
                 if cells == 0 {
                     0.0
                 } else {
@@ -452,7 +452,7 @@ fn run_extract(key: &KeyArgs, read: &ReadArgs, files: &[PathBuf]) -> ExitCode {
             "columns": f.columns,
             "votes_agree": f.evidence.agree,
             "votes_disagree": f.evidence.disagree,
-            "density": format!("1/{}", f.evidence.density.rows_per_mark()),
+            "density": f.evidence.density.to_string(),
             "false_positive_probability": f.evidence.false_positive_probability,
         })).collect::<Vec<_>>(),
         "rows": summary.rows,
@@ -699,12 +699,12 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
             .max()
             .unwrap_or(0);
         println!(
-            "2. Wrote {} carrying \"{content}\" in {:.2} s: one row in {} carries marks, \
+            "2. Wrote {} carrying \"{content}\" in {:.2} s: {} of the rows carry marks, \
              {changed} of {cells} cells changed ({:.1}%), each number by at most {max_steps} step(s) \
              of its last digit.",
             copy.display(),
             start.elapsed().as_secs_f64(),
-            summary.density.rows_per_mark(),
+            summary.density,
             100.0 * changed as f64 / cells.max(1) as f64,
         );
     }

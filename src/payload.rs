@@ -32,10 +32,10 @@
 //! only, independent of `k_tag`; its 64-bit tag matches with probability
 //! `2^-64` per tag check. An extraction checks at most 64 tags (the list
 //! decoder's paths) per content length and selection level, that is
-//! `64 × 64 × 6 = 24,576` per tally it decodes, so with `t` tallies the
+//! `64 × 64 × 11 = 45,056` per tally it decodes, so with `t` tallies the
 //! probability of reporting any watermark is at most
-//! `24576 · t · 2^-64 ≈ 1.33e-15 · t`: below `1e-12` for up to 750 tallies
-//! (the DSC layer allows 100 columns, i.e. at most 101 tallies: `1.35e-13`).
+//! `45056 · t · 2^-64 ≈ 2.44e-15 · t`: below `1e-12` for up to 400 tallies
+//! (the DSC layer allows 100 columns, i.e. at most 101 tallies: `2.5e-13`).
 //! The same holds for a *garbled* watermark read from a mix of two marked
 //! copies: a frame that is neither copy's verifies with probability `2^-64`.
 

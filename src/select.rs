@@ -10,13 +10,13 @@
 //!
 //! | bytes  | use |
 //! |--------|-----|
-//! | 0..8   | selection value `s`; the row's *level* is the number of leading zero bits of `s`, capped at [`MAX_LEVEL`] |
+//! | 0..8   | selection value `s`; the row's *level* is `⌊−2·log2(s / 2^64)⌋`, capped at [`MAX_LEVEL`] |
 //! | 8..12  | payload bin, `u32 mod` [`BINS`] |
 //! | 12..16 | low step, `u32 mod steps` |
 //! | 16     | bit 0: mask bit; bit 1: preferred direction of a change on ties |
 //!
 //! A row carries marks when its level is at least the density's level, so a
-//! density of 1 in `2^k` marks the rows whose `s` starts with `k` zero bits.
+//! density of `2^(-k/2)` marks the rows with `s < 2^(64 - k/2)`.
 //! Because the levels nest, the extractor does not need to know the density:
 //! it tallies votes per level and tries each.
 
@@ -26,13 +26,15 @@ use crate::error::{Error, Result};
 use crate::key::{KeyEncoder, WatermarkKey};
 use crate::payload::BINS;
 
-/// Highest selection level: densities go down to 1 row in `2^MAX_LEVEL`.
-pub const MAX_LEVEL: u8 = 5;
+/// Highest selection level: densities go down to 1 row in `2^(MAX_LEVEL/2)` = 32.
+pub const MAX_LEVEL: u8 = 10;
 
 /// Number of rows hashed per rayon task.
 pub(crate) const CHUNK_ROWS: usize = 4096;
 
-/// The fraction of rows that carry marks: one in `2^k` for `k` in `0..=5`.
+/// The fraction of rows that carry marks: `2^(-k/2)` for a level `k` in
+/// `0..=10`, from every row down to one row in 32 in steps of √2 (1, 1/1.41,
+/// 1/2, 1/2.83, 1/4, …, 1/32).
 ///
 /// Denser marking survives heavier deletion and lets longer contents be read
 /// from smaller tables; sparser marking changes fewer cells. Extraction finds
@@ -40,6 +42,17 @@ pub(crate) const CHUNK_ROWS: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Density {
     level: u8,
+}
+
+impl std::fmt::Display for Density {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.rows_per_mark();
+        if n.fract() == 0.0 {
+            write!(f, "1/{n}")
+        } else {
+            write!(f, "1/{n:.2}")
+        }
+    }
 }
 
 impl Density {
@@ -52,9 +65,9 @@ impl Density {
     ///
     /// [`Error::InvalidConfig`] for any other `n`.
     pub fn one_in(n: u32) -> Result<Self> {
-        if n.is_power_of_two() && n.trailing_zeros() <= u32::from(MAX_LEVEL) {
+        if n.is_power_of_two() && 2 * n.trailing_zeros() <= u32::from(MAX_LEVEL) {
             Ok(Self {
-                level: n.trailing_zeros() as u8,
+                level: 2 * n.trailing_zeros() as u8,
             })
         } else {
             Err(Error::InvalidConfig {
@@ -64,14 +77,35 @@ impl Density {
         }
     }
 
-    /// The `n` of "one row in `n`".
-    pub fn rows_per_mark(self) -> u32 {
-        1 << self.level
+    /// The density of level `k`, `2^(-k/2)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for `k > 10`.
+    pub fn from_level(k: u8) -> Result<Self> {
+        if k <= MAX_LEVEL {
+            Ok(Self { level: k })
+        } else {
+            Err(Error::InvalidConfig {
+                setting: "density",
+                reason: format!("level {k}: must be 0 to {MAX_LEVEL}"),
+            })
+        }
+    }
+
+    /// The level `k` of `2^(-k/2)`.
+    pub fn level(self) -> u8 {
+        self.level
+    }
+
+    /// The `n` of "one row in `n`" (`2^(k/2)`, not always a whole number).
+    pub fn rows_per_mark(self) -> f64 {
+        (f64::from(self.level) / 2.0).exp2()
     }
 
     /// The fraction of rows that carry marks.
     pub fn fraction(self) -> f64 {
-        1.0 / f64::from(self.rows_per_mark())
+        1.0 / self.rows_per_mark()
     }
 }
 
@@ -81,43 +115,54 @@ impl Density {
     /// Measured (`cargo run --release --example sweep`): a watermark decodes
     /// down to about 0.6 surviving marked rows per code bit (90% of a
     /// table at six per code bit deleted: 20 of 20 keys; 95%: 0 of 20), so six
-    /// per code bit survive the loss of 90% of the rows. Densities are
-    /// powers of two, so the automatic choice gives 6 to 12 per code bit.
-    pub const AUTO_ROWS_PER_CODE_BIT: usize = 6;
+    /// per code bit survive the loss of 90% of the rows.
+    pub const AUTO_ROWS_PER_CODE_BIT: f64 = 6.0;
 
-    /// Marked rows per code bit below which the automatic density marks
-    /// every row rather than one in two. One per code bit still decodes
-    /// (1,500 rows with a 16-byte content: 20 of 20 keys, also after 30% of
-    /// the rows are deleted, `dbwm eval`), at half the distortion.
-    pub const MIN_ROWS_PER_CODE_BIT: usize = 1;
+    /// Marked rows per code bit below which a watermark may not decode even
+    /// from the whole table: the automatic density never goes below it
+    /// (1,500 rows with a 64-byte content decode at 0.84: 200 of 200 keys).
+    pub const MIN_ROWS_PER_CODE_BIT: f64 = 0.8;
+
+    /// Densest automatic choice for tables of 5,000 rows or more (at most
+    /// about 10% of cells changed, since a mark changes about half the
+    /// cells it lands on), and for smaller ones (at most about 25%).
+    const AUTO_CAP_LEVEL: (u8, u8) = (5, 3);
 
     /// The automatic density for a table of `rows` rows carrying `payload`:
     /// the sparsest that gives [`Density::AUTO_ROWS_PER_CODE_BIT`] marked rows
-    /// per code bit, at least one row in 32. Marking every row changes half
-    /// the cells, so a small table gets one row in two as long as that still
-    /// gives [`Density::MIN_ROWS_PER_CODE_BIT`]; only tables too small even for
-    /// that have every row marked.
+    /// per code bit (at least one row in 32), but no denser than one row in
+    /// 5.66 for tables of 5,000 rows or more and one in 2.83 below, so that
+    /// about 10% and 25% of the cells change at most — unless decoding needs
+    /// it: the density never gives fewer than
+    /// [`Density::MIN_ROWS_PER_CODE_BIT`] when a denser one would.
     ///
     /// ```
     /// use dbwatermark::{Density, Payload, WatermarkKey};
     /// let key = WatermarkKey::new("secret")?;
     /// let p = Payload::new(&key, "sixteen-byte-id!")?;
     /// assert_eq!(Density::auto(30_000, &p), Density::one_in(8)?);
-    /// assert_eq!(Density::auto(5_000, &p), Density::one_in(2)?);
-    /// assert_eq!(Density::auto(1_500, &p), Density::one_in(2)?);
+    /// assert_eq!(Density::auto(10_000, &p), Density::from_level(5)?);
+    /// assert_eq!(Density::auto(1_500, &p), Density::from_level(3)?);
     /// let long = Payload::new(&key, &"x".repeat(64))?;
     /// assert_eq!(Density::auto(1_500, &long), Density::ALL);
     /// assert_eq!(Density::auto(10_000_000, &p), Density::one_in(32)?);
     /// # Ok::<(), dbwatermark::Error>(())
     /// ```
     pub fn auto(rows: usize, payload: &crate::Payload) -> Self {
-        let per_bit = |level: u8| (rows >> level) / payload.code_len().max(1);
-        let level = (0..=MAX_LEVEL)
+        let per_bit =
+            |level: u8| rows as f64 * Self { level }.fraction() / payload.code_len().max(1) as f64;
+        let robust = (0..=MAX_LEVEL)
             .rev()
             .find(|&l| per_bit(l) >= Self::AUTO_ROWS_PER_CODE_BIT)
             .unwrap_or(0);
-        if level == 0 && per_bit(1) >= Self::MIN_ROWS_PER_CODE_BIT {
-            return Self { level: 1 };
+        let cap = if rows >= 5000 {
+            Self::AUTO_CAP_LEVEL.0
+        } else {
+            Self::AUTO_CAP_LEVEL.1
+        };
+        let mut level = robust.max(cap);
+        while level > 0 && per_bit(level) < Self::MIN_ROWS_PER_CODE_BIT {
+            level -= 1;
         }
         Self { level }
     }
@@ -152,7 +197,7 @@ impl Config {
     /// Density used when it is automatic and the number of rows is not known
     /// in advance (streams): one row in eight, the automatic choice for a
     /// 16-byte content in about 30,000 to 60,000 rows.
-    pub const UNKNOWN_ROWS_DENSITY: Density = Density { level: 3 };
+    pub const UNKNOWN_ROWS_DENSITY: Density = Density { level: 6 };
     /// Default number of low steps a mark may sit in: two.
     pub const DEFAULT_STEPS: u8 = 2;
     /// Largest accepted number of low steps.
@@ -221,6 +266,19 @@ impl ConfigBuilder {
     }
 }
 
+/// `⌊−2·log2(s / 2^64)⌋` capped at [`MAX_LEVEL`]: twice the number of
+/// leading zero bits, plus one when the bits after them fall below `1/√2`.
+fn level_of(s: u64) -> u8 {
+    // 2^63.5, the normalised value at which −2·log2 crosses an odd level.
+    const SQRT_HALF: u64 = 0xB504_F333_F9DE_6484;
+    let lz = s.leading_zeros();
+    if lz >= 64 {
+        return MAX_LEVEL;
+    }
+    let odd = u32::from((s << lz) < SQRT_HALF);
+    (2 * lz + odd).min(u32::from(MAX_LEVEL)) as u8
+}
+
 /// What the row hash decided for one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot {
@@ -243,7 +301,7 @@ impl Slot {
         let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
         let s = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
         Self {
-            level: (s.leading_zeros() as u8).min(MAX_LEVEL),
+            level: level_of(s),
             bin: (word(8) % BINS as u32) as u16,
             step: (word(12) % u32::from(steps)) as u8,
             flags: h[16] & 0b11,
@@ -341,7 +399,7 @@ mod tests {
     #[test]
     fn density_accepts_powers_of_two_up_to_32() {
         for n in [1, 2, 4, 8, 16, 32] {
-            assert_eq!(Density::one_in(n).unwrap().rows_per_mark(), n);
+            assert_eq!(Density::one_in(n).unwrap().rows_per_mark(), f64::from(n));
         }
         for n in [0, 3, 6, 64, 1000] {
             assert!(Density::one_in(n).is_err(), "{n}");
@@ -363,7 +421,7 @@ mod tests {
             true
         });
         for level in 0..=MAX_LEVEL {
-            let d = Density::one_in(1 << level).unwrap();
+            let d = Density::from_level(level).unwrap();
             let share = sel.marked_rows(d) as f64 / sel.len() as f64;
             assert!(
                 (share - d.fraction()).abs() < 0.01,
