@@ -136,7 +136,6 @@ fn main() {
             let content = rng.string(&alphabet, 64);
             let mut table = sample::customers(1500, 1, t);
             table.columns.truncate(1);
-            let _ = &mut table;
             wm.embed_table(&mut table, &content).unwrap();
             ok += u64::from(recovered(&wm, &table, &content).0);
         }
