@@ -498,12 +498,12 @@ fn run_eval(
         start.elapsed().as_secs_f64()
     );
     println!(
-        "{:<40} {:>8} {:>10} {:>6} {:>9} {:>11} {:>8}  target",
+        "{:<48} {:>8} {:>10} {:>6} {:>9} {:>11} {:>8}  target",
         "scenario", "strength", "recovered", "wrong", "changed", "mean change", "seconds"
     );
     for o in &outcomes {
         println!(
-            "{:<40} {:>8} {:>9.1}% {:>6} {:>8.1}% {:>11.2} {:>8.2}  {}",
+            "{:<48} {:>8} {:>9.1}% {:>6} {:>8.1}% {:>11.2} {:>8.2}  {}",
             o.scenario,
             o.strength,
             100.0 * o.recovery(),
