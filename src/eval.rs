@@ -208,7 +208,7 @@ impl Default for EvalConfig {
     fn default() -> Self {
         Self {
             keys: 100,
-            false_positive_trials: 1000,
+            false_positive_trials: 10_000,
             seed: 2026,
             content_bytes: 16,
         }

@@ -142,8 +142,8 @@ enum Command {
         /// Random keys and contents per scenario.
         #[arg(long, default_value_t = 100)]
         keys: usize,
-        /// Extractions on unmarked data and with wrong keys.
-        #[arg(long, default_value_t = 1000)]
+        /// Extractions on unmarked data and with wrong keys (half each).
+        #[arg(long, default_value_t = 10_000)]
         fp_trials: usize,
         /// Seed of everything random.
         #[arg(long, default_value_t = 2026)]
