@@ -43,6 +43,18 @@ const OUTPUTS: [u8; 1 << K] = {
     t
 };
 
+/// The metric of each of the `2^RATE` output patterns against one step's
+/// log-likelihood ratios.
+fn pattern_metrics(l: &[i64]) -> [i64; 1 << RATE] {
+    let mut pm = [0i64; 1 << RATE];
+    for (o, m) in pm.iter_mut().enumerate() {
+        *m = (0..RATE)
+            .map(|k| if o >> k & 1 == 1 { l[k] } else { -l[k] })
+            .sum();
+    }
+    pm
+}
+
 /// Length of the codeword of `info_len` information bits.
 pub(crate) const fn code_len(info_len: usize) -> usize {
     RATE * (info_len + TAIL)
@@ -83,13 +95,7 @@ pub(crate) fn decode(llr: &[i64], info_len: usize, terminated: bool) -> Vec<bool
     let mut decisions: Vec<[u64; WORDS]> = Vec::with_capacity(steps);
     for t in 0..steps {
         let l = &llr[t * RATE..t * RATE + RATE];
-        // Metric of each of the 8 output patterns.
-        let mut pm = [0i64; 1 << RATE];
-        for (o, m) in pm.iter_mut().enumerate() {
-            *m = (0..RATE)
-                .map(|k| if o >> k & 1 == 1 { l[k] } else { -l[k] })
-                .sum();
-        }
+        let pm = pattern_metrics(l);
         let mut dec = [0u64; WORDS];
         for (ns, slot) in next.iter_mut().enumerate() {
             let p0 = ns >> 1;
@@ -151,12 +157,7 @@ pub(crate) fn decode_list(llr: &[i64], info_len: usize, list: usize) -> Vec<Vec<
     let mut back: Vec<(u8, u8)> = Vec::with_capacity(steps * STATES * list);
     for t in 0..steps {
         let l = &llr[t * RATE..t * RATE + RATE];
-        let mut pm = [0i64; 1 << RATE];
-        for (o, m) in pm.iter_mut().enumerate() {
-            *m = (0..RATE)
-                .map(|k| if o >> k & 1 == 1 { l[k] } else { -l[k] })
-                .sum();
-        }
+        let pm = pattern_metrics(l);
         let base = back.len();
         back.resize(base + STATES * list, (0, 0));
         for ns in 0..STATES {
