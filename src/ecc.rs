@@ -1,6 +1,8 @@
 //! The error-correcting code: a rate-1/3 convolutional code of constraint
-//! length 7 (generators 133, 171, 165 octal, as in LTE), zero-terminated,
-//! decoded by a soft-decision Viterbi decoder.
+//! length 9 (generators 557, 663, 711 octal), zero-terminated, decoded by a
+//! soft-decision Viterbi decoder and, when that path fails its check, a list
+//! Viterbi decoder. The same trellis gives the exact chance agreement of a
+//! candidate watermark with a leak ([`log2_chance_agreement`]).
 //!
 //! Why this code: the channel is a vote tally in which most damage is
 //! *erasure* (a code position no surviving row voted for, or a tie) and the
@@ -206,6 +208,80 @@ pub(crate) fn decode_list(llr: &[i64], info_len: usize, list: usize) -> Vec<Vec<
         .collect()
 }
 
+/// `log2 P(D ≤ max_disagree)`, where `D` counts the observed positions on
+/// which the codeword of a random frame disagrees with `observed`.
+///
+/// `frame[i]` is `Some(bit)` for a frame bit known in advance and `None` for
+/// a uniformly random one; the tail is zeros. `observed[p]` is `Some(bit)`
+/// for a code position whose majority read `bit`, `None` for one without
+/// votes (or a tie). The sum runs over the trellis, so it is exact whatever
+/// the dependence between the code bits of nearby positions (which makes the
+/// agreement of two codewords far likelier than a binomial count of
+/// independent bits would say when many positions are observed).
+///
+/// Only paths with at most `max_disagree` disagreements are followed, so the
+/// cost is `steps × 2^(K−1) × 2 × (max_disagree + 1)`.
+pub(crate) fn log2_chance_agreement(
+    frame: &[Option<bool>],
+    observed: &[Option<bool>],
+    max_disagree: usize,
+) -> f64 {
+    let steps = frame.len() + TAIL;
+    debug_assert!(observed.len() >= steps * RATE);
+    let width = max_disagree + 1;
+    // `mass[state * width + d]`: number of frame prefixes (counted, then
+    // scaled by 2^-scale) reaching `state` with `d` disagreements.
+    let mut mass = vec![0f64; STATES * width];
+    let mut next = vec![0f64; STATES * width];
+    mass[0] = 1.0;
+    let mut log2_scale = 0f64;
+    let mut random_bits = 0usize;
+    for t in 0..steps {
+        let inputs: &[u32] = match frame.get(t) {
+            Some(None) => {
+                random_bits += 1;
+                &[0, 1]
+            }
+            Some(Some(true)) => &[1],
+            Some(Some(false)) | None => &[0],
+        };
+        let obs = &observed[t * RATE..t * RATE + RATE];
+        next.fill(0.0);
+        for state in 0..STATES {
+            let row = &mass[state * width..(state + 1) * width];
+            if row.iter().all(|&m| m == 0.0) {
+                continue;
+            }
+            for &u in inputs {
+                let reg = ((state as u32) << 1 | u) as usize & ((1 << K) - 1);
+                let out = OUTPUTS[reg];
+                let d = (0..RATE)
+                    .filter(|&k| obs[k].is_some_and(|b| b != (out >> k & 1 == 1)))
+                    .count();
+                if d >= width {
+                    continue;
+                }
+                let ns = reg & (STATES - 1);
+                let target = &mut next[ns * width + d..(ns + 1) * width];
+                for (acc, &m) in target.iter_mut().zip(row) {
+                    *acc += m;
+                }
+            }
+        }
+        std::mem::swap(&mut mass, &mut next);
+        let max = mass.iter().copied().fold(0.0, f64::max);
+        if max > 1e250 {
+            mass.iter_mut().for_each(|m| *m *= 1e-250);
+            log2_scale += 250.0 * std::f64::consts::LOG2_10;
+        }
+    }
+    let total: f64 = mass[..width].iter().sum();
+    if total == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    total.log2() + log2_scale - random_bits as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,5 +378,53 @@ mod tests {
         let code = encode(&info);
         let head = decode(&llr_of(&code[..RATE * 100]), 100, false);
         assert_eq!(head[..60], info[..60]);
+    }
+
+    /// Brute force: enumerate every frame.
+    fn chance_by_enumeration(
+        frame: &[Option<bool>],
+        observed: &[Option<bool>],
+        max_disagree: usize,
+    ) -> f64 {
+        let free: Vec<usize> = (0..frame.len()).filter(|&i| frame[i].is_none()).collect();
+        let mut hits = 0u64;
+        for m in 0u64..1 << free.len() {
+            let mut bits: Vec<bool> = frame.iter().map(|b| b.unwrap_or(false)).collect();
+            for (j, &i) in free.iter().enumerate() {
+                bits[i] = m >> j & 1 == 1;
+            }
+            let d = encode(&bits)
+                .iter()
+                .zip(observed)
+                .filter(|(c, o)| o.is_some_and(|o| o != **c))
+                .count();
+            hits += u64::from(d <= max_disagree);
+        }
+        hits as f64 / (1u64 << free.len()) as f64
+    }
+
+    #[test]
+    fn chance_agreement_matches_enumerating_every_frame() {
+        let fixed = pseudo_random_bits(4, 9);
+        let mut frame: Vec<Option<bool>> = fixed.into_iter().map(Some).collect();
+        frame.extend(std::iter::repeat_n(None, 12));
+        let code_len = code_len(frame.len());
+        for seed in 0..6 {
+            let signs = pseudo_random_bits(code_len, 100 + seed);
+            let seen = pseudo_random_bits(code_len, 200 + seed);
+            let observed: Vec<Option<bool>> = signs
+                .iter()
+                .zip(&seen)
+                .map(|(&b, &s)| (s || seed == 0).then_some(b))
+                .collect();
+            for max_disagree in [0, 3, 10, 25] {
+                let exact = chance_by_enumeration(&frame, &observed, max_disagree);
+                let dp = log2_chance_agreement(&frame, &observed, max_disagree).exp2();
+                assert!(
+                    (exact - dp).abs() <= 1e-12 * exact.max(1e-300),
+                    "seed {seed}, ≤ {max_disagree}: {exact} vs {dp}"
+                );
+            }
+        }
     }
 }

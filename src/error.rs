@@ -21,6 +21,18 @@ pub enum Error {
         len: usize,
     },
 
+    /// A candidate watermark content is not 1 to 64 bytes.
+    #[error(
+        "candidate {index}: watermark content must be 1 to {max} bytes of UTF-8, got {len} bytes",
+        max = crate::payload::MAX_CONTENT_BYTES
+    )]
+    InvalidCandidate {
+        /// Position of the candidate in the list (from 0).
+        index: usize,
+        /// Its length in bytes.
+        len: usize,
+    },
+
     /// A [`Config`](crate::Config) setting is out of range.
     #[error("invalid setting `{setting}`: {reason}")]
     InvalidConfig {

@@ -178,9 +178,28 @@ pub struct Outcome {
     pub seconds: f64,
     /// `Some(met)` for a targeted scenario.
     pub target_met: Option<bool>,
+    /// For the leak-tracing scenarios: the median over trials of `log10` of
+    /// the right copy's corrected p-value (0 where it was not named).
+    pub median_log10_p: Option<f64>,
 }
 
 impl Outcome {
+    /// An outcome with no trials yet.
+    pub fn new(scenario: impl Into<String>, strength: f64) -> Self {
+        Self {
+            scenario: scenario.into(),
+            strength,
+            trials: 0,
+            recovered: 0,
+            wrong: 0,
+            cells_changed: 0.0,
+            mean_abs_change: 0.0,
+            seconds: 0.0,
+            target_met: None,
+            median_log10_p: None,
+        }
+    }
+
     /// Share of trials recovered.
     pub fn recovery(&self) -> f64 {
         if self.trials == 0 {
@@ -236,6 +255,13 @@ fn mark(table: &Table, rng: &mut Rng, bytes: usize) -> (Watermarker, String, Tab
     let report = wm
         .embed_table(&mut marked, &content)
         .expect("valid table and content");
+    let (changed, mean) = distortion(&report);
+    (wm, content, marked, changed, mean)
+}
+
+/// The share of non-key cells an embedding changed, and the mean change of
+/// a changed numeric cell in steps.
+fn distortion(report: &crate::EmbedReport) -> (f64, f64) {
     let (steps, changed) = report
         .columns
         .iter()
@@ -248,7 +274,7 @@ fn mark(table: &Table, rng: &mut Rng, bytes: usize) -> (Watermarker, String, Tab
     } else {
         steps as f64 / changed as f64
     };
-    (wm, content, marked, report.changed_fraction(), mean)
+    (report.changed_fraction(), mean)
 }
 
 /// Runs every scenario over `config.keys` random keys and contents on
@@ -264,17 +290,7 @@ pub fn run(
     let mut done = 0;
     let mut outcomes: Vec<Outcome> = scenarios
         .iter()
-        .map(|s| Outcome {
-            scenario: s.name.to_owned(),
-            strength: s.strength,
-            trials: 0,
-            recovered: 0,
-            wrong: 0,
-            cells_changed: 0.0,
-            mean_abs_change: 0.0,
-            seconds: 0.0,
-            target_met: None,
-        })
+        .map(|s| Outcome::new(s.name, s.strength))
         .collect();
     for k in 0..config.keys {
         let mut rng = Rng::new(config.seed.wrapping_add(k as u64));
@@ -310,33 +326,213 @@ pub fn run(
             o.target_met = Some(meets_target(o, table.rows()));
         }
     }
-    // False positives: unmarked data, and marked data with a wrong key.
-    let start = Instant::now();
-    let mut fp = Outcome {
-        scenario: "false positives (unmarked, wrong key)".to_owned(),
-        strength: config.false_positive_trials as f64,
-        trials: 0,
-        recovered: 0,
-        wrong: 0,
-        cells_changed: 0.0,
-        mean_abs_change: 0.0,
-        seconds: 0.0,
-        target_met: None,
-    };
-    let mut rng = Rng::new(config.seed ^ 0xF00D);
-    let (_, _, marked, _, _) = mark(table, &mut rng, config.content_bytes);
-    for t in 0..config.false_positive_trials {
-        let key = WatermarkKey::new(&rng.string(&ALPHABET, 24)).expect("non-empty");
-        let wm = Watermarker::new(key, Config::default());
-        let data = if t % 2 == 0 { table } else { &marked };
-        fp.wrong += wm.extract_table(data).expect("valid").len();
-        fp.trials += 1;
+    outcomes.extend(false_positives(table, config, &mut |_| {
         done += 1;
         progress(done, total);
+    }));
+    outcomes
+}
+
+/// The false-positive trials: extractions with a fresh key from unmarked
+/// data, from a copy marked under another key, and from a copy marked under
+/// the trial's key with a content that was never issued (a third each). Each
+/// decodes freely (a report of anything but the embedded content is wrong)
+/// and tests the trial key's [`ISSUED_COPIES`] issued contents (any copy
+/// named is wrong). Two outcomes, both targeted at zero.
+fn false_positives(
+    table: &Table,
+    config: &EvalConfig,
+    progress: &mut dyn FnMut(usize),
+) -> Vec<Outcome> {
+    let trials = config.false_positive_trials;
+    let start = Instant::now();
+    let mut decoded = Outcome::new(
+        "false positives (unmarked, wrong key, unissued copy)",
+        trials as f64,
+    );
+    let mut named = Outcome::new(
+        "who leaked: wrong copies named (unmarked, wrong key, unissued copy)",
+        trials as f64,
+    );
+    let mut rng = Rng::new(config.seed ^ 0xF00D);
+    let (_, _, marked, _, _) = mark(table, &mut rng, config.content_bytes);
+    for t in 0..trials {
+        let key = WatermarkKey::new(&rng.string(&ALPHABET, 24)).expect("non-empty");
+        let wm = Watermarker::new(key, Config::default());
+        let issued = issued_contents(&mut rng);
+        let candidates = wm.candidates(&issued).expect("valid contents");
+        let (data, embedded) = match t % 3 {
+            0 => (std::borrow::Cow::Borrowed(table), None),
+            1 => (std::borrow::Cow::Borrowed(&marked), None),
+            _ => {
+                // Same key, a content outside the registry.
+                let content = format!("{}->unissued", rng.string(&ALPHABET, 8));
+                let mut copy = table.clone();
+                wm.embed_table(&mut copy, &content).expect("valid");
+                (std::borrow::Cow::Owned(copy), Some(content))
+            }
+        };
+        let tallies = tallies_of(&wm, &data);
+        decoded.wrong += wm
+            .decode(&tallies)
+            .iter()
+            .filter(|f| Some(&f.content) != embedded.as_ref())
+            .count();
+        named.wrong += wm.identify(&tallies, &candidates).identified.len();
+        decoded.trials += 1;
+        named.trials += 1;
+        progress(t + 1);
     }
-    fp.seconds = start.elapsed().as_secs_f64();
-    fp.target_met = Some(fp.wrong == 0);
-    outcomes.push(fp);
+    let seconds = start.elapsed().as_secs_f64();
+    let mut outcomes = vec![decoded, named];
+    for o in &mut outcomes {
+        o.seconds = seconds / 2.0;
+        o.target_met = Some(o.wrong == 0);
+    }
+    outcomes
+}
+
+/// The column tallies of a table.
+fn tallies_of(wm: &Watermarker, table: &Table) -> Vec<crate::Tally> {
+    wm.tally_table(table)
+        .expect("valid table")
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// Copies issued per key in the leak-tracing scenarios.
+pub const ISSUED_COPIES: usize = 100;
+
+/// Largest corrected p-value at which the leak-tracing scenarios count a copy
+/// as named (the default threshold).
+pub const TRACE_THRESHOLD: f64 = crate::candidates::DEFAULT_THRESHOLD;
+
+/// The contents of the copies issued under one key: one organisation's
+/// partners, alike but for their number (the hardest case for telling
+/// copies apart), 16 bytes like the other scenarios' contents, so that the
+/// automatic density stays at its default (one row in 8 on the default
+/// table).
+fn issued_contents(rng: &mut Rng) -> Vec<String> {
+    let org = rng.string(&ALPHABET, 4);
+    (1..=ISSUED_COPIES)
+        .map(|i| format!("{org}/partner-{i:03}"))
+        .collect()
+}
+
+/// The leak-tracing scenarios: (name, strength, targeted, attack). Mixes
+/// take `strength` of their rows from the leaker's copy and the rest from
+/// another issued copy, and count as recovered only when both are named.
+pub fn trace_scenarios() -> Vec<Scenario> {
+    let mut s = Vec::new();
+    for (f, t) in [(0.95, false), (0.98, true), (0.99, false), (0.995, false)] {
+        s.push(Scenario::new(
+            "who leaked: delete rows",
+            f,
+            t,
+            |m, _, f, seed| attack::delete_rows(m, f, seed),
+        ));
+    }
+    s.push(Scenario::new(
+        "who leaked: insert rows",
+        4.0,
+        true,
+        |m, _, f, seed| attack::insert_rows(m, f, seed),
+    ));
+    s.push(Scenario::new(
+        "who leaked: replace cells",
+        0.8,
+        true,
+        |m, _, f, seed| attack::replace_cells(m, f, seed),
+    ));
+    for (f, t) in [(0.5, true), (0.9, false)] {
+        s.push(Scenario::new(
+            "who leaked: mix of two copies",
+            f,
+            t,
+            attack::merge,
+        ));
+    }
+    for rows in [150.0, 200.0, 300.0, 400.0, 500.0, 600.0, 800.0] {
+        s.push(Scenario::new(
+            "who leaked: rows in the leak",
+            rows,
+            false,
+            |m, _, n, seed| attack::delete_rows(m, 1.0 - n / m.rows() as f64, seed),
+        ));
+    }
+    s
+}
+
+/// Runs the leak-tracing scenarios: per key, [`ISSUED_COPIES`] copies are
+/// issued (contents from [`issued_contents`]); one is leaked and attacked,
+/// and the leak is tested against all issued contents. A trial is recovered
+/// when exactly the leaked copies are named (below [`TRACE_THRESHOLD`]);
+/// any other copy named is wrong.
+pub fn trace(
+    table: &Table,
+    config: &EvalConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<Outcome> {
+    let scenarios = trace_scenarios();
+    let total = config.keys * scenarios.len();
+    let mut outcomes: Vec<Outcome> = scenarios
+        .iter()
+        .map(|s| Outcome::new(s.name, s.strength))
+        .collect();
+    let mut log10_p: Vec<Vec<f64>> = vec![Vec::new(); scenarios.len()];
+    for k in 0..config.keys {
+        let mut rng = Rng::new(config.seed.wrapping_add(20_000 + k as u64));
+        let start = Instant::now();
+        let key = WatermarkKey::new(&rng.string(&ALPHABET, 24)).expect("non-empty");
+        let wm = Watermarker::new(key, Config::default());
+        let issued = issued_contents(&mut rng);
+        let candidates = wm.candidates(&issued).expect("valid contents");
+        let leaker = rng.below(ISSUED_COPIES as u64) as usize;
+        let other = (leaker + 1 + rng.below(ISSUED_COPIES as u64 - 1) as usize) % ISSUED_COPIES;
+        let mut copy = table.clone();
+        let report = wm.embed_table(&mut copy, &issued[leaker]).expect("valid");
+        let mut other_copy = table.clone();
+        wm.embed_table(&mut other_copy, &issued[other])
+            .expect("valid");
+        let (changed, mean) = distortion(&report);
+        let embed_secs = start.elapsed().as_secs_f64();
+        for (i, (s, o)) in scenarios.iter().zip(outcomes.iter_mut()).enumerate() {
+            let start = Instant::now();
+            let leak = (s.attack)(&copy, &other_copy, s.strength, rng.next_u64());
+            let result = wm.identify(&tallies_of(&wm, &leak), &candidates);
+            let mixed = s.name == "who leaked: mix of two copies";
+            let expected: &[usize] = if mixed { &[leaker, other] } else { &[leaker] };
+            let named: Vec<usize> = result.identified.iter().map(|m| m.candidate).collect();
+            o.trials += 1;
+            o.recovered += usize::from(
+                named.len() == expected.len() && expected.iter().all(|e| named.contains(e)),
+            );
+            o.wrong += named.iter().filter(|n| !expected.contains(n)).count();
+            o.cells_changed += changed;
+            o.mean_abs_change += mean;
+            log10_p[i].push(
+                result
+                    .identified
+                    .iter()
+                    .find(|m| m.candidate == leaker)
+                    .map_or(0.0, |m| m.log10_p_value),
+            );
+            o.seconds += start.elapsed().as_secs_f64() + embed_secs / scenarios.len() as f64;
+            progress(k * scenarios.len() + i + 1, total);
+        }
+    }
+    for ((s, o), mut ps) in scenarios.iter().zip(outcomes.iter_mut()).zip(log10_p) {
+        if o.trials > 0 {
+            o.cells_changed /= o.trials as f64;
+            o.mean_abs_change /= o.trials as f64;
+            ps.sort_by(f64::total_cmp);
+            o.median_log10_p = Some(ps[ps.len() / 2]);
+        }
+        if s.targeted {
+            o.target_met = Some(meets_target(o, table.rows()));
+        }
+    }
     outcomes
 }
 
@@ -361,17 +557,7 @@ pub fn dsc_minimum(config: &EvalConfig) -> Vec<Outcome> {
         ),
     ] {
         let start = Instant::now();
-        let mut o = Outcome {
-            scenario: name.to_owned(),
-            strength: fraction,
-            trials: 0,
-            recovered: 0,
-            wrong: 0,
-            cells_changed: 0.0,
-            mean_abs_change: 0.0,
-            seconds: 0.0,
-            target_met: None,
-        };
+        let mut o = Outcome::new(name, fraction);
         for k in 0..config.keys {
             let mut rng = Rng::new(config.seed.wrapping_add(10_000 + k as u64));
             let (wm, content, marked, changed, mean) = mark(table, &mut rng, bytes);
@@ -418,6 +604,18 @@ mod tests {
             })
             .collect();
         assert!(missed.is_empty(), "{missed:?}");
+        for o in trace(&table, &config, &mut |_, _| {}) {
+            assert_eq!(o.wrong, 0, "{} {}", o.scenario, o.strength);
+            assert_ne!(
+                o.target_met,
+                Some(false),
+                "{} {}: {}/{}",
+                o.scenario,
+                o.strength,
+                o.recovered,
+                o.trials
+            );
+        }
         for o in dsc_minimum(&config) {
             assert_ne!(
                 o.target_met,

@@ -8,7 +8,8 @@ use crate::error::Result;
 use crate::payload::{self, ATTEMPTS_PER_LEVEL, BINS, Payload};
 use crate::select::{Density, MAX_LEVEL, Selection, Slot};
 
-const LEVELS: usize = MAX_LEVEL as usize + 1;
+/// Number of selection levels.
+pub(crate) const LEVELS: usize = MAX_LEVEL as usize + 1;
 
 /// Rows per rayon task when tallying (each task fills its own tally).
 const TALLY_CHUNK_ROWS: usize = 1 << 16;
@@ -80,7 +81,7 @@ impl Tally {
     }
 
     /// Per-bin vote margins (ones minus zeros) of the rows at `level` or above.
-    fn margins(&self, level: usize) -> Vec<i64> {
+    pub(crate) fn margins(&self, level: usize) -> Vec<i64> {
         let mut m = vec![0i64; BINS];
         for l in level..LEVELS {
             for (acc, c) in m.iter_mut().zip(&self.counts[l * BINS..(l + 1) * BINS]) {
@@ -91,7 +92,7 @@ impl Tally {
     }
 
     /// Votes agreeing and disagreeing with `payload` from rows at `level` or above.
-    fn agreement(&self, payload: &Payload, level: usize) -> (u64, u64) {
+    pub(crate) fn agreement(&self, payload: &Payload, level: usize) -> (u64, u64) {
         let (mut agree, mut disagree) = (0u64, 0u64);
         for l in level..LEVELS {
             for (bin, c) in self.counts[l * BINS..(l + 1) * BINS].iter().enumerate() {

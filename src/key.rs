@@ -120,6 +120,22 @@ impl WatermarkKey {
         let out = mac.finalize().into_bytes();
         u64::from_be_bytes(out[..8].try_into().expect("SHA-256 output is 32 bytes"))
     }
+
+    /// The keystream that whitens the content bits of a frame with check tag
+    /// `tag`: `HMAC-SHA256(k_tag, 0xFF ‖ tag ‖ i)` for blocks `i = 0, 1`.
+    /// (A tag's input starts with a header byte below 64, so the two uses of
+    /// `k_tag` never see the same input.)
+    pub(crate) fn content_keystream(&self, tag: u64) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        for (i, block) in out.chunks_mut(32).enumerate() {
+            let mut mac = self.tag.clone();
+            mac.update(&[0xFF]);
+            mac.update(&tag.to_be_bytes());
+            mac.update(&[i as u8]);
+            block.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
 }
 
 /// One part of a (possibly composite) primary key, borrowed from the caller.

@@ -131,6 +131,14 @@ enum Command {
         /// Output format, if the extension does not say.
         #[arg(long, value_name = "FORMAT")]
         output_format: Option<String>,
+        /// Append a record of this copy (content, recipient, date, key
+        /// fingerprint, rows, file; never the key) to this registry of
+        /// issued copies, one JSON object per line.
+        #[arg(long, value_name = "FILE")]
+        register: Option<PathBuf>,
+        /// Who receives this copy, for the registry record.
+        #[arg(long, value_name = "LABEL", requires = "register")]
+        recipient: Option<String>,
         /// The input file.
         input: PathBuf,
     },
@@ -159,12 +167,21 @@ enum Command {
         out: PathBuf,
     },
     /// Find the watermarks in one or more files; prints JSON. Exit 0 when a
-    /// watermark is found, 3 when none is, 2 on bad input.
+    /// watermark is found or a candidate identified, 3 when none is, 2 on
+    /// bad input.
     Extract {
         #[command(flatten)]
         key: KeyArgs,
         #[command(flatten)]
         read: ReadArgs,
+        /// Test the leak against these issued copies (a registry written by
+        /// `embed --register`, or one content per line); the JSON gains
+        /// `identified`, the candidates named, best first.
+        #[arg(long, value_name = "FILE")]
+        candidates: Option<PathBuf>,
+        /// Largest corrected p-value at which a candidate is named.
+        #[arg(long, default_value_t = dbwatermark::candidates::DEFAULT_THRESHOLD, requires = "candidates")]
+        threshold: f64,
         /// The files; their votes are pooled.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -275,18 +292,33 @@ fn main() -> ExitCode {
             read,
             output,
             output_format,
+            register,
+            recipient,
             input,
         } => {
             return run_embed(
                 &key,
                 &content,
                 &read,
-                &output,
-                output_format.as_deref(),
+                (&output, output_format.as_deref()),
+                (register.as_deref(), recipient.as_deref()),
                 &input,
             );
         }
-        Command::Extract { key, read, files } => return run_extract(&key, &read, &files),
+        Command::Extract {
+            key,
+            read,
+            candidates,
+            threshold,
+            files,
+        } => {
+            return run_extract(
+                &key,
+                &read,
+                candidates.as_deref().map(|c| (c, threshold)),
+                &files,
+            );
+        }
         Command::Eval {
             keys,
             fp_trials,
@@ -362,8 +394,8 @@ fn run_embed(
     key: &KeyArgs,
     content: &str,
     read: &ReadArgs,
-    output: &Path,
-    output_format: Option<&str>,
+    (output, output_format): (&Path, Option<&str>),
+    (register, recipient): (Option<&Path>, Option<&str>),
     input: &Path,
 ) -> ExitCode {
     let setup = key.watermarker().and_then(|wm| {
@@ -372,9 +404,14 @@ fn run_embed(
             delimiter: delimiter(read.delimiter)?,
             ..Default::default()
         };
-        Ok((wm, read.options()?, write))
+        // Opened first, so an unwritable registry fails before any work.
+        let registry = register
+            .map(dbwatermark::registry::Appender::open)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        Ok((wm, read.options()?, write, registry))
     });
-    let (wm, read_options, write) = match setup {
+    let (wm, read_options, write, mut registry) = match setup {
         Ok(s) => s,
         Err(e) => return fail(&e, true),
     };
@@ -422,23 +459,113 @@ fn run_embed(
             if !summary.skipped.is_empty() {
                 eprintln!("  not marked (type): {}", summary.skipped.join(", "));
             }
+            if let Some(registry) = &mut registry {
+                let record = dbwatermark::registry::Record::issued(
+                    &wm,
+                    content,
+                    recipient,
+                    summary.rows as u64,
+                    output,
+                );
+                if let Err(e) = registry.append(&record) {
+                    return fail(
+                        &format!("the copy was written, but not registered: {e}"),
+                        false,
+                    );
+                }
+                eprintln!(
+                    "  registered in {}",
+                    register.unwrap_or(Path::new("")).display()
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e.to_string(), e.is_caller_error()),
     }
 }
 
-fn run_extract(key: &KeyArgs, read: &ReadArgs, files: &[PathBuf]) -> ExitCode {
-    let (wm, read_options) = match key.watermarker().and_then(|wm| Ok((wm, read.options()?))) {
+/// The registry records to test a leak against: those issued under `wm`'s
+/// key (or with no fingerprint), each content once; and how many other
+/// records were set aside.
+fn load_candidates(
+    wm: &Watermarker,
+    path: &Path,
+    threshold: f64,
+) -> Result<
+    (
+        dbwatermark::Candidates,
+        Vec<dbwatermark::registry::Record>,
+        usize,
+    ),
+    String,
+> {
+    let records = dbwatermark::registry::read(path).map_err(|e| e.to_string())?;
+    let total = records.len();
+    let mut kept: Vec<dbwatermark::registry::Record> = Vec::new();
+    for r in records {
+        if r.matches_key(wm) && !kept.iter().any(|k| k.content == r.content) {
+            kept.push(r);
+        }
+    }
+    let other_keys = total - kept.len();
+    if kept.is_empty() {
+        return Err(format!(
+            "{}: no candidate issued under this key (fingerprint {}) among {total} records",
+            path.display(),
+            wm.key_fingerprint()
+        ));
+    }
+    let candidates = wm
+        .candidates(kept.iter().map(|r| r.content.as_str()))
+        .and_then(|c| c.with_threshold(threshold))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((candidates, kept, other_keys))
+}
+
+/// The JSON of one candidate's score, with its registry fields.
+fn score_json(
+    s: &dbwatermark::Score,
+    records: &[dbwatermark::registry::Record],
+) -> serde_json::Value {
+    let mut o = records[s.candidate].to_json();
+    for (k, v) in [
+        ("agree", serde_json::json!(s.agree)),
+        ("total", serde_json::json!(s.total)),
+        ("p_value", serde_json::json!(s.p_value)),
+        ("log10_p_value", serde_json::json!(s.log10_p_value)),
+        ("marks_agree", serde_json::json!(s.marks_agree)),
+        ("marks_total", serde_json::json!(s.marks_total)),
+        ("density", serde_json::json!(s.density.to_string())),
+        ("round", serde_json::json!(s.round)),
+    ] {
+        o.insert(k.to_owned(), v);
+    }
+    serde_json::Value::Object(o)
+}
+
+fn run_extract(
+    key: &KeyArgs,
+    read: &ReadArgs,
+    candidates: Option<(&Path, f64)>,
+    files: &[PathBuf],
+) -> ExitCode {
+    let setup = key.watermarker().and_then(|wm| {
+        let tested = candidates
+            .map(|(path, threshold)| load_candidates(&wm, path, threshold))
+            .transpose()?;
+        Ok((wm, read.options()?, tested))
+    });
+    let (wm, read_options, tested) = match setup {
         Ok(s) => s,
         Err(e) => return fail(&e, true),
     };
     let progress = Progress::new("extracting");
-    let result = dbwatermark::pipeline::extract_files(
+    let result = dbwatermark::pipeline::extract_files_against(
         &wm,
         files,
         &read.columns(),
         &read_options,
+        tested.as_ref().map(|(c, _, _)| c),
         &mut |done, total| progress.update(done, total),
     );
     drop(progress);
@@ -446,7 +573,18 @@ fn run_extract(key: &KeyArgs, read: &ReadArgs, files: &[PathBuf]) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e.to_string(), e.is_caller_error()),
     };
-    let report = serde_json::json!({
+    let identification = summary.identification.as_ref();
+    let records = tested.as_ref().map_or(&[][..], |(_, r, _)| r.as_slice());
+    let identified: Vec<serde_json::Value> = identification
+        .map(|i| {
+            i.identified
+                .iter()
+                .map(|s| score_json(s, records))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut report = serde_json::json!({
+        "identified": identified,
         "watermarks": summary.found.iter().map(|f| serde_json::json!({
             "content": f.content,
             "columns": f.columns,
@@ -459,14 +597,51 @@ fn run_extract(key: &KeyArgs, read: &ReadArgs, files: &[PathBuf]) -> ExitCode {
         "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         "columns": summary.votes.iter().map(|(name, votes)| serde_json::json!({"name": name, "votes": votes})).collect::<Vec<_>>(),
     });
+    if let (Some(i), Some((c, _, other_keys))) = (identification, &tested) {
+        let rows_needed = i
+            .rows_factor_needed
+            .map(|f| ((f - 1.0) * summary.rows as f64).ceil() as u64);
+        report["candidates"] = serde_json::json!({
+            "tested": c.len(),
+            "other_keys": other_keys,
+            "threshold": i.threshold,
+            "best_other": i.best_other.as_ref().map(|s| score_json(s, records)),
+            "more_rows_needed": rows_needed,
+        });
+        report_identification(i, rows_needed);
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(&report).unwrap_or_default()
     );
-    if summary.found.is_empty() {
+    if summary.found.is_empty() && identified.is_empty() {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// One line per copy named on standard error, or what the best evidence
+/// was.
+fn report_identification(i: &dbwatermark::Identification, rows_needed: Option<u64>) {
+    for s in &i.identified {
+        eprintln!(
+            "dbwm: identified {:?}: {} of {} code positions agree, p = {:.1e}",
+            s.content, s.agree, s.total, s.p_value
+        );
+    }
+    if i.identified.is_empty() {
+        match (&i.best_other, rows_needed) {
+            (Some(s), Some(more)) => eprintln!(
+                "dbwm: no candidate reached p ≤ {:.0e}; best {:?}: {} of {} positions agree, p = {:.1e}; about {more} more rows would settle it",
+                i.threshold, s.content, s.agree, s.total, s.p_value
+            ),
+            (Some(s), None) => eprintln!(
+                "dbwm: no candidate reached p ≤ {:.0e}; none agrees beyond chance (best {:?}: {} of {} positions, p = {:.2})",
+                i.threshold, s.content, s.agree, s.total, s.p_value
+            ),
+            (None, _) => eprintln!("dbwm: no candidate to test"),
+        }
     }
 }
 
@@ -487,10 +662,15 @@ fn run_eval(
     let mut outcomes = eval::run(&table, config, &mut |done, total| {
         progress.update(done, Some(total))
     });
+    drop(progress);
+    let progress = Progress::new("who leaked");
+    outcomes.extend(eval::trace(&table, config, &mut |done, total| {
+        progress.update(done, Some(total))
+    }));
+    drop(progress);
     if input.is_none() {
         outcomes.extend(eval::dsc_minimum(config));
     }
-    drop(progress);
     eprintln!(
         "dbwm: {} rows, {} keys per scenario, {:.1} s",
         table.rows(),
@@ -498,18 +678,27 @@ fn run_eval(
         start.elapsed().as_secs_f64()
     );
     println!(
-        "{:<48} {:>8} {:>10} {:>6} {:>9} {:>11} {:>8}  target",
-        "scenario", "strength", "recovered", "wrong", "changed", "mean change", "seconds"
+        "{:<68} {:>8} {:>10} {:>6} {:>9} {:>11} {:>8} {:>8}  target",
+        "scenario",
+        "strength",
+        "recovered",
+        "wrong",
+        "changed",
+        "mean change",
+        "log10 p",
+        "seconds"
     );
     for o in &outcomes {
         println!(
-            "{:<48} {:>8} {:>9.1}% {:>6} {:>8.1}% {:>11.2} {:>8.2}  {}",
+            "{:<68} {:>8} {:>9.1}% {:>6} {:>8.1}% {:>11.2} {:>8} {:>8.2}  {}",
             o.scenario,
             o.strength,
             100.0 * o.recovery(),
             o.wrong,
             100.0 * o.cells_changed,
             o.mean_abs_change,
+            o.median_log10_p
+                .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
             o.seconds,
             match o.target_met {
                 Some(true) => "met",
@@ -532,7 +721,7 @@ fn run_eval(
 
 fn write_eval_files(outcomes: &[dbwatermark::eval::Outcome], out: &Path) -> Result<(), String> {
     let mut csv = String::from(
-        "scenario,strength,trials,recovered,recovery,wrong,cells_changed,mean_abs_change,seconds,target\n",
+        "scenario,strength,trials,recovered,recovery,wrong,cells_changed,mean_abs_change,median_log10_p,seconds,target\n",
     );
     let mut json = Vec::new();
     for o in outcomes {
@@ -542,7 +731,7 @@ fn write_eval_files(outcomes: &[dbwatermark::eval::Outcome], out: &Path) -> Resu
             None => "",
         };
         csv.push_str(&format!(
-            "\"{}\",{},{},{},{:.4},{},{:.4},{:.3},{:.3},{target}\n",
+            "\"{}\",{},{},{},{:.4},{},{:.4},{:.3},{},{:.3},{target}\n",
             o.scenario,
             o.strength,
             o.trials,
@@ -551,13 +740,15 @@ fn write_eval_files(outcomes: &[dbwatermark::eval::Outcome], out: &Path) -> Resu
             o.wrong,
             o.cells_changed,
             o.mean_abs_change,
+            o.median_log10_p
+                .map_or_else(String::new, |p| format!("{p:.2}")),
             o.seconds
         ));
         json.push(serde_json::json!({
             "scenario": o.scenario, "strength": o.strength, "trials": o.trials,
             "recovered": o.recovered, "recovery": o.recovery(), "wrong": o.wrong,
             "cells_changed": o.cells_changed, "mean_abs_change": o.mean_abs_change,
-            "seconds": o.seconds, "target": o.target_met,
+            "median_log10_p": o.median_log10_p, "seconds": o.seconds, "target": o.target_met,
         }));
     }
     let write = |name: &str, bytes: &[u8]| {

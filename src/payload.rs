@@ -3,10 +3,18 @@
 //! # Frame
 //!
 //! ```text
-//! header (8 bits) ‖ tag (64 bits) ‖ content (8 × L bits)
-//! header = L − 1 in the low 6 bits, 0 in the top 2
-//! tag    = first 64 bits of HMAC-SHA256(k_tag, header ‖ content)
+//! header (8 bits) ‖ tag (64 bits) ‖ content ⊕ keystream(tag) (8 × L bits)
+//! header    = L − 1 in the low 6 bits, 0 in the top 2
+//! tag       = first 64 bits of HMAC-SHA256(k_tag, header ‖ content)
+//! keystream = HMAC-SHA256(k_tag, 0xFF ‖ tag ‖ 0) ‖ HMAC-SHA256(k_tag, 0xFF ‖ tag ‖ 1)
 //! ```
+//!
+//! Whitening the content with a keystream drawn from the tag makes every
+//! frame bit after the header a pseudo-random function of the key and the
+//! whole content: two contents, however alike (`partner-001`,
+//! `partner-002`), have unrelated codewords. Candidate scoring
+//! ([`crate::candidates`]) rests on this; free decoding reads the tag first
+//! and removes the keystream before checking it.
 //!
 //! The frame is encoded with the rate-1/3 convolutional code of
 //! [`crate::ecc`] into `c = 3 × (72 + 8L + 6)` code bits, and the codeword is
@@ -94,6 +102,15 @@ fn push_bits(bits: &mut Vec<bool>, bytes: &[u8]) {
     }
 }
 
+/// `content` XOR the keystream of `tag` (its own inverse).
+fn whiten(key: &WatermarkKey, tag: u64, content: &[u8]) -> Vec<u8> {
+    content
+        .iter()
+        .zip(key.content_keystream(tag))
+        .map(|(c, k)| c ^ k)
+        .collect()
+}
+
 fn bytes_of(bits: &[bool]) -> Vec<u8> {
     bits.chunks(8)
         .map(|c| c.iter().fold(0u8, |acc, &b| acc << 1 | u8::from(b)))
@@ -114,7 +131,8 @@ fn bytes_of(bits: &[bool]) -> Vec<u8> {
 pub struct Payload {
     content: String,
     class_len: usize,
-    code_len: usize,
+    /// The codeword.
+    code: Vec<bool>,
     /// Code bit of every bin (length [`BINS`]).
     bits: Vec<bool>,
 }
@@ -144,16 +162,37 @@ impl Payload {
         let mut frame = Vec::with_capacity(frame_bits(len));
         push_bits(&mut frame, &[header]);
         push_bits(&mut frame, &tag.to_be_bytes());
-        push_bits(&mut frame, content.as_bytes());
+        push_bits(&mut frame, &whiten(key, tag, content.as_bytes()));
         let code = ecc::encode(&frame);
         let n = class_of(len);
         let bits = (0..BINS).map(|b| code[(b % n) % code.len()]).collect();
         Ok(Self {
             content: content.to_owned(),
             class_len: n,
-            code_len: code.len(),
+            code,
             bits,
         })
+    }
+
+    /// The code bits (before cyclic repetition).
+    pub(crate) fn code(&self) -> &[bool] {
+        &self.code
+    }
+
+    /// The class length the codeword is repeated over.
+    pub(crate) fn class_len(&self) -> usize {
+        self.class_len
+    }
+
+    /// The frame's bits as the candidate test sees them: the header is
+    /// fixed by the content's length, every later frame bit is pseudo-random
+    /// (`None`).
+    pub(crate) fn frame_model(&self) -> Vec<Option<bool>> {
+        let mut header = Vec::with_capacity(HEADER_BITS);
+        push_bits(&mut header, &[(self.content.len() - 1) as u8]);
+        let mut model: Vec<Option<bool>> = header.into_iter().map(Some).collect();
+        model.resize(frame_bits(self.content.len()), None);
+        model
     }
 
     /// The watermark content.
@@ -163,7 +202,7 @@ impl Payload {
 
     /// Number of distinct code bits (before cyclic repetition).
     pub fn code_len(&self) -> usize {
-        self.code_len
+        self.code.len()
     }
 
     /// The code bit that a row whose hash chose `bin` carries.
@@ -211,11 +250,11 @@ fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize) -> Option<Strin
             return None;
         }
         let tag = u64::from_be_bytes(bytes[1..9].try_into().expect("8 tag bytes"));
-        let content = &bytes[9..];
-        if key.tag(header, content) != tag {
+        let content = whiten(key, tag, &bytes[9..]);
+        if key.tag(header, &content) != tag {
             return None;
         }
-        std::str::from_utf8(content).ok().map(str::to_owned)
+        String::from_utf8(content).ok()
     };
     check(&ecc::decode(&llr, frame_bits(len), true)).or_else(|| {
         ecc::decode_list(&llr, frame_bits(len), LIST_SIZE)

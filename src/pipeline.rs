@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::arrow::{self as adapter, BatchPlan};
 use crate::files::{self, Input, Output, ReadOptions, WriteOptions};
-use crate::{ColumnReport, Density, Evidence, Tally, Watermarker};
+use crate::{Candidates, ColumnReport, Density, Evidence, Identification, Tally, Watermarker};
 
 /// Errors of a file job.
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +201,8 @@ pub struct ExtractSummary {
     pub found: Vec<FoundIn>,
     /// Votes read per column (by name, over all files).
     pub votes: Vec<(String, u64)>,
+    /// The test against the candidates, when some were given.
+    pub identification: Option<Identification>,
 }
 
 /// Extracts the watermarks of one or more files, merging the votes of
@@ -215,6 +217,24 @@ pub fn extract_files(
     paths: &[PathBuf],
     columns: &Columns,
     read: &ReadOptions,
+    progress: &mut dyn FnMut(usize, Option<usize>),
+) -> Result<ExtractSummary> {
+    extract_files_against(wm, paths, columns, read, None, progress)
+}
+
+/// [`extract_files`], and when `candidates` are given, the test of the
+/// pooled votes against them ([`Watermarker::identify`]) in
+/// [`ExtractSummary::identification`].
+///
+/// # Errors
+///
+/// As [`extract_files`].
+pub fn extract_files_against(
+    wm: &Watermarker,
+    paths: &[PathBuf],
+    columns: &Columns,
+    read: &ReadOptions,
+    candidates: Option<&Candidates>,
     progress: &mut dyn FnMut(usize, Option<usize>),
 ) -> Result<ExtractSummary> {
     let mut names: Vec<String> = Vec::new();
@@ -253,9 +273,15 @@ pub fn extract_files(
             evidence: f.evidence,
         })
         .collect();
+    let identification = candidates.map(|c| wm.identify(&tallies, c));
     let votes = names
         .into_iter()
         .zip(tallies.iter().map(Tally::votes))
         .collect();
-    Ok(ExtractSummary { rows, found, votes })
+    Ok(ExtractSummary {
+        rows,
+        found,
+        votes,
+        identification,
+    })
 }

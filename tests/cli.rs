@@ -109,3 +109,135 @@ fn dsc_output_that_cannot_be_written_is_an_internal_error_with_exit_1() {
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["error_code"], "DSC.00000002");
 }
+
+/// A CSV of `rows` customers: id, two numbers and a name.
+fn customers_csv(rows: usize) -> String {
+    let mut rng = dbwatermark::sample::Rng::new(11);
+    let mut csv = String::from("id,qty,amount,name\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "{},{},{}.{:02},name-{}\n",
+            1000 + i,
+            rng.below(500),
+            rng.below(90_000) + 100,
+            rng.below(99) + 1,
+            rng.below(10_000)
+        ));
+    }
+    csv
+}
+
+#[test]
+fn embed_registers_copies_and_extract_names_the_leaker_with_exit_0_else_3() {
+    let dir = std::env::temp_dir().join(format!("dbwm-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("orig.csv"), customers_csv(12_000)).unwrap();
+    let key = "a-registry-test-key";
+    std::fs::write(path("key"), key).unwrap();
+    for i in 1..=3 {
+        let out = dbwm(
+            &[
+                "embed",
+                "--key-file",
+                &path("key"),
+                "--pk",
+                "id",
+                "--content",
+                &format!("acme/partner-{i}"),
+                "--register",
+                &path("issued.jsonl"),
+                "--recipient",
+                &format!("Partner {i}"),
+                "-o",
+                &path(&format!("p{i}.csv")),
+                &path("orig.csv"),
+            ],
+            b"",
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let registry = std::fs::read_to_string(path("issued.jsonl")).unwrap();
+    assert!(!registry.contains(key), "the key is never written");
+    let lines: Vec<serde_json::Value> = registry
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["content"], "acme/partner-2");
+    assert_eq!(lines[1]["recipient"], "Partner 2");
+    assert_eq!(lines[1]["rows"], 12_000);
+    assert_eq!(lines[1]["key_fingerprint"].as_str().unwrap().len(), 16);
+    assert!(lines[1]["issued_at"].as_str().unwrap().ends_with('Z'));
+    // A leak: every 20th row of partner 2's copy (600 rows).
+    let copy = std::fs::read_to_string(path("p2.csv")).unwrap();
+    let leak: String = copy
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| i % 20 == 0)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(path("leak.csv"), leak).unwrap();
+    let extract = |file: &str, candidates: &str| {
+        dbwm(
+            &[
+                "extract",
+                "--key-file",
+                &path("key"),
+                "--pk",
+                "id",
+                "--candidates",
+                candidates,
+                &path(file),
+            ],
+            b"",
+        )
+    };
+    let out = extract("leak.csv", &path("issued.jsonl"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let identified = report["identified"].as_array().unwrap();
+    assert_eq!(identified.len(), 1, "{report}");
+    assert_eq!(identified[0]["content"], "acme/partner-2");
+    assert_eq!(identified[0]["recipient"], "Partner 2");
+    assert!(identified[0]["p_value"].as_f64().unwrap() < 1e-9);
+    assert!(identified[0]["agree"].as_u64().unwrap() <= identified[0]["total"].as_u64().unwrap());
+    // The unmarked original: nothing identified or decoded, exit 3.
+    let out = extract("orig.csv", &path("issued.jsonl"));
+    assert_eq!(out.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["identified"], serde_json::json!([]));
+    assert!(
+        report["candidates"]["best_other"]["p_value"]
+            .as_f64()
+            .unwrap()
+            > 1e-9
+    );
+    // A hand-written list works too; a bad line is bad input, exit 2.
+    std::fs::write(
+        path("list.txt"),
+        "# issued\nacme/partner-1\nacme/partner-2\n",
+    )
+    .unwrap();
+    assert_eq!(
+        extract("leak.csv", &path("list.txt")).status.code(),
+        Some(0)
+    );
+    std::fs::write(path("bad.jsonl"), "acme/partner-1\n{\"recipient\":\"x\"}\n").unwrap();
+    let out = extract("leak.csv", &path("bad.jsonl"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.jsonl: line 2: missing field `content`")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod candidates;
 #[cfg(feature = "cli")]
 mod cli;
 mod determinism;
