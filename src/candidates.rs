@@ -215,6 +215,12 @@ struct Scorer<'a> {
     margins: Vec<Vec<i64>>,
     /// Per candidate, its frame model.
     frames: Vec<Vec<Option<bool>>>,
+    /// The distinct codeword shapes: the code position of every bin.
+    shapes: Vec<Vec<u16>>,
+    /// Per candidate, its shape.
+    shape_of: Vec<usize>,
+    /// Per shape, per level: the margins folded onto its code positions.
+    folded: Vec<Vec<Vec<i64>>>,
 }
 
 /// Agreement of one candidate at one level.
@@ -225,88 +231,130 @@ struct Agreement {
     total: u64,
 }
 
+/// One candidate's test in one round.
+#[derive(Debug, Clone, Copy)]
+struct Trial {
+    candidate: usize,
+    at: Agreement,
+    log10_p: f64,
+    round: u32,
+}
+
 impl<'a> Scorer<'a> {
     fn new(pooled: &'a Tally, candidates: &'a Candidates) -> Self {
+        let payloads = &candidates.payloads;
         let mut remaining = Vec::new();
-        for (i, p) in candidates.payloads.iter().enumerate() {
-            if !candidates.payloads[..i]
-                .iter()
-                .any(|q| q.content() == p.content())
-            {
+        for (i, p) in payloads.iter().enumerate() {
+            if !payloads[..i].iter().any(|q| q.content() == p.content()) {
                 remaining.push(i);
             }
         }
+        let mut keys: Vec<(usize, usize)> = Vec::new();
+        let shape_of = payloads
+            .iter()
+            .map(|p| {
+                let key = (p.class_len(), p.code_len());
+                keys.iter().position(|&k| k == key).unwrap_or_else(|| {
+                    keys.push(key);
+                    keys.len() - 1
+                })
+            })
+            .collect();
+        let shapes = keys
+            .iter()
+            .map(|&(n, c)| (0..BINS).map(|b| ((b % n) % c) as u16).collect())
+            .collect();
         Self {
             pooled,
             candidates,
             margins: (0..LEVELS).map(|l| pooled.margins(l)).collect(),
-            frames: candidates
-                .payloads
-                .iter()
-                .map(Payload::frame_model)
-                .collect(),
+            frames: payloads.iter().map(Payload::frame_model).collect(),
+            shapes,
+            shape_of,
+            folded: Vec::new(),
             remaining,
         }
     }
 
-    /// Tests made per round-1 candidate and level.
-    fn family(&self) -> f64 {
-        self.remaining.len().max(1) as f64 * LEVELS as f64
+    /// Folds the current margins onto every shape.
+    fn refold(&mut self) {
+        let margins = &self.margins;
+        self.folded = self
+            .shapes
+            .par_iter()
+            .map(|positions| {
+                let len = positions
+                    .iter()
+                    .map(|&p| usize::from(p) + 1)
+                    .max()
+                    .unwrap_or(0);
+                margins
+                    .iter()
+                    .map(|level| {
+                        let mut out = vec![0i64; len];
+                        for (&p, &m) in positions.iter().zip(level) {
+                            out[usize::from(p)] += m;
+                        }
+                        out
+                    })
+                    .collect()
+            })
+            .collect();
     }
 
     fn run(mut self) -> Identification {
         let threshold = self.candidates.threshold;
-        let family = self.family();
-        let mut identified: Vec<Score> = Vec::new();
-        let mut first_round: Vec<(Score, Agreement)> = Vec::new();
+        // Tests per round-1 candidate and level.
+        let family = self.remaining.len().max(1) as f64 * LEVELS as f64;
+        let mut identified: Vec<Trial> = Vec::new();
+        let mut first_round: Vec<Trial> = Vec::new();
         for round in 1..=MAX_ROUNDS {
+            self.refold();
             let multiplier = family * f64::from(round).exp2();
-            let scores: Vec<(Score, Agreement)> = self
+            let trials: Vec<Trial> = self
                 .remaining
                 .par_iter()
-                .map(|&c| self.score(c, multiplier, round))
+                .map(|&c| self.test(c, multiplier, round))
                 .collect();
-            let (named, rest): (Vec<_>, Vec<_>) = scores
+            let (named, rest): (Vec<_>, Vec<_>) = trials
                 .into_iter()
-                .partition(|(s, _)| s.log10_p_value <= threshold.log10());
+                .partition(|t| t.log10_p <= threshold.log10());
             if round == 1 {
                 first_round = rest;
             }
             if named.is_empty() {
                 break;
             }
-            for (s, _) in &named {
-                self.remaining.retain(|&c| c != s.candidate);
-                self.explain(s.candidate);
-                first_round.retain(|(o, _)| o.candidate != s.candidate);
+            for t in &named {
+                self.remaining.retain(|&c| c != t.candidate);
+                self.explain(t.candidate);
             }
-            identified.extend(named.into_iter().map(|(s, _)| s));
+            identified.extend(named);
         }
-        identified.sort_by(|a, b| a.log10_p_value.total_cmp(&b.log10_p_value));
-        first_round.retain(|(s, _)| !identified.iter().any(|i| i.candidate == s.candidate));
+        identified.sort_by(|a, b| a.log10_p.total_cmp(&b.log10_p));
         let best = first_round
             .into_iter()
-            .min_by(|a, b| a.0.log10_p_value.total_cmp(&b.0.log10_p_value));
+            .filter(|t| !identified.iter().any(|i| i.candidate == t.candidate))
+            .min_by(|a, b| a.log10_p.total_cmp(&b.log10_p));
         let rows_factor_needed = match (&best, identified.is_empty()) {
-            (Some((_, a)), true) => rows_factor(a, family * 2.0, threshold),
+            (Some(t), true) => rows_factor(&t.at, family * 2.0, threshold),
             _ => None,
         };
         Identification {
-            identified,
-            best_other: best.map(|(s, _)| s),
+            identified: identified.iter().map(|t| self.score(t)).collect(),
+            best_other: best.map(|t| self.score(&t)),
             threshold,
             rows_factor_needed,
         }
     }
 
-    /// Majority agreement of candidate `c` at every level.
-    fn agreements(&self, c: usize) -> Vec<Agreement> {
-        let payload = &self.candidates.payloads[c];
-        let (n, code) = (payload.class_len(), payload.code());
-        let mut folded = vec![0i64; code.len()];
-        (0..LEVELS)
-            .map(|level| {
-                fold(&self.margins[level], n, &mut folded);
+    /// Tests candidate `c` at its best level.
+    fn test(&self, c: usize, multiplier: f64, round: u32) -> Trial {
+        let code = self.candidates.payloads[c].code();
+        let at = self.folded[self.shape_of[c]]
+            .iter()
+            .enumerate()
+            .map(|(level, folded)| {
                 let (mut agree, mut total) = (0, 0);
                 for (&m, &bit) in folded.iter().zip(code) {
                     if m != 0 {
@@ -320,52 +368,52 @@ impl<'a> Scorer<'a> {
                     total,
                 }
             })
-            .collect()
-    }
-
-    /// Scores candidate `c` at its best level.
-    fn score(&self, c: usize, multiplier: f64, round: u32) -> (Score, Agreement) {
-        let best = self
-            .agreements(c)
-            .into_iter()
             .min_by(|a, b| {
                 log10_binomial_tail(a.agree, a.total)
                     .total_cmp(&log10_binomial_tail(b.agree, b.total))
             })
             .expect("LEVELS > 0");
-        let approx = log10_binomial_tail(best.agree, best.total) + multiplier.log10();
+        let approx = log10_binomial_tail(at.agree, at.total) + multiplier.log10();
         let log10_p = if approx <= EXACT_BELOW.log10() {
-            self.log10_exact(c, &best) + multiplier.log10()
+            self.log10_exact(c, &at) + multiplier.log10()
         } else {
             approx
         }
         .min(0.0);
-        let payload = &self.candidates.payloads[c];
-        let (marks_agree, marks_disagree) = self.pooled.agreement(payload, best.level);
-        let score = Score {
+        Trial {
             candidate: c,
-            content: payload.content().to_owned(),
-            agree: best.agree,
-            total: best.total,
-            p_value: 10f64.powf(log10_p),
-            log10_p_value: log10_p,
-            density: Density::from_level(best.level as u8).expect("level ≤ MAX_LEVEL"),
-            marks_agree,
-            marks_total: marks_agree + marks_disagree,
+            at,
+            log10_p,
             round,
-        };
-        (score, best)
+        }
     }
 
-    /// The exact chance of `a`'s agreement for candidate `c`'s frame model.
+    /// The exact chance of agreement `a` for candidate `c`'s frame model.
     fn log10_exact(&self, c: usize, a: &Agreement) -> f64 {
-        let payload = &self.candidates.payloads[c];
-        let mut folded = vec![0i64; payload.code_len()];
-        fold(&self.margins[a.level], payload.class_len(), &mut folded);
-        let observed: Vec<Option<bool>> =
-            folded.iter().map(|&m| (m != 0).then_some(m > 0)).collect();
+        let observed: Vec<Option<bool>> = self.folded[self.shape_of[c]][a.level]
+            .iter()
+            .map(|&m| (m != 0).then_some(m > 0))
+            .collect();
         let disagree = (a.total - a.agree) as usize;
         ecc::log2_chance_agreement(&self.frames[c], &observed, disagree) * std::f64::consts::LOG10_2
+    }
+
+    /// The report of a trial, with its vote counts.
+    fn score(&self, t: &Trial) -> Score {
+        let payload = &self.candidates.payloads[t.candidate];
+        let (marks_agree, marks_disagree) = self.pooled.agreement(payload, t.at.level);
+        Score {
+            candidate: t.candidate,
+            content: payload.content().to_owned(),
+            agree: t.at.agree,
+            total: t.at.total,
+            p_value: 10f64.powf(t.log10_p),
+            log10_p_value: t.log10_p,
+            density: Density::from_level(t.at.level as u8).expect("level ≤ MAX_LEVEL"),
+            marks_agree,
+            marks_total: marks_agree + marks_disagree,
+            round: t.round,
+        }
     }
 
     /// Sets aside, at every level, the bins whose majority agrees with
@@ -379,17 +427,6 @@ impl<'a> Scorer<'a> {
                 }
             }
         }
-    }
-}
-
-/// Folds per-bin margins onto the code positions of a codeword of length
-/// `out.len()` repeated over class length `n`.
-fn fold(margins: &[i64], n: usize, out: &mut [i64]) {
-    debug_assert_eq!(margins.len(), BINS);
-    out.fill(0);
-    let c = out.len();
-    for (b, &m) in margins.iter().enumerate() {
-        out[(b % n) % c] += m;
     }
 }
 
