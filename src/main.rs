@@ -868,6 +868,11 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
     );
     let columns = pipeline::Columns::with_key(["customer_id"]);
     let read = dbwatermark::files::ReadOptions::default();
+    // The registry of issued copies, started afresh.
+    let registry_path = dir.join("issued.jsonl");
+    let _ = std::fs::remove_file(&registry_path);
+    let mut registry =
+        dbwatermark::registry::Appender::open(&registry_path).map_err(|e| e.to_string())?;
     for partner in ["A", "B"] {
         let copy = dir.join(format!("partner-{partner}.parquet"));
         let content = format!("acme->partner-{partner}");
@@ -898,6 +903,14 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
             summary.density,
             100.0 * changed as f64 / cells.max(1) as f64,
         );
+        let record = dbwatermark::registry::Record::issued(
+            &wm,
+            &content,
+            Some(&format!("Partner {partner}")),
+            summary.rows as u64,
+            &copy,
+        );
+        registry.append(&record).map_err(|e| e.to_string())?;
     }
 
     // Partner B leaks a fifth of its copy, shuffled, with some cells edited,
@@ -944,5 +957,51 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
         "5. The same extraction on the unmarked original finds {} watermark(s).",
         clean.found.len()
     );
+
+    // A much smaller leak: too few rows to decode a watermark, enough to
+    // test the copies that were issued.
+    let small_path = dir.join("leak-small.csv");
+    let small = attack::delete_rows(&copy_b, 1.0 - 1500.0 / copy_b.rows().max(1) as f64, 9);
+    write_table(&small, &small_path)?;
+    let issued = dbwatermark::registry::read(&registry_path).map_err(|e| e.to_string())?;
+    let candidates = wm
+        .candidates(issued.iter().map(|r| r.content.as_str()))
+        .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let traced = pipeline::extract_files_against(
+        &wm,
+        std::slice::from_ref(&small_path),
+        &columns,
+        &read,
+        Some(&candidates),
+        &mut |_, _| {},
+    )
+    .map_err(|e| e.to_string())?;
+    let secs = start.elapsed().as_secs_f64();
+    let named = traced
+        .identification
+        .as_ref()
+        .and_then(|i| i.identified.first());
+    match named {
+        Some(s) => println!(
+            "6. A smaller leak, {} ({} rows): free decoding finds {} watermark(s), but testing \
+             the {} issued copies in {} names \"{}\" ({}) in {secs:.2} s:\n   {} of {} code \
+             positions agree; probability of that by chance: {:.1e}.",
+            small_path.display(),
+            small.rows(),
+            traced.found.len(),
+            issued.len(),
+            registry_path.display(),
+            s.content,
+            issued[s.candidate].recipient.as_deref().unwrap_or("?"),
+            s.agree,
+            s.total,
+            s.p_value,
+        ),
+        None => {
+            println!("6. No issued copy named in {}.", small_path.display());
+            return Ok(ExitCode::from(3));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -241,3 +241,38 @@ fn embed_registers_copies_and_extract_names_the_leaker_with_exit_0_else_3() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_demo_traces_both_leaks_to_partner_b_and_exits_0() {
+    let dir = std::env::temp_dir().join(format!("dbwm-demo-{}", std::process::id()));
+    let out = dbwm(
+        &["demo", "--rows", "20000", "--out", dir.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("the leak carries \"acme->partner-B\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("names \"acme->partner-B\" (Partner B)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unmarked original finds 0 watermark(s)"),
+        "{text}"
+    );
+    let registry = std::fs::read_to_string(dir.join("issued.jsonl")).unwrap();
+    assert_eq!(
+        registry.lines().count(),
+        2,
+        "the demo starts its registry afresh"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
