@@ -96,7 +96,9 @@ pub mod pipeline;
 pub mod registry;
 pub mod sample;
 pub mod select;
+pub mod signing;
 mod table;
+pub mod timefmt;
 
 pub use candidates::{Candidates, Identification, Score};
 pub use column::{Cell, ColumnMut, ColumnRef};

@@ -115,7 +115,7 @@ impl Record {
     ) -> Self {
         Self {
             recipient: recipient.map(str::to_owned),
-            issued_at: Some(rfc3339_utc(std::time::SystemTime::now())),
+            issued_at: Some(crate::timefmt::rfc3339_utc(std::time::SystemTime::now())),
             key_fingerprint: Some(wm.key_fingerprint()),
             rows: Some(rows),
             file: Some(file.display().to_string()),
@@ -240,42 +240,9 @@ impl Appender {
     }
 }
 
-/// `t` as `YYYY-MM-DDThh:mm:ssZ`.
-pub fn rfc3339_utc(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    #[test]
-    fn dates_are_rfc3339_utc() {
-        let at = |s| rfc3339_utc(UNIX_EPOCH + Duration::from_secs(s));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(at(1_795_587_304), "2026-11-25T06:15:04Z");
-    }
 
     #[test]
     fn bad_lines_are_named() {

@@ -15,3 +15,5 @@ mod files;
 mod keys;
 mod robustness;
 mod roundtrip;
+#[cfg(feature = "dsc")]
+mod signing;
