@@ -63,6 +63,9 @@
 //!   `RecordBatchReader` streams).
 //! * `files`: streaming CSV, NDJSON and Arrow IPC files, [`files`].
 //! * `parquet`: Parquet files too.
+//! * `server`: `dbwm serve`, the DSC-compatible HTTP server with AK/SK
+//!   signing and durable extraction tasks, [`server`] (adds `tokio`, `axum`,
+//!   `rusqlite` with bundled SQLite, `reqwest`, `toml`).
 //! * `registry`: the registry of issued copies, [`registry`] (adds `serde`,
 //!   `serde_json`).
 //! * `cli` (default, implies `dsc` and `parquet`): the `dbwm` command-line tool. Pipelines
@@ -96,6 +99,8 @@ pub mod pipeline;
 pub mod registry;
 pub mod sample;
 pub mod select;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod signing;
 mod table;
 pub mod timefmt;

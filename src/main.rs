@@ -194,6 +194,24 @@ enum Command {
         #[command(subcommand)]
         op: DscOp,
     },
+    /// Serve Huawei DSC's database-watermark API (embed, extract) and batch
+    /// extraction tasks over HTTP, with Huawei AK/SK request signing. Prints
+    /// `listening on HOST:PORT` on standard error once it accepts
+    /// connections; stops on Ctrl-C or SIGTERM.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<std::net::SocketAddr>,
+        /// Folder of the task database (default dbwm-data).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Credentials file: one `AK SK` pair per line, `#` starts a comment.
+        #[arg(long, value_name = "FILE")]
+        credentials: Option<PathBuf>,
+        /// Configuration file (TOML; see the README).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Watermark two partner copies of a generated table, leak one, and find
     /// out from the leak which copy it was.
     Demo {
@@ -285,6 +303,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo { rows, out } => demo(rows, &out),
+        Command::Serve {
+            listen,
+            data_dir,
+            credentials,
+            config,
+        } => serve(listen, data_dir, credentials, config.as_deref()),
         Command::Dsc { op } => return run_dsc(op),
         Command::Embed {
             key,
@@ -484,6 +508,45 @@ fn run_embed(
     }
 }
 
+fn serve(
+    listen: Option<std::net::SocketAddr>,
+    data_dir: Option<PathBuf>,
+    credentials: Option<PathBuf>,
+    config: Option<&Path>,
+) -> Result<ExitCode, String> {
+    use dbwatermark::server;
+    let mut settings = match config {
+        Some(path) => server::ServerConfig::from_file(path).map_err(|e| e.to_string())?,
+        None => server::ServerConfig::default(),
+    };
+    if let Some(l) = listen {
+        settings.listen = l;
+    }
+    if let Some(d) = data_dir {
+        settings.data_dir = d;
+    }
+    if let Some(c) = credentials {
+        settings.credentials = Some(c);
+    }
+    let secrets = server::Secrets::load(&settings).map_err(|e| e.to_string())?;
+    if secrets.credentials.is_empty() && secrets.tokens.is_empty() {
+        eprintln!(
+            "dbwm: warning: no credentials (--credentials FILE, DBWM_AK/DBWM_SK or tokens): every API call will get 401"
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime
+        .block_on(server::serve(
+            settings,
+            secrets,
+            |addr| eprintln!("listening on {addr}"),
+            server::shutdown_signal(),
+        ))
+        .map_err(|e| e.to_string())?;
+    eprintln!("dbwm: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The registry records to test a leak against: those issued under `wm`'s
 /// key (or with no fingerprint), each content once; and how many other
 /// records were set aside.
@@ -585,14 +648,7 @@ fn run_extract(
         .unwrap_or_default();
     let mut report = serde_json::json!({
         "identified": identified,
-        "watermarks": summary.found.iter().map(|f| serde_json::json!({
-            "content": f.content,
-            "columns": f.columns,
-            "votes_agree": f.evidence.agree,
-            "votes_disagree": f.evidence.disagree,
-            "density": f.evidence.density.to_string(),
-            "false_positive_probability": f.evidence.false_positive_probability,
-        })).collect::<Vec<_>>(),
+        "watermarks": summary.found.iter().map(dbwatermark::pipeline::FoundIn::to_json).collect::<Vec<_>>(),
         "rows": summary.rows,
         "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         "columns": summary.votes.iter().map(|(name, votes)| serde_json::json!({"name": name, "votes": votes})).collect::<Vec<_>>(),

@@ -191,6 +191,23 @@ pub struct FoundIn {
     pub evidence: Evidence,
 }
 
+#[cfg(feature = "dsc")]
+impl FoundIn {
+    /// The report of `dbwm extract` and of the server's task results:
+    /// `{content, columns, votes_agree, votes_disagree, density,
+    /// false_positive_probability}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "content": self.content,
+            "columns": self.columns,
+            "votes_agree": self.evidence.agree,
+            "votes_disagree": self.evidence.disagree,
+            "density": self.evidence.density.to_string(),
+            "false_positive_probability": self.evidence.false_positive_probability,
+        })
+    }
+}
+
 /// What [`extract_files`] found.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -54,6 +54,16 @@ pub fn rfc3339_utc(t: SystemTime) -> String {
     )
 }
 
+/// `t` as `YYYY-MM-DDThh:mm:ss.mmmZ` (milliseconds, so that events of the
+/// same second keep their order).
+pub fn rfc3339_utc_millis(t: SystemTime) -> String {
+    let millis = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    let whole = rfc3339_utc(t);
+    format!("{}.{millis:03}Z", &whole[..whole.len() - 1])
+}
+
 /// `t` as `YYYYMMDDThhmmssZ`, the form of `X-Sdk-Date`.
 pub fn sdk_date(t: SystemTime) -> String {
     rfc3339_utc(t).replace(['-', ':'], "")

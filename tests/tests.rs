@@ -15,5 +15,7 @@ mod files;
 mod keys;
 mod robustness;
 mod roundtrip;
+#[cfg(feature = "server")]
+mod server;
 #[cfg(feature = "dsc")]
 mod signing;

@@ -1,0 +1,324 @@
+//! The server's configuration: the TOML file of `--config`, the credentials
+//! file of `--credentials`, the keyring, and the environment.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::WatermarkKey;
+
+/// Errors of the configuration; each names its file and line or setting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The TOML file is not valid.
+    #[error("{path}: {message}")]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (line and column).
+        message: String,
+    },
+    /// A line of a credentials or keyring file is not valid.
+    #[error("{path}: line {line}: {reason}")]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// Line number, from 1.
+        line: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A setting is out of range.
+    #[error("setting `{setting}`: {reason}")]
+    Setting {
+        /// The setting.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where callbacks may go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallbackConfig {
+    /// Hosts (names or IP addresses, compared exactly) callbacks may be sent
+    /// to; `"*"` allows any. Default: none, so a task with a callback is
+    /// rejected until the operator allows its host.
+    pub allowed_hosts: Vec<String>,
+    /// Attempts after the first. Default 3.
+    pub retries: u32,
+    /// Delay before the first retry, doubled each time. Default 500 ms.
+    pub backoff_ms: u64,
+    /// Timeout of one attempt. Default 10 s.
+    pub timeout_secs: u64,
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: Vec::new(),
+            retries: 3,
+            backoff_ms: 500,
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// The settings of `dbwm serve`, as in the `--config` TOML file (every key
+/// optional; command-line flags override the file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Folder of the task database. Default `dbwm-data`.
+    pub data_dir: PathBuf,
+    /// The credentials file: one `AK SK` pair per line, `#` comments.
+    pub credentials: Option<PathBuf>,
+    /// Tokens accepted in `X-Auth-Token` (any project).
+    pub tokens: Vec<String>,
+    /// The keyring file: one `NAME KEY` per line (the key is the rest of
+    /// the line), `#` comments. Tasks name a key from it.
+    pub keyring: Option<PathBuf>,
+    /// Whether a task may carry a raw `watermark_key` (kept in memory only;
+    /// such a task fails if the server restarts before it ends). Default
+    /// false.
+    pub allow_raw_task_keys: bool,
+    /// Folder that task file addresses are relative to. Default `.`.
+    pub files_root: PathBuf,
+    /// Largest request body. Default 64 MiB.
+    pub body_limit_bytes: usize,
+    /// Time limit of an embed or extract request. Default 120 s.
+    pub request_timeout_secs: u64,
+    /// Unfinished tasks (all projects) beyond which submissions get 429.
+    /// Default 1000.
+    pub queue_capacity: usize,
+    /// Tasks run at once. Default 2.
+    pub workers: usize,
+    /// Files of one task extracted at once. Default 2.
+    pub files_in_parallel: usize,
+    /// Largest accepted difference between `X-Sdk-Date` and the server's
+    /// clock. Default 900 s.
+    pub max_clock_skew_secs: u64,
+    /// Callbacks.
+    pub callbacks: CallbackConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("dbwm-data"),
+            credentials: None,
+            tokens: Vec::new(),
+            keyring: None,
+            allow_raw_task_keys: false,
+            files_root: PathBuf::from("."),
+            body_limit_bytes: 64 << 20,
+            request_timeout_secs: 120,
+            queue_capacity: 1000,
+            workers: 2,
+            files_in_parallel: 2,
+            max_clock_skew_secs: 900,
+            callbacks: CallbackConfig::default(),
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl ServerConfig {
+    /// Reads a TOML configuration file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Io`] or [`ConfigError::Toml`] (unknown keys included).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(&read(path)?).map_err(|e| ConfigError::Toml {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks the settings that must be positive.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Setting`] naming the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (setting, value) in [
+            ("workers", self.workers),
+            ("files_in_parallel", self.files_in_parallel),
+            ("queue_capacity", self.queue_capacity),
+            ("body_limit_bytes", self.body_limit_bytes),
+            ("request_timeout_secs", self.request_timeout_secs as usize),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Setting {
+                    setting,
+                    reason: "must be at least 1".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The request time limit.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+/// Secrets that must never be printed: `Debug` shows only names.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// AK → SK.
+    pub credentials: HashMap<String, String>,
+    /// Accepted `X-Auth-Token` values.
+    pub tokens: Vec<String>,
+    /// Key name → prepared key.
+    pub keyring: HashMap<String, WatermarkKey>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut aks: Vec<&String> = self.credentials.keys().collect();
+        aks.sort();
+        let mut keys: Vec<&String> = self.keyring.keys().collect();
+        keys.sort();
+        f.debug_struct("Secrets")
+            .field("access_keys", &aks)
+            .field("tokens", &self.tokens.len())
+            .field("keyring", &keys)
+            .finish()
+    }
+}
+
+/// `(first word, rest of the line)` of each non-blank, non-comment line.
+fn pairs(path: &Path, text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fail = |reason| ConfigError::Line {
+            path: path.to_owned(),
+            line: i + 1,
+            reason,
+        };
+        let (a, b) = line
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| fail("expected two fields"))?;
+        let b = b.trim();
+        if b.is_empty() {
+            return Err(fail("expected two fields"));
+        }
+        out.push((a.to_owned(), b.to_owned()));
+    }
+    Ok(out)
+}
+
+impl Secrets {
+    /// Loads the credentials file, the keyring file and the environment:
+    /// `DBWM_AK` with `DBWM_SK` adds a credential, `DBWM_AUTH_TOKEN` a
+    /// token, `DBWM_KEY` the keyring entry `default`.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of the first bad file or line.
+    pub fn load(config: &ServerConfig) -> Result<Self, ConfigError> {
+        let mut secrets = Self {
+            tokens: config.tokens.clone(),
+            ..Self::default()
+        };
+        if let Some(path) = &config.credentials {
+            for (ak, sk) in pairs(path, &read(path)?)? {
+                if sk.contains(char::is_whitespace) {
+                    return Err(ConfigError::Setting {
+                        setting: "credentials",
+                        reason: format!("{}: the SK of `{ak}` contains spaces", path.display()),
+                    });
+                }
+                secrets.credentials.insert(ak, sk);
+            }
+        }
+        if let (Ok(ak), Ok(sk)) = (std::env::var("DBWM_AK"), std::env::var("DBWM_SK")) {
+            secrets.credentials.insert(ak, sk);
+        }
+        if let Ok(token) = std::env::var("DBWM_AUTH_TOKEN") {
+            secrets.tokens.push(token);
+        }
+        if let Some(path) = &config.keyring {
+            for (name, key) in pairs(path, &read(path)?)? {
+                let key = WatermarkKey::new(&key).map_err(|_| ConfigError::Setting {
+                    setting: "keyring",
+                    reason: format!("{}: key `{name}` is empty", path.display()),
+                })?;
+                secrets.keyring.insert(name, key);
+            }
+        }
+        if let Ok(key) = std::env::var("DBWM_KEY")
+            && let Ok(key) = WatermarkKey::new(&key)
+        {
+            secrets.keyring.entry("default".to_owned()).or_insert(key);
+        }
+        Ok(secrets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_file_overrides_defaults_and_rejects_unknown_keys() {
+        let c: ServerConfig = toml::from_str(
+            "workers = 4\nfiles_root = \"leaks\"\n[callbacks]\nallowed_hosts = [\"127.0.0.1\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.workers, 4);
+        assert_eq!(c.files_root, PathBuf::from("leaks"));
+        assert_eq!(c.callbacks.allowed_hosts, ["127.0.0.1"]);
+        assert_eq!(c.callbacks.retries, 3);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(toml::from_str::<ServerConfig>("wrokers = 4").is_err());
+    }
+
+    #[test]
+    fn credentials_lines_are_parsed_and_debug_hides_secrets() {
+        let p = Path::new("creds");
+        let got = pairs(p, "# comment\nAK1 SK1\n\n  AK2\tSK2  \n").unwrap();
+        assert_eq!(
+            got,
+            [("AK1".into(), "SK1".into()), ("AK2".into(), "SK2".into())]
+        );
+        let err = pairs(p, "AK1 SK1\nlonely\n").unwrap_err();
+        assert_eq!(err.to_string(), "creds: line 2: expected two fields");
+        let s = Secrets {
+            credentials: got.into_iter().collect(),
+            tokens: vec!["tok-secret".into()],
+            keyring: HashMap::new(),
+        };
+        let debug = format!("{s:?}");
+        assert!(debug.contains("AK1") && !debug.contains("SK1") && !debug.contains("tok-secret"));
+    }
+}

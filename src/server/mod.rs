@@ -1,0 +1,282 @@
+//! `dbwm serve` (feature `server`): Huawei DSC's database-watermark API on
+//! its own paths, with Huawei AK/SK request signing, plus durable batch
+//! extraction tasks.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/{project_id}/sdg/database/watermark/embed` | DSC embed, bodies and errors as `dbwm dsc embed` |
+//! | `POST /v1/{project_id}/sdg/database/watermark/extract` | DSC extract, as `dbwm dsc extract` |
+//! | `POST /v1/{project_id}/watermark/extract/tasks` | submit an extraction task over files |
+//! | `GET /v1/{project_id}/watermark/extract/tasks` | list tasks (`offset`, `limit`, `state`) |
+//! | `GET /v1/{project_id}/watermark/extract/tasks/{task_id}` | task details |
+//! | `POST /v1/{project_id}/watermark/extract/tasks/{task_id}/cancel` | cancel a task |
+//! | `GET /openapi.json` | the OpenAPI document (no authentication) |
+//!
+//! Every response carries `X-Request-Id`. Errors are `{"error_code",
+//! "error_msg"}`: `DSC.00000004` (400) for a bad request, `DSC.00000002`
+//! (500) for an internal error, `APIGW.0301` (401) for missing or wrong
+//! credentials, `APIGW.0308` (429) when the task queue is full.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod store;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+pub use config::{ConfigError, Secrets, ServerConfig};
+use store::Store;
+
+use crate::WatermarkKey;
+
+/// The OpenAPI document of every route (also in `docs/openapi.json`).
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The configuration is not valid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The task database could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The files root does not exist.
+    #[error("files_root `{path}`: {source}")]
+    FilesRoot {
+        /// The configured root.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The address could not be bound or served.
+    #[error("{address}: {source}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// Everything the handlers and workers share.
+#[derive(Debug)]
+pub struct AppState {
+    config: ServerConfig,
+    secrets: Secrets,
+    store: Arc<Store>,
+    /// The canonical files root.
+    files_root: PathBuf,
+    /// Raw task keys, in memory only.
+    raw_keys: Mutex<HashMap<String, WatermarkKey>>,
+    wake: tokio::sync::Notify,
+    stopping: AtomicBool,
+    http: reqwest::Client,
+}
+
+impl AppState {
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn raw_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, WatermarkKey>> {
+        self.raw_keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn hold_raw_key(&self, task: &str, key: WatermarkKey) {
+        self.raw_keys().insert(task.to_owned(), key);
+    }
+
+    fn raw_key(&self, task: &str) -> Option<WatermarkKey> {
+        self.raw_keys().get(task).cloned()
+    }
+
+    fn forget_raw_key(&self, task: &str) {
+        self.raw_keys().remove(task);
+    }
+}
+
+/// A new random id: 32 hex digits.
+pub fn new_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut out = String::with_capacity(32);
+    for _ in 0..2 {
+        // RandomState is seeded from the OS once per process and perturbed
+        // per instance; the counter and clock make every id distinct.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+/// A JSON response.
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = Response::new(axum::body::Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A `{"error_code", "error_msg"}` response.
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"error_code": code, "error_msg": message});
+    json_response(status, body.to_string().into_bytes())
+}
+
+async fn request_id(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let id = new_id();
+    let mut response = next.run(request).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// The whole router for `app`.
+pub fn router(app: Arc<AppState>) -> Router {
+    let authenticated = api::routes().layer(axum::middleware::from_fn_with_state(
+        app.clone(),
+        auth::authenticate,
+    ));
+    Router::new()
+        .route(
+            "/openapi.json",
+            axum::routing::get(|| async {
+                json_response(StatusCode::OK, OPENAPI.as_bytes().to_vec())
+            }),
+        )
+        .merge(authenticated)
+        .fallback(|| async {
+            error_response(
+                StatusCode::NOT_FOUND,
+                crate::dsc::INVALID_PARAMETER,
+                "Invalid parameter: no such API",
+            )
+        })
+        .with_state(app)
+        .layer(axum::middleware::from_fn(request_id))
+}
+
+/// Prepares the shared state: opens the task store and puts unfinished
+/// tasks back in the queue (failing those that held a raw key).
+///
+/// # Errors
+///
+/// [`ServeError`] for a bad configuration, files root or database.
+pub fn prepare(config: ServerConfig, secrets: Secrets) -> Result<Arc<AppState>, ServeError> {
+    config.validate()?;
+    let files_root = config
+        .files_root
+        .canonicalize()
+        .map_err(|source| ServeError::FilesRoot {
+            path: config.files_root.clone(),
+            source,
+        })?;
+    let store = Arc::new(Store::open(&config.data_dir)?);
+    store.recover()?;
+    Ok(Arc::new(AppState {
+        config,
+        secrets,
+        store,
+        files_root,
+        raw_keys: Mutex::new(HashMap::new()),
+        wake: tokio::sync::Notify::new(),
+        stopping: AtomicBool::new(false),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default(),
+    }))
+}
+
+/// Serves until `shutdown` resolves: binds the configured address, calls
+/// `ready` with the bound address (`127.0.0.1:0` picks a free port), runs
+/// the workers, and on shutdown stops taking requests and tasks, lets
+/// requests in flight and the files being extracted finish (their results
+/// are saved), and returns. Tasks left unfinished resume at the next start.
+///
+/// # Errors
+///
+/// [`ServeError`] if the state cannot be prepared or the address bound.
+pub async fn serve(
+    config: ServerConfig,
+    secrets: Secrets,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let address = config.listen;
+    let app = prepare(config, secrets)?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Listen { address, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen { address, source })?;
+    let workers: Vec<_> = (0..app.config.workers)
+        .map(|_| tokio::spawn(worker::run(app.clone())))
+        .collect();
+    ready(bound);
+    let stopping = app.clone();
+    let served = axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.stopping.store(true, Ordering::SeqCst);
+            stopping.wake.notify_waiters();
+        })
+        .await;
+    app.stopping.store(true, Ordering::SeqCst);
+    app.wake.notify_waiters();
+    for w in workers {
+        // Files being extracted finish and are saved; a stuck one does not
+        // hold the shutdown forever.
+        let _ = tokio::time::timeout(Duration::from_secs(60), w).await;
+    }
+    served.map_err(|source| ServeError::Listen {
+        address: bound,
+        source,
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

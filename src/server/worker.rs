@@ -1,0 +1,347 @@
+//! The worker pool: runs tasks in priority order, files in parallel,
+//! records each file's result as it finishes, and sends callbacks.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::AppState;
+use super::store::{Claimed, FileResult, TaskDetails, file_status, state};
+use crate::pipeline::{self, Columns};
+use crate::{Config, Watermarker};
+
+/// Resolves a task's file address under the files root (already
+/// canonical): relative, no `..`, and — when it exists — no symlink out of
+/// the root.
+///
+/// # Errors
+///
+/// A message naming the address and what is wrong with it.
+pub fn resolve(root: &Path, address: &str) -> Result<PathBuf, String> {
+    let path = Path::new(address);
+    let bad = |why: &str| Err(format!("file_address `{address}`: {why}"));
+    if address.is_empty() {
+        return bad("must not be empty");
+    }
+    if path.is_absolute() || address.starts_with(['/', '\\']) || path.has_root() {
+        return bad("must be relative to the server's files root, not absolute");
+    }
+    for c in path.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return bad("must not contain `..`"),
+            Component::RootDir | Component::Prefix(_) => {
+                return bad("must be relative to the server's files root, not absolute");
+            }
+        }
+    }
+    let full = root.join(path);
+    match full.canonicalize() {
+        Ok(real) if !real.starts_with(root) => {
+            bad("leads outside the server's files root (through a symbolic link)")
+        }
+        Ok(real) => Ok(real),
+        // Missing files are reported when the task runs.
+        Err(_) => Ok(full),
+    }
+}
+
+/// One worker: claims tasks until the server stops.
+pub async fn run(app: Arc<AppState>) {
+    loop {
+        if app.is_stopping() {
+            return;
+        }
+        let store = app.store.clone();
+        let claimed = tokio::task::spawn_blocking(move || store.claim_next()).await;
+        match claimed {
+            Ok(Ok(Some(task))) => run_task(&app, task).await,
+            Ok(Ok(None)) => {
+                // Woken by a submission, or polls now and then.
+                let _ = tokio::time::timeout(Duration::from_millis(500), app.wake.notified()).await;
+            }
+            Ok(Err(e)) => {
+                eprintln!("dbwm serve: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+fn file_result(address: &str, outcome: Result<pipeline::ExtractSummary, String>) -> FileResult {
+    match outcome {
+        Ok(summary) => {
+            let best = summary.found.first();
+            FileResult {
+                file_address: address.to_owned(),
+                watermark_exist: best.is_some(),
+                watermark: best.map(|f| f.content.clone()).unwrap_or_default(),
+                status: file_status::DONE.to_owned(),
+                remark: String::new(),
+                evidence: serde_json::json!({
+                    "rows": summary.rows,
+                    "watermarks": summary.found.iter().map(pipeline::FoundIn::to_json).collect::<Vec<_>>(),
+                }),
+            }
+        }
+        Err(remark) => FileResult {
+            file_address: address.to_owned(),
+            watermark_exist: false,
+            watermark: String::new(),
+            status: file_status::FAILED.to_owned(),
+            remark,
+            evidence: serde_json::Value::Null,
+        },
+    }
+}
+
+/// Extracts one file (blocking).
+fn extract_one(root: &Path, wm: &Watermarker, columns: &Columns, address: &str) -> FileResult {
+    let outcome = resolve(root, address).and_then(|path| {
+        pipeline::extract_files(
+            wm,
+            std::slice::from_ref(&path),
+            columns,
+            &Default::default(),
+            &mut |_, _| {},
+        )
+        // Name the file as the caller did, not by the server's path.
+        .map_err(|e| e.to_string().replace(&path.display().to_string(), address))
+    });
+    file_result(address, outcome)
+}
+
+async fn run_task(app: &Arc<AppState>, task: Claimed) {
+    let key = match &task.key_name {
+        Some(name) => app.secrets.keyring.get(name).cloned(),
+        None => app.raw_key(&task.id),
+    };
+    let Some(key) = key else {
+        let remark = match &task.key_name {
+            Some(name) => format!("watermark key `{name}` is not in the server's keyring"),
+            None => super::store::RESTART_REMARK.to_owned(),
+        };
+        end(app, &task.id, state::FAILED, &remark).await;
+        return;
+    };
+    let wm = Arc::new(Watermarker::new(key, Config::default()));
+    let columns = Arc::new(Columns {
+        key: task.primary_key.clone(),
+        marked: task.columns.clone(),
+    });
+    let store = app.store.clone();
+    let id = task.id.clone();
+    let files = match tokio::task::spawn_blocking(move || store.pending_files(&id)).await {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) => {
+            end(app, &task.id, state::FAILED, &e.to_string()).await;
+            return;
+        }
+        Err(_) => return,
+    };
+    let mut running = tokio::task::JoinSet::new();
+    let mut files = files.into_iter();
+    loop {
+        while running.len() < app.config.files_in_parallel && !app.is_stopping() {
+            if !still_running(app, &task.id).await {
+                break;
+            }
+            let Some((idx, address)) = files.next() else {
+                break;
+            };
+            let (app, wm, columns, id) =
+                (app.clone(), wm.clone(), columns.clone(), task.id.clone());
+            running.spawn_blocking(move || {
+                let result = extract_one(&app.files_root, &wm, &columns, &address);
+                // A cancelled task keeps what finished before the cancel.
+                if let Err(e) = app.store.save_file(&id, idx, &result) {
+                    eprintln!("dbwm serve: {e}");
+                }
+            });
+        }
+        if running.join_next().await.is_none() {
+            break;
+        }
+    }
+    if app.is_stopping() && !all_done(app, &task.id).await {
+        // Left Running: the next start puts it back in the queue and the
+        // unfinished files run then.
+        return;
+    }
+    end(app, &task.id, state::SUCCESS, "").await;
+}
+
+async fn still_running(app: &Arc<AppState>, id: &str) -> bool {
+    let (store, id) = (app.store.clone(), id.to_owned());
+    matches!(
+        tokio::task::spawn_blocking(move || store.state(&id)).await,
+        Ok(Ok(Some(s))) if s == state::RUNNING
+    )
+}
+
+async fn all_done(app: &Arc<AppState>, id: &str) -> bool {
+    let (store, id) = (app.store.clone(), id.to_owned());
+    matches!(
+        tokio::task::spawn_blocking(move || store.pending_files(&id)).await,
+        Ok(Ok(f)) if f.is_empty()
+    )
+}
+
+/// Ends a task (unless it was cancelled meanwhile), forgets its raw key,
+/// and sends its callback.
+async fn end(app: &Arc<AppState>, id: &str, new_state: &'static str, remark: &str) {
+    let (store, task, remark) = (app.store.clone(), id.to_owned(), remark.to_owned());
+    let changed =
+        tokio::task::spawn_blocking(move || store.finish(&task, new_state, &remark)).await;
+    app.forget_raw_key(id);
+    // A task cancelled meanwhile had its callback sent by the cancel.
+    if matches!(changed, Ok(Ok(true))) {
+        notify(app, id).await;
+    }
+}
+
+/// Sends the callback of a task that ended (any way), if it has one.
+pub async fn notify(app: &Arc<AppState>, id: &str) {
+    let (store, task) = (app.store.clone(), id.to_owned());
+    let Ok(Ok(Some(details))) =
+        tokio::task::spawn_blocking(move || store.details(None, &task)).await
+    else {
+        return;
+    };
+    let Some(callback) = details.callback.clone() else {
+        return;
+    };
+    let app = app.clone();
+    tokio::spawn(async move { deliver(&app, &details, &callback.url, &callback.format).await });
+}
+
+async fn deliver(app: &Arc<AppState>, details: &TaskDetails, url: &str, format: &str) {
+    let (body, content_type) = if format.eq_ignore_ascii_case("XML") {
+        (to_xml(details), "application/xml")
+    } else {
+        (
+            serde_json::to_string(details).unwrap_or_default(),
+            "application/json",
+        )
+    };
+    let cb = &app.config.callbacks;
+    let mut delay = Duration::from_millis(cb.backoff_ms);
+    let mut attempts = 0;
+    let delivered = loop {
+        attempts += 1;
+        let sent = app
+            .http
+            .post(url)
+            .header("content-type", content_type)
+            .timeout(Duration::from_secs(cb.timeout_secs))
+            .body(body.clone())
+            .send()
+            .await;
+        if sent.is_ok_and(|r| r.status().is_success()) {
+            break true;
+        }
+        if attempts > cb.retries {
+            break false;
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+    };
+    let (store, id) = (app.store.clone(), details.task_id.clone());
+    let outcome = if delivered { "delivered" } else { "failed" };
+    let _ = tokio::task::spawn_blocking(move || store.set_callback(&id, outcome, attempts)).await;
+}
+
+fn escape_xml(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn xml_value(name: &str, v: &serde_json::Value, out: &mut String) {
+    match v {
+        serde_json::Value::Array(items) => {
+            for item in items {
+                xml_value(name, item, out);
+            }
+        }
+        serde_json::Value::Null => out.push_str(&format!("<{name}/>")),
+        serde_json::Value::Object(map) => {
+            out.push_str(&format!("<{name}>"));
+            for (k, v) in map {
+                xml_value(k, v, out);
+            }
+            out.push_str(&format!("</{name}>"));
+        }
+        serde_json::Value::String(s) => {
+            out.push_str(&format!("<{name}>"));
+            escape_xml(s, out);
+            out.push_str(&format!("</{name}>"));
+        }
+        other => out.push_str(&format!("<{name}>{other}</{name}>")),
+    }
+}
+
+/// The task details as XML: the JSON fields as elements (arrays as
+/// repeated elements), under `<TaskDetails>`.
+pub fn to_xml(details: &TaskDetails) -> String {
+    let mut out = String::from(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    xml_value(
+        "TaskDetails",
+        &serde_json::to_value(details).unwrap_or_default(),
+        &mut out,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_outside_the_root_are_rejected_and_named() {
+        let dir = std::env::temp_dir().join(format!("dbwm-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = dir.canonicalize().unwrap();
+        std::fs::write(root.join("a.csv"), "id\n1\n").unwrap();
+        assert_eq!(resolve(&root, "a.csv").unwrap(), root.join("a.csv"));
+        assert_eq!(resolve(&root, "./a.csv").unwrap(), root.join("a.csv"));
+        assert!(resolve(&root, "missing/b.csv").is_ok(), "reported when run");
+        for (bad, why) in [
+            ("/etc/passwd", "not absolute"),
+            ("../a.csv", "`..`"),
+            ("x/../../a.csv", "`..`"),
+            ("", "empty"),
+        ] {
+            let e = resolve(&root, bad).unwrap_err();
+            assert!(e.contains(why) && e.contains(bad), "{bad}: {e}");
+        }
+        #[cfg(unix)]
+        {
+            let link = root.join("escape");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink("/etc", &link).unwrap();
+            let e = resolve(&root, "escape/passwd").unwrap_err();
+            assert!(e.contains("symbolic link"), "{e}");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn xml_callbacks_escape_text_and_repeat_arrays() {
+        let v = serde_json::json!({"a": "x<y", "list": [{"b": 1}, {"b": 2}], "n": null});
+        let mut out = String::new();
+        xml_value("R", &v, &mut out);
+        assert_eq!(
+            out,
+            "<R><a>x&lt;y</a><list><b>1</b></list><list><b>2</b></list><n/></R>"
+        );
+    }
+}
