@@ -13,6 +13,8 @@ mod false_positives;
 #[cfg(feature = "cli")]
 mod files;
 mod keys;
+#[cfg(all(feature = "server", feature = "cli"))]
+mod restart;
 mod robustness;
 mod roundtrip;
 #[cfg(feature = "server")]
