@@ -206,3 +206,38 @@ fn tasks_and_their_results_survive_a_restart_and_unfinished_files_resume() {
     drop(second);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Huawei Cloud's official Python SDK (`pip install huaweicloudsdkdsc`)
+/// calls embed and extract against the server unchanged, apart from its
+/// endpoint (`scripts/sdk_check.py`). Ignored by default: it needs the SDK;
+/// `.ci/run` installs it and runs this test.
+#[test]
+#[ignore = "needs python3 with huaweicloudsdkdsc installed"]
+fn the_official_python_sdk_calls_embed_and_extract_unchanged() {
+    let dir = temp_dir("sdk");
+    std::fs::write(dir.join("credentials"), format!("{AK} {SK}\n")).unwrap();
+    std::fs::write(dir.join("dbwm.toml"), "").unwrap();
+    let p = spawn(
+        &dir.join("dbwm.toml"),
+        &dir.join("data"),
+        &dir.join("credentials"),
+    );
+    let out = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/sdk_check.py"))
+        .arg(format!("http://{}", p.addr))
+        .args([AK, SK, PROJECT])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("extract: ['acme->sdk']") && text.ends_with("sdk check: ok\n"),
+        "{text}"
+    );
+    drop(p);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
