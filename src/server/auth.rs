@@ -28,14 +28,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Reads the body (up to the configured limit), checks the credentials,
-/// and passes the request on with its body restored.
+/// Checks the credentials (the headers first, so that a caller without
+/// them cannot make the server read a large body), reads the body up to
+/// the configured limit, verifies the signature over it, and passes the
+/// request on with its body restored.
 pub async fn authenticate(
     State(app): State<std::sync::Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    let signed = match credentials(&app, &parts) {
+        Ok(s) => s,
+        Err(reason) => return unauthorized(&reason),
+    };
     let limit = app.config.body_limit_bytes;
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return error_response(
@@ -44,46 +50,56 @@ pub async fn authenticate(
             &format!("Invalid parameter: the request body exceeds the limit of {limit} bytes"),
         );
     };
-    if let Err(reason) = check(&app, &parts, &bytes) {
-        return unauthorized(&reason);
+    if let Some((authorization, sk)) = signed
+        && let Err(e) = verify(&parts, &bytes, &authorization, &sk)
+    {
+        return unauthorized(&e.to_string());
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
 
-fn check(app: &AppState, parts: &axum::http::request::Parts, body: &Bytes) -> Result<(), String> {
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .map(|v| std::str::from_utf8(v.as_bytes()).map_err(|_| format!("{name} is not UTF-8")))
-            .transpose()
-    };
-    if let Some(token) = header("x-auth-token")? {
+fn header<'a>(
+    parts: &'a axum::http::request::Parts,
+    name: &str,
+) -> Result<Option<&'a str>, String> {
+    parts
+        .headers
+        .get(name)
+        .map(|v| std::str::from_utf8(v.as_bytes()).map_err(|_| format!("{name} is not UTF-8")))
+        .transpose()
+}
+
+/// A valid token (`None`), or the signature to verify with its SK; the
+/// access key and the date's skew are checked here.
+fn credentials(
+    app: &AppState,
+    parts: &axum::http::request::Parts,
+) -> Result<Option<(Authorization, String)>, String> {
+    if let Some(token) = header(parts, "x-auth-token")? {
         return if app
             .secrets
             .tokens
             .iter()
             .any(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
         {
-            Ok(())
+            Ok(None)
         } else {
             Err("unknown X-Auth-Token".to_owned())
         };
     }
     let authorization = Authorization::parse(
-        header("authorization")?.ok_or_else(|| SignError::Missing.to_string())?,
+        header(parts, "authorization")?.ok_or_else(|| SignError::Missing.to_string())?,
     )
     .map_err(|e| e.to_string())?;
     let Some(sk) = app.secrets.credentials.get(&authorization.access) else {
         return Err(format!("unknown access key `{}`", authorization.access));
     };
-    let date = header("x-sdk-date")?.ok_or("missing X-Sdk-Date header")?;
+    let date = header(parts, "x-sdk-date")?.ok_or("missing X-Sdk-Date header")?;
     let signed_at = crate::timefmt::parse_sdk_date(date.trim())
         .ok_or_else(|| SignError::BadDate.to_string())?;
     let skew = Duration::from_secs(app.config.max_clock_skew_secs);
-    let now = SystemTime::now();
-    let off = now
+    let off = SystemTime::now()
         .duration_since(signed_at)
         .unwrap_or_else(|e| e.duration());
     if off > skew {
@@ -93,6 +109,15 @@ fn check(app: &AppState, parts: &axum::http::request::Parts, body: &Bytes) -> Re
             skew.as_secs()
         ));
     }
+    Ok(Some((authorization, sk.clone())))
+}
+
+fn verify(
+    parts: &axum::http::request::Parts,
+    body: &Bytes,
+    authorization: &Authorization,
+    sk: &str,
+) -> Result<(), SignError> {
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
     for (name, value) in &parts.headers {
         if let Ok(v) = std::str::from_utf8(value.as_bytes()) {
@@ -106,5 +131,5 @@ fn check(app: &AppState, parts: &axum::http::request::Parts, body: &Bytes) -> Re
         headers: &headers,
         body,
     };
-    signing::verify(&request, &authorization, sk).map_err(|e| e.to_string())
+    signing::verify(&request, authorization, sk)
 }
