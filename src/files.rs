@@ -304,6 +304,7 @@ impl Drop for Output {
     }
 }
 
+#[cfg(feature = "parquet")]
 fn external(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     fmt(path)(ArrowError::ExternalError(Box::new(e)))
 }
