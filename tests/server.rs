@@ -316,6 +316,30 @@ fn signed_embed_and_extract_round_trip_with_request_ids() {
 }
 
 #[test]
+fn requests_of_several_megabytes_are_served_within_the_configured_limit() {
+    // Regression: axum's default body limit (2 MB) rejected them with 413.
+    let s = start("big", |_| {});
+    let data: Vec<Value> = (0..30_000)
+        .map(|i| json!({"id": i, "age": 20 + i % 50, "note": format!("{i:0>60}")}))
+        .collect();
+    let body = serde_json::to_vec(&json!({
+        "watermark_content": "acme->big",
+        "watermark_key": "k",
+        "columns": [
+            {"name": "id", "type": "INTEGER", "primary_key": true},
+            {"name": "age", "type": "INTEGER"},
+            {"name": "note", "type": "VARCHAR"}
+        ],
+        "data": data,
+    }))
+    .unwrap();
+    assert!(body.len() > 2 << 20, "{} bytes", body.len());
+    let r = s.call("POST", &dsc_path("embed"), &body, signed());
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["marked_data"].as_array().unwrap().len(), 30_000);
+}
+
+#[test]
 fn dsc_errors_are_the_cli_bodies_with_400() {
     let s = start("dsc-errors", |_| {});
     let r = s.call("POST", &dsc_path("embed"), b"{not json", signed());

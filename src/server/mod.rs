@@ -156,10 +156,17 @@ async fn request_id(request: axum::extract::Request, next: axum::middleware::Nex
 
 /// The whole router for `app`.
 pub fn router(app: Arc<AppState>) -> Router {
-    let authenticated = api::routes().layer(axum::middleware::from_fn_with_state(
-        app.clone(),
-        auth::authenticate,
-    ));
+    // The body limit is enforced (and named in the error) by the
+    // authentication layer; axum's own default of 2 MB would cut DSC
+    // requests short.
+    let authenticated = api::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::authenticate,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            app.config.body_limit_bytes,
+        ));
     Router::new()
         .route(
             "/openapi.json",
