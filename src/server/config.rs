@@ -78,8 +78,9 @@ impl Default for CallbackConfig {
 }
 
 /// The settings of `dbwm serve`, as in the `--config` TOML file (every key
-/// optional; command-line flags override the file).
-#[derive(Debug, Clone, Deserialize)]
+/// optional; command-line flags override the file). `Debug` shows how many
+/// tokens there are, never the tokens.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address to listen on. Default `127.0.0.1:8080`.
@@ -135,6 +136,27 @@ impl Default for ServerConfig {
             max_clock_skew_secs: 900,
             callbacks: CallbackConfig::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("credentials", &self.credentials)
+            .field("tokens", &self.tokens.len())
+            .field("keyring", &self.keyring)
+            .field("allow_raw_task_keys", &self.allow_raw_task_keys)
+            .field("files_root", &self.files_root)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("workers", &self.workers)
+            .field("files_in_parallel", &self.files_in_parallel)
+            .field("max_clock_skew_secs", &self.max_clock_skew_secs)
+            .field("callbacks", &self.callbacks)
+            .finish()
     }
 }
 
@@ -301,6 +323,8 @@ mod tests {
         assert_eq!(c.callbacks.retries, 3);
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert!(toml::from_str::<ServerConfig>("wrokers = 4").is_err());
+        let with_token: ServerConfig = toml::from_str("tokens = [\"tok-secret\"]").unwrap();
+        assert!(!format!("{with_token:?}").contains("tok-secret"));
     }
 
     #[test]
