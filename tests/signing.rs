@@ -203,3 +203,48 @@ fn a_tampered_body_path_query_or_header_or_a_wrong_sk_fails() {
         Err(SignError::UnsignedHeader("host"))
     );
 }
+
+mod untrusted_input {
+    use dbwatermark::signing::{self, Authorization, Request};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as PropConfig, RngSeed};
+
+    proptest! {
+        #![proptest_config(PropConfig {
+            cases: 1024,
+            rng_seed: RngSeed::Fixed(0x516),
+            failure_persistence: None,
+            ..PropConfig::default()
+        })]
+
+        /// Whatever a client sends, parsing and verifying answer without
+        /// panicking, and a random signature never verifies.
+        #[test]
+        fn any_headers_path_or_query_get_an_answer_never_a_panic(
+            auth in "(SDK-HMAC-SHA256 )?(Access=[a-z%]{0,4}, ?)?(SignedHeaders=[a-z;-]{0,20}, ?)?(Signature=[0-9a-f]{0,70})?",
+            path in "[/a-z%0-9.~ü]{0,30}",
+            query in "[a-z=&%+0-9]{0,30}",
+            date in "[0-9TZ]{0,17}",
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let headers = [("host", "h"), ("x-sdk-date", date.as_str()), ("content-type", "application/json")];
+            let request = Request { method: "POST", path: &path, query: &query, headers: &headers, body: &body };
+            let _ = signing::canonical_uri(&path);
+            let _ = signing::canonical_query(&query);
+            let _ = dbwatermark::timefmt::parse_sdk_date(&date);
+            if let Ok(a) = Authorization::parse(&auth) {
+                prop_assert!(signing::verify(&request, &a, "sk").is_err());
+            }
+        }
+
+        /// A registry file of any text is read or rejected with a line
+        /// number, never a panic.
+        #[cfg(feature = "registry")]
+        #[test]
+        fn any_registry_text_is_read_or_rejected_by_line(text in "[{}\"a-z:,0-9 \\n#]{0,200}") {
+            if let Err(e) = dbwatermark::registry::parse(&text) {
+                prop_assert!(e.to_string().starts_with("line "), "{}", e);
+            }
+        }
+    }
+}
