@@ -12,9 +12,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dbwatermark::arrow::BatchPlan;
 use dbwatermark::sample::Rng;
 use dbwatermark::{Config, WatermarkKey, Watermarker};
-use hmac::{Hmac, Mac};
-use rayon::prelude::*;
-use sha2::Sha256;
+
+#[path = "common/floor.rs"]
+mod floor;
+use floor::hash_floor;
 
 const ROWS: usize = 10_000_000;
 const BATCH: usize = 65_536;
@@ -54,34 +55,18 @@ fn batches() -> Vec<RecordBatch> {
         .collect()
 }
 
-/// One HMAC-SHA256 per row over the key's canonical text, state prepared once.
+/// The floor over every batch's key column.
 fn floor(batches: &[RecordBatch]) -> u8 {
-    let mac = Hmac::<Sha256>::new_from_slice(&[7u8; 32]).unwrap();
     batches
         .iter()
         .map(|b| {
-            let ids = b
-                .column(0)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .values();
-            ids.par_chunks(4096)
-                .map(|chunk| {
-                    let mut buf = Vec::with_capacity(32);
-                    let mut acc = 0u8;
-                    for id in chunk {
-                        use std::io::Write as _;
-                        buf.clear();
-                        buf.extend_from_slice(&[0; 4]);
-                        let _ = write!(buf, "{id}");
-                        let mut m = mac.clone();
-                        m.update(&buf);
-                        acc ^= m.finalize().into_bytes()[0];
-                    }
-                    acc
-                })
-                .reduce(|| 0, |a, b| a ^ b)
+            hash_floor(
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values(),
+            )
         })
         .fold(0, |a, b| a ^ b)
 }

@@ -7,10 +7,11 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use dbwatermark::sample::Rng;
 use dbwatermark::{ColumnMut, ColumnRef, Config, KeyPart, Tally, WatermarkKey, Watermarker};
-use hmac::{Hmac, Mac};
-use rayon::prelude::*;
-use sha2::Sha256;
 use std::hint::black_box;
+
+#[path = "common/floor.rs"]
+mod floor;
+use floor::hash_floor;
 
 const ROWS: usize = 1_000_000;
 
@@ -27,31 +28,6 @@ fn data() -> Data {
         columns: [col(1_000), col(1_000_000), col(u64::MAX >> 8)],
         ids,
     }
-}
-
-/// One HMAC-SHA256 per row over the same key bytes the engine hashes (the
-/// length-prefixed decimal text of the id), with the keyed state prepared
-/// once and cloned per row.
-fn hash_floor(ids: &[i64]) -> u8 {
-    let mac = Hmac::<Sha256>::new_from_slice(&[7u8; 32]).expect("any key length");
-    ids.par_chunks(4096)
-        .map(|chunk| {
-            let mut buf = Vec::with_capacity(32);
-            let mut acc = 0u8;
-            for id in chunk {
-                use std::io::Write as _;
-                buf.clear();
-                buf.extend_from_slice(&[0; 4]);
-                let _ = write!(buf, "{id}");
-                let len = (buf.len() - 4) as u32;
-                buf[..4].copy_from_slice(&len.to_le_bytes());
-                let mut m = mac.clone();
-                m.update(&buf);
-                acc ^= m.finalize().into_bytes()[0];
-            }
-            acc
-        })
-        .reduce(|| 0, |a, b| a ^ b)
 }
 
 fn bench(c: &mut Criterion) {
