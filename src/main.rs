@@ -566,8 +566,20 @@ fn load_candidates(
     let total = records.len();
     let mut kept: Vec<dbwatermark::registry::Record> = Vec::new();
     for r in records {
-        if r.matches_key(wm) && !kept.iter().any(|k| k.content == r.content) {
-            kept.push(r);
+        if !r.matches_key(wm) {
+            continue;
+        }
+        match kept.iter().find(|k| k.content == r.content) {
+            // The same content issued twice cannot tell its copies apart.
+            Some(k) if k.recipient != r.recipient => eprintln!(
+                "dbwm: warning: {}: {:?} was issued to {:?} and to {:?}; a match names the first",
+                path.display(),
+                r.content,
+                k.recipient.as_deref().unwrap_or("?"),
+                r.recipient.as_deref().unwrap_or("?")
+            ),
+            Some(_) => {}
+            None => kept.push(r),
         }
     }
     let other_keys = total - kept.len();
