@@ -564,6 +564,7 @@ fn load_candidates(
 > {
     let records = dbwatermark::registry::read(path).map_err(|e| e.to_string())?;
     let total = records.len();
+    let other_keys = records.iter().filter(|r| !r.matches_key(wm)).count();
     let mut kept: Vec<dbwatermark::registry::Record> = Vec::new();
     for r in records {
         if !r.matches_key(wm) {
@@ -582,7 +583,6 @@ fn load_candidates(
             None => kept.push(r),
         }
     }
-    let other_keys = total - kept.len();
     if kept.is_empty() {
         return Err(format!(
             "{}: no candidate issued under this key (fingerprint {}) among {total} records",
