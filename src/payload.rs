@@ -218,7 +218,13 @@ impl Payload {
 const HEAD_STEPS: usize = 32;
 
 /// Smallest fit of the Viterbi path for list decoding to be tried.
-const LIST_MIN_FIT: f64 = 0.9;
+/// Measured on 40 keys of the evaluation table with 80% of cells replaced
+/// (the noisiest case that decodes): the paths list decoding corrected fit
+/// 0.786 or more, paths on data without the watermark up to 0.94 when few
+/// positions have votes and up to 0.88 when most do. 0.78 skips about three
+/// quarters of the list decodes that cannot succeed and none that did;
+/// 0.9 skipped 98% but lost 3 in 100 keys at 80% replacement.
+const LIST_MIN_FIT: f64 = 0.78;
 
 /// How well a codeword fits the margins: the margin-weighted share of
 /// positions with votes whose sign it matches, from −1 to 1.
@@ -274,13 +280,11 @@ fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize) -> Option<Strin
     if let Some(content) = check(&best) {
         return Some(content);
     }
-    // List decoding finds the right frame when erasures leave several
-    // paths that fit the votes about equally. It is the costly part of a
-    // decode that finds nothing, so it runs only when it can help: enough
-    // positions have votes to pin a frame down, and the best path fits
-    // them well (measured: paths that list decoding corrected fit every
-    // position with votes; on data without the watermark the best path
-    // fits 75% to 85% of them).
+    // List decoding finds the right frame when erasures or noise leave
+    // several paths that fit the votes about equally. It is the costly part
+    // of a decode that finds nothing, so it runs only when enough positions
+    // have votes to pin a frame down and the best path fits them at least
+    // `LIST_MIN_FIT`.
     let observed = llr.iter().filter(|&&l| l != 0).count();
     if observed < frame_bits(len) || path_fit(&llr, &ecc::encode(&best)) < LIST_MIN_FIT {
         return None;
