@@ -20,13 +20,13 @@
 //! (the content is whitened by a keystream drawn from its tag, see
 //! [`crate::payload`]). That covers unmarked data, other keys, other issued
 //! copies and copies that were never registered. The probability is computed
-//! exactly over the code's trellis ([`crate::ecc`]): neighbouring code bits
+//! exactly over the code's trellis (a sum over its 256 states): neighbouring code bits
 //! of a random codeword are not independent, so a binomial count of agreeing
 //! bits would understate it when many positions are read. When the positions
 //! read are independent code bits, it *is* the binomial tail (see the tests).
 //!
 //! The reported `p_value` is corrected for every test made: the number of
-//! candidates × the [`LEVELS`] levels tried × `2^round` (round 1 tests the
+//! candidates × the 11 selection levels tried × `2^round` (round 1 tests the
 //! whole leak; see merged leaks below), so the chance that any candidate
 //! not in the leak is named is at most the threshold.
 //!

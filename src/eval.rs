@@ -465,7 +465,7 @@ pub fn trace_scenarios() -> Vec<Scenario> {
 }
 
 /// Runs the leak-tracing scenarios: per key, [`ISSUED_COPIES`] copies are
-/// issued (contents from [`issued_contents`]); one is leaked and attacked,
+/// issued (contents `xxxx/partner-001` to `-100`); one is leaked and attacked,
 /// and the leak is tested against all issued contents. A trial is recovered
 /// when exactly the leaked copies are named (below [`TRACE_THRESHOLD`]);
 /// any other copy named is wrong.

@@ -16,9 +16,9 @@
 //! ([`crate::candidates`]) rests on this; free decoding reads the tag first
 //! and removes the keystream before checking it.
 //!
-//! The frame is encoded with the rate-1/3 convolutional code of
-//! [`crate::ecc`] into `c = 3 × (72 + 8L + 6)` code bits, and the codeword is
-//! repeated cyclically over the smallest *class length* `n` in
+//! The frame is encoded with a rate-1/3 convolutional code of constraint
+//! length 9 (module `ecc`) into `c = 3 × (72 + 8L + 8)` code bits, and the
+//! codeword is repeated cyclically over the smallest *class length* `n` in
 //! [`CLASS_LENGTHS`] that holds it. A row whose hash chose bin `b` (of
 //! [`BINS`], a multiple of every class length) carries code bit
 //! `(b mod n) mod c`. Short contents thus get short codewords with more votes
