@@ -95,6 +95,30 @@ pub enum Error {
 /// Shorthand for results of this adapter.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A `match` on a `DataType` whose first arms map the twelve primitive
+/// types that have a core column variant of the same name, calling the
+/// caller's `$prim!(ArrowType, Variant)` for each; the caller's own arms
+/// follow in braces.
+macro_rules! match_primitive {
+    ($dt:expr, $prim:ident, { $($rest:tt)* }) => {
+        match $dt {
+            DataType::Int8 => $prim!(Int8Type, Int8),
+            DataType::Int16 => $prim!(Int16Type, Int16),
+            DataType::Int32 => $prim!(Int32Type, Int32),
+            DataType::Int64 => $prim!(Int64Type, Int64),
+            DataType::UInt8 => $prim!(UInt8Type, UInt8),
+            DataType::UInt16 => $prim!(UInt16Type, UInt16),
+            DataType::UInt32 => $prim!(UInt32Type, UInt32),
+            DataType::UInt64 => $prim!(UInt64Type, UInt64),
+            DataType::Float32 => $prim!(Float32Type, Float32),
+            DataType::Float64 => $prim!(Float64Type, Float64),
+            DataType::Date32 => $prim!(Date32Type, Date32),
+            DataType::Date64 => $prim!(Date64Type, Date64),
+            $($rest)*
+        }
+    };
+}
+
 fn can_be_key(dt: &DataType) -> bool {
     dt.is_integer()
         || matches!(
@@ -443,19 +467,7 @@ impl Watermarker {
                 })
             };
         }
-        match array.data_type() {
-            DataType::Int8 => prim!(Int8Type, Int8),
-            DataType::Int16 => prim!(Int16Type, Int16),
-            DataType::Int32 => prim!(Int32Type, Int32),
-            DataType::Int64 => prim!(Int64Type, Int64),
-            DataType::UInt8 => prim!(UInt8Type, UInt8),
-            DataType::UInt16 => prim!(UInt16Type, UInt16),
-            DataType::UInt32 => prim!(UInt32Type, UInt32),
-            DataType::UInt64 => prim!(UInt64Type, UInt64),
-            DataType::Float32 => prim!(Float32Type, Float32),
-            DataType::Float64 => prim!(Float64Type, Float64),
-            DataType::Date32 => prim!(Date32Type, Date32),
-            DataType::Date64 => prim!(Date64Type, Date64),
+        match_primitive!(array.data_type(), prim, {
             &DataType::Decimal128(precision, scale) => {
                 mark_primitive::<Decimal128Type>(array, |counts, valid| {
                     let column = ColumnMut::Decimal {
@@ -531,7 +543,7 @@ impl Watermarker {
             dt => Err(Error::SchemaMismatch(format!(
                 "type {dt} cannot carry marks"
             ))),
-        }
+        })
     }
 
     /// Adds the votes of `batch`'s marked columns to `tallies` (one per
@@ -562,19 +574,7 @@ impl Watermarker {
                     )?
                 };
             }
-            match array.data_type() {
-                DataType::Int8 => prim!(Int8Type, Int8),
-                DataType::Int16 => prim!(Int16Type, Int16),
-                DataType::Int32 => prim!(Int32Type, Int32),
-                DataType::Int64 => prim!(Int64Type, Int64),
-                DataType::UInt8 => prim!(UInt8Type, UInt8),
-                DataType::UInt16 => prim!(UInt16Type, UInt16),
-                DataType::UInt32 => prim!(UInt32Type, UInt32),
-                DataType::UInt64 => prim!(UInt64Type, UInt64),
-                DataType::Float32 => prim!(Float32Type, Float32),
-                DataType::Float64 => prim!(Float64Type, Float64),
-                DataType::Date32 => prim!(Date32Type, Date32),
-                DataType::Date64 => prim!(Date64Type, Date64),
+            match_primitive!(array.data_type(), prim, {
                 &DataType::Decimal128(_, scale) => {
                     let counts = array.as_primitive::<Decimal128Type>().values();
                     self.tally_column(&sel, ColumnRef::Decimal { counts, scale }, valid, tally)?;
@@ -628,7 +628,7 @@ impl Watermarker {
                         "type {dt} cannot carry marks"
                     )));
                 }
-            }
+            })
         }
         Ok(())
     }
@@ -814,19 +814,7 @@ pub fn batch_to_table(batch: &RecordBatch, key: &[&str]) -> Result<crate::Table>
                 Values::$variant(a.as_primitive::<$t>().values().to_vec())
             };
         }
-        let values = match field.data_type() {
-            DataType::Int8 => prim!(Int8Type, Int8),
-            DataType::Int16 => prim!(Int16Type, Int16),
-            DataType::Int32 => prim!(Int32Type, Int32),
-            DataType::Int64 => prim!(Int64Type, Int64),
-            DataType::UInt8 => prim!(UInt8Type, UInt8),
-            DataType::UInt16 => prim!(UInt16Type, UInt16),
-            DataType::UInt32 => prim!(UInt32Type, UInt32),
-            DataType::UInt64 => prim!(UInt64Type, UInt64),
-            DataType::Float32 => prim!(Float32Type, Float32),
-            DataType::Float64 => prim!(Float64Type, Float64),
-            DataType::Date32 => prim!(Date32Type, Date32),
-            DataType::Date64 => prim!(Date64Type, Date64),
+        let values = match_primitive!(field.data_type(), prim, {
             &DataType::Decimal128(precision, scale) => Values::Decimal {
                 counts: a.as_primitive::<Decimal128Type>().values().to_vec(),
                 scale,
@@ -852,7 +840,7 @@ pub fn batch_to_table(batch: &RecordBatch, key: &[&str]) -> Result<crate::Table>
             },
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Values::Text(strings(a)),
             _ => continue,
-        };
+        });
         let mut column = Column::new(field.name().clone(), values);
         column.validity = validity(a);
         if key.contains(&field.name().as_str()) {
