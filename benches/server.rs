@@ -128,6 +128,16 @@ fn main() {
     );
 
     let (_, small) = request(1000, "bench key 1k");
+    let start = Instant::now();
+    for _ in 0..50 {
+        std::hint::black_box(dbwatermark::dsc::extract_json(&small).unwrap());
+    }
+    let per_call = start.elapsed().as_secs_f64() / 50.0;
+    println!(
+        "library, one 1,000-row extract at a time: {:.1} ms each ({:.0} per second)",
+        per_call * 1e3,
+        1.0 / per_call
+    );
     let total = 1000;
     let start = Instant::now();
     let latencies = runtime.block_on(async {

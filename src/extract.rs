@@ -298,10 +298,16 @@ impl Watermarker {
 
     fn decode_tally(&self, tally: &Tally) -> Option<String> {
         // Levels are independent attempts; the first success in level order
-        // wins, whatever the number of threads.
-        (0..LEVELS)
-            .into_par_iter()
-            .find_map_first(|level| payload::decode(&self.key, &tally.margins(level)))
+        // wins, whatever the number of threads. The cheap pass over every
+        // level first: clear votes decode without list decoding anywhere.
+        let margins: Vec<Vec<i64>> = (0..LEVELS).map(|level| tally.margins(level)).collect();
+        [payload::Pass::Viterbi, payload::Pass::List]
+            .into_iter()
+            .find_map(|pass| {
+                margins
+                    .par_iter()
+                    .find_map_first(|m| payload::decode(&self.key, m, pass))
+            })
     }
 }
 

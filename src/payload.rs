@@ -251,7 +251,7 @@ fn fold_onto(folded: &[i64], c: usize, out: &mut [i64]) {
 /// Decodes the frame of a `len`-byte content from class-folded margins, if
 /// the head of the trellis agrees that the frame has that length and the
 /// whole frame's tag verifies.
-fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize) -> Option<String> {
+fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize, pass: Pass) -> Option<String> {
     let c = ecc::code_len(frame_bits(len));
     // Cheap check first: the header read under this length's folding must
     // name this length. Only then is the whole frame decoded.
@@ -277,8 +277,8 @@ fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize) -> Option<Strin
         String::from_utf8(content).ok()
     };
     let best = ecc::decode(&llr, frame_bits(len), true);
-    if let Some(content) = check(&best) {
-        return Some(content);
+    if pass == Pass::Viterbi {
+        return check(&best);
     }
     // List decoding finds the right frame when erasures or noise leave
     // several paths that fit the votes about equally. It is the costly part
@@ -295,11 +295,22 @@ fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize) -> Option<Strin
         .find_map(|frame| check(frame))
 }
 
+/// Which decoder a pass over the levels uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// The most likely frame only: cheap, and enough whenever the votes
+    /// are clear.
+    Viterbi,
+    /// The other frames of the list (the most likely one was checked in the
+    /// first pass): only for what the first pass could not read.
+    List,
+}
+
 /// Tries to decode a frame from per-bin vote margins (positive: bit 1).
 ///
 /// Returns the content if some class yields a frame whose header, tag and
 /// UTF-8 check out.
-pub(crate) fn decode(key: &WatermarkKey, margins: &[i64]) -> Option<String> {
+pub(crate) fn decode(key: &WatermarkKey, margins: &[i64], pass: Pass) -> Option<String> {
     debug_assert_eq!(margins.len(), BINS);
     let mut folded = Vec::with_capacity(CLASS_LENGTHS[CLASS_LENGTHS.len() - 1]);
     for n in CLASS_LENGTHS {
@@ -318,7 +329,7 @@ pub(crate) fn decode(key: &WatermarkKey, margins: &[i64]) -> Option<String> {
             continue;
         }
         for len in lens.clone() {
-            if let Some(content) = decode_length(key, &folded, len) {
+            if let Some(content) = decode_length(key, &folded, len, pass) {
                 return Some(content);
             }
         }
@@ -356,7 +367,7 @@ mod tests {
         for len in 1..=MAX_CONTENT_BYTES {
             let content: String = "é".repeat(len / 2) + &"x".repeat(len % 2);
             let p = Payload::new(&key, &content).unwrap();
-            assert_eq!(decode(&key, &margins_of(&p)), Some(content));
+            assert_eq!(decode(&key, &margins_of(&p), Pass::Viterbi), Some(content));
         }
     }
 
@@ -365,7 +376,7 @@ mod tests {
         let key = WatermarkKey::new("k").unwrap();
         let other = WatermarkKey::new("k2").unwrap();
         let p = Payload::new(&key, "hello").unwrap();
-        assert_eq!(decode(&other, &margins_of(&p)), None);
+        assert_eq!(decode(&other, &margins_of(&p), Pass::List), None);
     }
 
     #[test]

@@ -67,7 +67,11 @@ async fn dsc_call(
     handler: fn(&[u8]) -> Result<Vec<u8>, DscError>,
 ) -> Response {
     let limit = app.config.request_timeout();
-    let work = tokio::task::spawn_blocking(move || handler(&body));
+    let work = async {
+        // The semaphore is never closed, so acquiring only waits.
+        let _turn = app.compute.acquire().await;
+        tokio::task::spawn_blocking(move || handler(&body)).await
+    };
     match tokio::time::timeout(limit, work).await {
         Ok(Ok(Ok(bytes))) => json_response(StatusCode::OK, bytes),
         Ok(Ok(Err(e))) => {

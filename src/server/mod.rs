@@ -82,6 +82,9 @@ pub struct AppState {
     /// Raw task keys, in memory only.
     raw_keys: Mutex<HashMap<String, WatermarkKey>>,
     wake: tokio::sync::Notify,
+    /// DSC requests computing at once (one per core): the rest wait their
+    /// turn in order, so latency under load stays even.
+    compute: tokio::sync::Semaphore,
     stopping: AtomicBool,
     http: reqwest::Client,
 }
@@ -210,6 +213,9 @@ pub fn prepare(config: ServerConfig, secrets: Secrets) -> Result<Arc<AppState>, 
         files_root,
         raw_keys: Mutex::new(HashMap::new()),
         wake: tokio::sync::Notify::new(),
+        compute: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        ),
         stopping: AtomicBool::new(false),
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
