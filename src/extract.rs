@@ -298,15 +298,38 @@ impl Watermarker {
 
     fn decode_tally(&self, tally: &Tally) -> Option<String> {
         // Levels are independent attempts; the first success in level order
-        // wins, whatever the number of threads. The cheap pass over every
-        // level first: clear votes decode without list decoding anywhere.
-        let margins: Vec<Vec<i64>> = (0..LEVELS).map(|level| tally.margins(level)).collect();
-        [payload::Pass::Viterbi, payload::Pass::List]
-            .into_iter()
-            .find_map(|pass| {
-                margins
-                    .par_iter()
-                    .find_map_first(|m| payload::decode(&self.key, m, pass))
+        // wins, whatever the number of threads. A cheap pass over every
+        // level first (clear votes decode without list decoding anywhere),
+        // then list decoding of the lengths that pass found worth it.
+        let worthy: Vec<std::sync::Mutex<Vec<usize>>> =
+            (0..LEVELS).map(|_| Default::default()).collect();
+        let found = (0..LEVELS).into_par_iter().find_map_first(|level| {
+            let mut w = Vec::new();
+            let found = payload::decode(
+                &self.key,
+                &tally.margins(level),
+                payload::Pass::Viterbi,
+                &mut w,
+            );
+            *worthy[level].lock().unwrap_or_else(|p| p.into_inner()) = w;
+            found
+        });
+        if found.is_some() {
+            return found;
+        }
+        // Nothing read cleanly, so every level ran and left its list.
+        worthy
+            .into_par_iter()
+            .map(|w| w.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .enumerate()
+            .filter(|(_, w)| !w.is_empty())
+            .find_map_first(|(level, mut w)| {
+                payload::decode(
+                    &self.key,
+                    &tally.margins(level),
+                    payload::Pass::List,
+                    &mut w,
+                )
             })
     }
 }

@@ -251,7 +251,17 @@ fn fold_onto(folded: &[i64], c: usize, out: &mut [i64]) {
 /// Decodes the frame of a `len`-byte content from class-folded margins, if
 /// the head of the trellis agrees that the frame has that length and the
 /// whole frame's tag verifies.
-fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize, pass: Pass) -> Option<String> {
+/// What one length's decode came to.
+enum Attempt {
+    /// A frame whose header, tag and UTF-8 check out.
+    Found(String),
+    /// Nothing yet, but list decoding could find it (second pass).
+    ListWorthy,
+    /// Nothing.
+    Nothing,
+}
+
+fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize, pass: Pass) -> Attempt {
     let c = ecc::code_len(frame_bits(len));
     // Cheap check first: the header read under this length's folding must
     // name this length. Only then is the whole frame decoded.
@@ -260,7 +270,7 @@ fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize, pass: Pass) -> 
     let head_bits = ecc::decode(&head, HEAD_STEPS, false);
     let header = bytes_of(&head_bits[..HEADER_BITS])[0];
     if usize::from(header) + 1 != len {
-        return None;
+        return Attempt::Nothing;
     }
     let mut llr = vec![0i64; c];
     fold_onto(folded, c, &mut llr);
@@ -277,46 +287,63 @@ fn decode_length(key: &WatermarkKey, folded: &[i64], len: usize, pass: Pass) -> 
         String::from_utf8(content).ok()
     };
     let best = ecc::decode(&llr, frame_bits(len), true);
-    if pass == Pass::Viterbi {
-        return check(&best);
+    if pass == Pass::List {
+        // The first pass found this length worth it; its best path failed.
+        return ecc::decode_list(&llr, frame_bits(len), LIST_SIZE)
+            .iter()
+            .skip(1)
+            .find_map(|frame| check(frame))
+            .map_or(Attempt::Nothing, Attempt::Found);
+    }
+    if let Some(content) = check(&best) {
+        return Attempt::Found(content);
     }
     // List decoding finds the right frame when erasures or noise leave
     // several paths that fit the votes about equally. It is the costly part
-    // of a decode that finds nothing, so it runs only when enough positions
-    // have votes to pin a frame down and the best path fits them at least
-    // `LIST_MIN_FIT`.
+    // of a decode that finds nothing, so it is worth trying only when
+    // enough positions have votes to pin a frame down and the best path
+    // fits them at least `LIST_MIN_FIT`.
     let observed = llr.iter().filter(|&&l| l != 0).count();
     if observed < frame_bits(len) || path_fit(&llr, &ecc::encode(&best)) < LIST_MIN_FIT {
-        return None;
+        Attempt::Nothing
+    } else {
+        Attempt::ListWorthy
     }
-    ecc::decode_list(&llr, frame_bits(len), LIST_SIZE)
-        .iter()
-        .skip(1)
-        .find_map(|frame| check(frame))
 }
 
 /// Which decoder a pass over the levels uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pass {
-    /// The most likely frame only: cheap, and enough whenever the votes
-    /// are clear.
+    /// The most likely frame of every length: cheap, and enough whenever
+    /// the votes are clear.
     Viterbi,
-    /// The other frames of the list (the most likely one was checked in the
-    /// first pass): only for what the first pass could not read.
+    /// The other frames of the list, for the lengths the first pass found
+    /// worth it (its most likely frame was already checked).
     List,
 }
 
 /// Tries to decode a frame from per-bin vote margins (positive: bit 1).
 ///
 /// Returns the content if some class yields a frame whose header, tag and
-/// UTF-8 check out.
-pub(crate) fn decode(key: &WatermarkKey, margins: &[i64], pass: Pass) -> Option<String> {
+/// UTF-8 check out. The [`Pass::Viterbi`] pass records in `list_worthy` the
+/// content lengths worth a [`Pass::List`] pass, which tries only the lengths
+/// it is given.
+pub(crate) fn decode(
+    key: &WatermarkKey,
+    margins: &[i64],
+    pass: Pass,
+    list_worthy: &mut Vec<usize>,
+) -> Option<String> {
     debug_assert_eq!(margins.len(), BINS);
+    let wanted: Vec<usize> = std::mem::take(list_worthy);
     let mut folded = Vec::with_capacity(CLASS_LENGTHS[CLASS_LENGTHS.len() - 1]);
     for n in CLASS_LENGTHS {
         let Some(lens) = lengths_of_class(n) else {
             continue;
         };
+        if pass == Pass::List && !wanted.iter().any(|l| lens.contains(l)) {
+            continue;
+        }
         let min_len = *lens.start();
         folded.clear();
         folded.resize(n, 0i64);
@@ -329,8 +356,13 @@ pub(crate) fn decode(key: &WatermarkKey, margins: &[i64], pass: Pass) -> Option<
             continue;
         }
         for len in lens.clone() {
-            if let Some(content) = decode_length(key, &folded, len, pass) {
-                return Some(content);
+            if pass == Pass::List && !wanted.contains(&len) {
+                continue;
+            }
+            match decode_length(key, &folded, len, pass) {
+                Attempt::Found(content) => return Some(content),
+                Attempt::ListWorthy => list_worthy.push(len),
+                Attempt::Nothing => {}
             }
         }
     }
@@ -367,7 +399,10 @@ mod tests {
         for len in 1..=MAX_CONTENT_BYTES {
             let content: String = "é".repeat(len / 2) + &"x".repeat(len % 2);
             let p = Payload::new(&key, &content).unwrap();
-            assert_eq!(decode(&key, &margins_of(&p), Pass::Viterbi), Some(content));
+            assert_eq!(
+                decode(&key, &margins_of(&p), Pass::Viterbi, &mut Vec::new()),
+                Some(content)
+            );
         }
     }
 
@@ -376,7 +411,10 @@ mod tests {
         let key = WatermarkKey::new("k").unwrap();
         let other = WatermarkKey::new("k2").unwrap();
         let p = Payload::new(&key, "hello").unwrap();
-        assert_eq!(decode(&other, &margins_of(&p), Pass::List), None);
+        assert_eq!(
+            decode(&other, &margins_of(&p), Pass::Viterbi, &mut Vec::new()),
+            None
+        );
     }
 
     #[test]
