@@ -301,16 +301,12 @@ impl Watermarker {
         // wins, whatever the number of threads. A cheap pass over every
         // level first (clear votes decode without list decoding anywhere),
         // then list decoding of the lengths that pass found worth it.
+        let margins: Vec<Vec<i64>> = (0..LEVELS).map(|level| tally.margins(level)).collect();
         let worthy: Vec<std::sync::Mutex<Vec<usize>>> =
             (0..LEVELS).map(|_| Default::default()).collect();
         let found = (0..LEVELS).into_par_iter().find_map_first(|level| {
             let mut w = Vec::new();
-            let found = payload::decode(
-                &self.key,
-                &tally.margins(level),
-                payload::Pass::Viterbi,
-                &mut w,
-            );
+            let found = payload::decode(&self.key, &margins[level], payload::Pass::Viterbi, &mut w);
             *worthy[level].lock().unwrap_or_else(|p| p.into_inner()) = w;
             found
         });
@@ -324,12 +320,7 @@ impl Watermarker {
             .enumerate()
             .filter(|(_, w)| !w.is_empty())
             .find_map_first(|(level, mut w)| {
-                payload::decode(
-                    &self.key,
-                    &tally.margins(level),
-                    payload::Pass::List,
-                    &mut w,
-                )
+                payload::decode(&self.key, &margins[level], payload::Pass::List, &mut w)
             })
     }
 }

@@ -18,6 +18,7 @@
 //! unparsable text) is left exactly as it came and counted as unmarkable.
 
 use crate::Cell;
+use crate::timefmt::{civil_from_days, days_from_civil};
 
 use super::types::ColumnType;
 
@@ -45,38 +46,6 @@ pub(crate) enum Form {
     },
     /// `HH:MM:SS` and its trailing text.
     Time { suffix: String },
-}
-
-/// Days from 0000-03-01-based civil date to the Unix epoch (1970-01-01).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date `(year, month, day)` of a day count since the epoch.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {
