@@ -10,7 +10,7 @@ use arrow_array::{Decimal128Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dbwatermark::arrow::BatchPlan;
-use dbwatermark::sample::Rng;
+use dbwatermark::eval::sample::Rng;
 use dbwatermark::{Config, WatermarkKey, Watermarker};
 
 #[path = "common/floor.rs"]

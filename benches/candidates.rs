@@ -9,7 +9,8 @@
 //! copy and on a 600-row leak of it (98% deleted).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dbwatermark::{Config, Table, Tally, WatermarkKey, Watermarker, attack, eval};
+use dbwatermark::eval::{self, attack};
+use dbwatermark::{Config, Table, Tally, WatermarkKey, Watermarker};
 use std::hint::black_box;
 
 fn tallies(wm: &Watermarker, t: &Table) -> Vec<Tally> {

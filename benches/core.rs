@@ -5,7 +5,7 @@
 //! cores), so the ratios compare like with like.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use dbwatermark::sample::Rng;
+use dbwatermark::eval::sample::Rng;
 use dbwatermark::{ColumnMut, ColumnRef, Config, KeyPart, Tally, WatermarkKey, Watermarker};
 use std::hint::black_box;
 

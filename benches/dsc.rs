@@ -6,7 +6,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dbwatermark::dsc;
-use dbwatermark::sample::Rng;
+use dbwatermark::eval::sample::Rng;
 use std::fmt::Write as _;
 use std::hint::black_box;
 

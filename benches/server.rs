@@ -13,8 +13,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+use dbwatermark::server::signing::{self, Request};
 use dbwatermark::server::{self, Secrets, ServerConfig};
-use dbwatermark::signing::{self, Request};
 use serde_json::{Value, json};
 
 const AK: &str = "BENCHAK";
@@ -45,7 +45,7 @@ fn request(rows: usize, key: &str) -> (Vec<u8>, Vec<u8>) {
 async fn call(client: &reqwest::Client, addr: SocketAddr, body: &[u8]) -> Duration {
     let path = "/v1/bench/sdg/database/watermark/extract";
     let host = addr.to_string();
-    let date = dbwatermark::timefmt::sdk_date(SystemTime::now());
+    let date = dbwatermark::server::signing::sdk_date(SystemTime::now());
     let headers = [
         ("Host", host.as_str()),
         ("Content-Type", "application/json"),

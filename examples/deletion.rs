@@ -1,7 +1,7 @@
 //! Recovery after deleting a share of the rows of the default evaluation
 //! table, over many keys: `cargo run --release --example deletion [keys] [fraction]`.
 
-use dbwatermark::{attack, eval};
+use dbwatermark::eval::{self, attack};
 
 fn main() {
     let keys: u64 = std::env::args()
@@ -16,7 +16,7 @@ fn main() {
     let alphabet: Vec<char> = ('a'..='z').chain('0'..='9').collect();
     let mut ok = 0;
     for k in 0..keys {
-        let mut rng = dbwatermark::sample::Rng::new(2026 + k);
+        let mut rng = dbwatermark::eval::sample::Rng::new(2026 + k);
         let wm = dbwatermark::Watermarker::new(
             dbwatermark::WatermarkKey::new(&rng.string(&alphabet, 24)).unwrap(),
             dbwatermark::Config::default(),

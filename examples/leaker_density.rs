@@ -5,7 +5,8 @@
 //!
 //! `cargo run --release --example leaker_density [keys]`
 
-use dbwatermark::{Config, Density, WatermarkKey, Watermarker, attack, eval};
+use dbwatermark::eval::{self, attack};
+use dbwatermark::{Config, Density, WatermarkKey, Watermarker};
 
 fn main() {
     let keys: u64 = std::env::args()
@@ -20,7 +21,7 @@ fn main() {
         for fraction in [0.95, 0.98] {
             let (mut named, mut wrong, mut changed) = (0, 0, 0.0);
             for k in 0..keys {
-                let mut rng = dbwatermark::sample::Rng::new(7000 + k);
+                let mut rng = dbwatermark::eval::sample::Rng::new(7000 + k);
                 let config = Config::builder().density(density).build().unwrap();
                 let wm = Watermarker::new(
                     WatermarkKey::new(&rng.string(&alphabet, 24)).unwrap(),

@@ -1,8 +1,8 @@
 //! Measures recovery and distortion against marking density, to choose the
 //! defaults. `cargo run --release --example sweep [keys]`.
 
-use dbwatermark::attack;
-use dbwatermark::sample::{self, Rng};
+use dbwatermark::eval::attack;
+use dbwatermark::eval::sample::{self, Rng};
 use dbwatermark::{Config, Density, Table, WatermarkKey, Watermarker};
 
 fn recovered(wm: &Watermarker, leak: &Table, content: &str) -> (bool, bool) {

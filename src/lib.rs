@@ -44,16 +44,21 @@
 //!
 //! # How it works
 //!
-//! * [`key`]: the key schedule and the canonical primary-key encoding.
-//! * [`select`]: what the row hash decides (row, digit, payload bin, mask).
-//! * [`payload`]: framing with a keyed 64-bit tag, the error-correcting
-//!   code, decoding without knowing the content's length, and the
-//!   false-positive bound (below `1e-12` per extraction).
-//! * [`codec`]: how a bit is written into an integer, decimal, float,
-//!   string, timestamp or date.
-//! * [`Watermarker`]: embedding and mergeable vote [`Tally`]s.
-//! * [`candidates`]: naming which of the issued copies a leak comes from,
-//!   with exact p-values, from a few hundred rows.
+//! The folders of `src/` are the layers, in the direction of dependency:
+//!
+//! * `engine/` — the core, with no serde, Arrow or I/O: the key schedule and
+//!   canonical primary-key encoding ([`WatermarkKey`], [`KeyPart`]), what the
+//!   row hash decides ([`Selection`], [`Density`]), the framed and
+//!   error-corrected [`Payload`] with its keyed 64-bit tag (false positives
+//!   below `1e-12` per extraction), the cell codecs, embedding, mergeable
+//!   vote [`Tally`]s and decoding, and [`Candidates`]: naming which of the
+//!   issued copies a leak comes from, with exact p-values.
+//! * `arrow/`, `files.rs`, `pipeline.rs` — the adapters: Arrow batches and
+//!   streams, CSV/NDJSON/IPC/Parquet files, and whole-file jobs.
+//! * `dsc/`, `report.rs`, `registry.rs` — the wire models: Huawei DSC's JSON,
+//!   our own JSON results, the registry of issued copies.
+//! * `server/` and the `dbwm` binary (`src/bin/dbwm/`) — the front ends.
+//! * `eval/` — attacks, generated sample data and the evaluation harness.
 //!
 //! # Crate features
 //!
@@ -61,60 +66,56 @@
 //!   `serde_json`).
 //! * `arrow`: the Apache Arrow adapter, [`arrow`] (`RecordBatch` and
 //!   `RecordBatchReader` streams).
-//! * `files`: streaming CSV, NDJSON and Arrow IPC files, [`files`].
+//! * `files`: streaming CSV, NDJSON and Arrow IPC files, [`files`], and
+//!   whole-file jobs, [`pipeline`].
 //! * `parquet`: Parquet files too.
+//! * `registry`: the registry of issued copies, [`registry`] (adds `serde`,
+//!   `serde_json`).
+//! * `report`: the JSON of extraction results and embed summaries, [`report`]
+//!   (adds `serde`, `serde_json`).
 //! * `server`: `dbwm serve`, the DSC-compatible HTTP server with AK/SK
 //!   signing and durable extraction tasks, [`server`] (adds `tokio`, `axum`,
 //!   `rusqlite` with bundled SQLite, `reqwest`, `toml`).
-//! * `registry`: the registry of issued copies, [`registry`] (adds `serde`,
-//!   `serde_json`).
-//! * `cli` (default, implies `dsc` and `parquet`): the `dbwm` command-line tool. Pipelines
-//!   that link the core alone use `default-features = false`; the core
-//!   depends only on `hmac`, `sha2`, `rayon`, `ryu` and `thiserror`.
+//! * `eval`: the attack suite, generated sample tables and the evaluation
+//!   behind `dbwm eval`, [`eval`].
+//! * `cli` (default, implies all of the above): the `dbwm` command-line
+//!   tool. Pipelines that link the core alone use `default-features =
+//!   false`; the core depends only on `hmac`, `sha2`, `rayon`, `ryu` and
+//!   `thiserror`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod engine;
+
 #[cfg(feature = "arrow")]
 pub mod arrow;
-pub mod attack;
-pub mod candidates;
-pub mod codec;
-mod column;
 #[cfg(feature = "dsc")]
 pub mod dsc;
-mod ecc;
-mod embed;
-mod engine;
-mod error;
+#[cfg(feature = "eval")]
 pub mod eval;
-mod extract;
 #[cfg(feature = "files")]
 pub mod files;
-pub mod key;
-pub mod payload;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "files")]
 pub mod pipeline;
 #[cfg(feature = "registry")]
 pub mod registry;
-pub mod sample;
-pub mod select;
+#[cfg(feature = "report")]
+pub mod report;
 #[cfg(feature = "server")]
 pub mod server;
-pub mod signing;
-mod table;
-pub mod timefmt;
+// Civil dates and RFC 3339 / X-Sdk-Date times, shared by the DSC model,
+// the registry and the server; each uses a part of it.
+#[cfg(any(feature = "dsc", feature = "registry", feature = "server"))]
+#[cfg_attr(
+    not(all(feature = "dsc", feature = "registry", feature = "server")),
+    allow(dead_code)
+)]
+mod timefmt;
 
-pub use candidates::{Candidates, Identification, Score};
-pub use column::{Cell, ColumnMut, ColumnRef};
-pub use embed::ColumnReport;
-pub use engine::Watermarker;
-pub use error::{Error, Result};
-pub use extract::{Evidence, Found, Tally};
-pub use key::{KeyEncoder, KeyPart, WatermarkKey};
-pub use payload::Payload;
-pub use select::{Config, ConfigBuilder, Density, Selection, Slot};
-pub use table::{Column, EmbedReport, Table, Values};
+pub use engine::*;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

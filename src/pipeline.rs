@@ -157,13 +157,8 @@ pub fn embed_file(
     let mut stream = wm.embed_stream(source.reader, &plan, &payload, density);
     for marked in stream.by_ref() {
         let marked = marked.map_err(|e| match e {
-            arrow_schema::ArrowError::ExternalError(inner) => match inner
-                .downcast::<adapter::Error>()
-            {
-                Ok(columns) => columns_error(input)(*columns),
-                Err(other) => input_error(input, arrow_schema::ArrowError::ExternalError(other)),
-            },
-            other => input_error(input, other),
+            adapter::Error::Input(e) => input_error(input, e),
+            other => columns_error(input)(other),
         })?;
         sink.write(&marked).map_err(Error::Output)?;
         rows += marked.num_rows();
@@ -189,23 +184,6 @@ pub struct FoundIn {
     pub columns: Vec<String>,
     /// The pooled evidence of those columns.
     pub evidence: Evidence,
-}
-
-#[cfg(feature = "dsc")]
-impl FoundIn {
-    /// The report of `dbwm extract` and of the server's task results:
-    /// `{content, columns, votes_agree, votes_disagree, density,
-    /// false_positive_probability}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "content": self.content,
-            "columns": self.columns,
-            "votes_agree": self.evidence.agree,
-            "votes_disagree": self.evidence.disagree,
-            "density": self.evidence.density.to_string(),
-            "false_positive_probability": self.evidence.false_positive_probability,
-        })
-    }
 }
 
 /// What [`extract_files`] found.

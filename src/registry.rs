@@ -123,14 +123,6 @@ impl Record {
         }
     }
 
-    /// The record's fields as a JSON object (for reports).
-    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => serde_json::Map::new(),
-        }
-    }
-
     /// Whether the copy may have been marked with `wm`'s key: its
     /// fingerprint matches or was not recorded.
     pub fn matches_key(&self, wm: &Watermarker) -> bool {
@@ -162,10 +154,10 @@ pub fn parse(text: &str) -> Result<Vec<Record>, Error> {
         } else {
             Record::new(line)
         };
-        if !(1..=crate::payload::MAX_CONTENT_BYTES).contains(&record.content.len()) {
+        if !(1..=crate::MAX_CONTENT_BYTES).contains(&record.content.len()) {
             return Err(fail(format!(
                 "content must be 1 to {} bytes, got {}",
-                crate::payload::MAX_CONTENT_BYTES,
+                crate::MAX_CONTENT_BYTES,
                 record.content.len()
             )));
         }

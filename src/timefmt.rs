@@ -36,12 +36,6 @@ fn unix_seconds(t: SystemTime) -> i64 {
 }
 
 /// `t` as `YYYY-MM-DDThh:mm:ssZ`.
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// let t = UNIX_EPOCH + Duration::from_secs(1_795_587_304);
-/// assert_eq!(dbwatermark::timefmt::rfc3339_utc(t), "2026-11-25T06:15:04Z");
-/// ```
 pub fn rfc3339_utc(t: SystemTime) -> String {
     let secs = unix_seconds(t);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -70,14 +64,6 @@ pub fn sdk_date(t: SystemTime) -> String {
 }
 
 /// Parses `YYYYMMDDThhmmssZ` (exactly; the form of `X-Sdk-Date`).
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// use dbwatermark::timefmt::parse_sdk_date;
-/// assert_eq!(parse_sdk_date("20260101T000000Z"), Some(UNIX_EPOCH + Duration::from_secs(1_767_225_600)));
-/// assert_eq!(parse_sdk_date("2026-01-01T00:00:00Z"), None);
-/// assert_eq!(parse_sdk_date("20261301T000000Z"), None);
-/// ```
 pub fn parse_sdk_date(text: &str) -> Option<SystemTime> {
     let b = text.as_bytes();
     let digits = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -127,5 +113,27 @@ mod tests {
         );
         assert_eq!(parse_sdk_date("20250229T000000Z"), None);
         assert!(parse_sdk_date("20240229T235959Z").is_some());
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_writes_utc_seconds() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_587_304);
+        assert_eq!(rfc3339_utc(t), "2026-11-25T06:15:04Z");
+    }
+
+    #[test]
+    fn sdk_dates_parse_exactly_their_own_form() {
+        assert_eq!(
+            parse_sdk_date("20260101T000000Z"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_767_225_600))
+        );
+        assert_eq!(parse_sdk_date("2026-01-01T00:00:00Z"), None);
+        assert_eq!(parse_sdk_date("20261301T000000Z"), None);
     }
 }

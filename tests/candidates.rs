@@ -1,7 +1,8 @@
 //! Who leaked it: candidate scoring against issued copies.
 
-use dbwatermark::sample::{self, Rng};
-use dbwatermark::{Table, Tally, Watermarker, attack};
+use dbwatermark::eval::attack;
+use dbwatermark::eval::sample::{self, Rng};
+use dbwatermark::{Table, Tally, Watermarker};
 
 use crate::support::watermarker;
 

@@ -112,7 +112,7 @@ fn dsc_output_that_cannot_be_written_is_an_internal_error_with_exit_1() {
 
 /// A CSV of `rows` customers: id, two numbers and a name.
 fn customers_csv(rows: usize) -> String {
-    let mut rng = dbwatermark::sample::Rng::new(11);
+    let mut rng = dbwatermark::eval::sample::Rng::new(11);
     let mut csv = String::from("id,qty,amount,name\n");
     for i in 0..rows {
         csv.push_str(&format!(

@@ -1,7 +1,7 @@
-//! The false-positive bound is proved in `dbwatermark::payload`; these tests
+//! The false-positive bound is proved in `dbwatermark::Payload`; these tests
 //! check it empirically: unmarked tables and wrong keys report nothing.
 
-use dbwatermark::sample::{self, Rng};
+use dbwatermark::eval::sample::{self, Rng};
 
 use crate::support::{self, watermarker};
 

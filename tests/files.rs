@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow_array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
 use dbwatermark::arrow::{BatchPlan, batch_to_table, table_to_batch};
+use dbwatermark::eval::sample;
 use dbwatermark::files::{self, Output, ReadOptions};
 use dbwatermark::pipeline;
-use dbwatermark::sample;
 use dbwatermark::{Config, WatermarkKey, Watermarker};
 
 const SECRET: &str = "files test key";

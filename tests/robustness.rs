@@ -1,5 +1,5 @@
-use dbwatermark::attack;
-use dbwatermark::sample::{self, Rng};
+use dbwatermark::eval::attack;
+use dbwatermark::eval::sample::{self, Rng};
 use dbwatermark::{Column, Table, Values};
 
 use crate::support::{found, watermarker};

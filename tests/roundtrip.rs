@@ -2,7 +2,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, RngSeed};
 
 use crate::support;
-use dbwatermark::sample::Rng;
+use dbwatermark::eval::sample::Rng;
 
 proptest! {
     #![proptest_config(PropConfig {
@@ -49,6 +49,6 @@ proptest! {
     /// embeds and extracts without panicking.
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
-        dbwatermark::sample::fuzz_extract(&data);
+        dbwatermark::fuzzing::extract_table(&data);
     }
 }

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use dbwatermark::WatermarkKey;
+use dbwatermark::eval::sample;
+use dbwatermark::server::signing::{self, Request};
 use dbwatermark::server::{self, Secrets, ServerConfig};
-use dbwatermark::signing::{self, Request};
-use dbwatermark::{WatermarkKey, sample};
 use serde_json::{Value, json};
 
 pub const AK: &str = "HWTESTAK0000000000001";
@@ -136,7 +137,10 @@ pub async fn send(
         Auth::None => {}
         Auth::Token(t) => headers.push(("X-Auth-Token".into(), t.into())),
         Auth::Signed { ak, sk, at } => {
-            headers.push(("X-Sdk-Date".into(), dbwatermark::timefmt::sdk_date(at)));
+            headers.push((
+                "X-Sdk-Date".into(),
+                dbwatermark::server::signing::sdk_date(at),
+            ));
             let pairs: Vec<(&str, &str)> = headers
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))

@@ -1,7 +1,7 @@
 //! Huawei SDK-HMAC-SHA256: the known-answer vectors of `SIGNING.md`
 //! (computed with the official SDK's `Signer`), in `tests/data/signing/`.
 
-use dbwatermark::signing::{self, Authorization, Request, SignError};
+use dbwatermark::server::signing::{self, Authorization, Request, SignError};
 
 struct Vector {
     name: String,
@@ -205,7 +205,7 @@ fn a_tampered_body_path_query_or_header_or_a_wrong_sk_fails() {
 }
 
 mod untrusted_input {
-    use dbwatermark::signing::{self, Authorization, Request};
+    use dbwatermark::server::signing::{self, Authorization, Request};
     use proptest::prelude::*;
     use proptest::test_runner::{Config as PropConfig, RngSeed};
 
@@ -231,7 +231,7 @@ mod untrusted_input {
             let request = Request { method: "POST", path: &path, query: &query, headers: &headers, body: &body };
             let _ = signing::canonical_uri(&path);
             let _ = signing::canonical_query(&query);
-            let _ = dbwatermark::timefmt::parse_sdk_date(&date);
+            let _ = dbwatermark::server::signing::parse_sdk_date(&date);
             if let Ok(a) = Authorization::parse(&auth) {
                 prop_assert!(signing::verify(&request, &a, "sk").is_err());
             }

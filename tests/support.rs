@@ -1,6 +1,6 @@
 //! Random tables of mixed types for the integration tests.
 
-use dbwatermark::sample::Rng;
+use dbwatermark::eval::sample::Rng;
 use dbwatermark::{Column, Config, Table, Values, WatermarkKey, Watermarker};
 
 /// A watermarker with the default configuration.

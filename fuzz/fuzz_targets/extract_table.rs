@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| dbwatermark::sample::fuzz_extract(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| dbwatermark::fuzzing::extract_table(data));

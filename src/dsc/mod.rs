@@ -310,7 +310,7 @@ pub fn embed(request: EmbedRequest) -> Result<EmbedResponse, DscError> {
             &payload,
             density,
             ColumnMut::Cells(&mut cells),
-            Some(&validity),
+            Some((&validity).into()),
         )?;
         for (i, row) in data.iter_mut().enumerate() {
             if cells[i] == original[i] {
@@ -351,7 +351,7 @@ pub fn extract(request: &ExtractRequest) -> Result<ExtractResponse, DscError> {
             wm.tally_column(
                 &selection,
                 ColumnRef::Cells(&cells),
-                Some(&validity),
+                Some((&validity).into()),
                 &mut tally,
             )?;
             Ok(tally)

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::store::{self, Cancelled, NewTask, state};
+use super::store::{self, Cancelled, NewTask, Submitted, TaskList, state};
 use super::{AppState, error_response, json_response};
 use crate::WatermarkKey;
 use crate::dsc::{self, DscError, INTERNAL_ERROR, INVALID_PARAMETER};
@@ -260,10 +260,15 @@ async fn submit_task(
     match inserted {
         Ok(true) => {
             app.wake.notify_waiters();
-            let body = serde_json::json!({
-                "task_id": id, "state": state::SUBMITTED, "status": 0,
-            });
-            json_response(StatusCode::OK, body.to_string().into_bytes())
+            let body = Submitted {
+                state: state::SUBMITTED,
+                status: 0,
+                task_id: &id,
+            };
+            json_response(
+                StatusCode::OK,
+                serde_json::to_vec(&body).unwrap_or_default(),
+            )
         }
         Ok(false) => {
             app.forget_raw_key(&id);
@@ -346,8 +351,7 @@ async fn list_tasks(
     match blocking(move || store.list(&project_id, state.as_deref(), offset, limit)).await {
         Ok((count, tasks)) => json_response(
             StatusCode::OK,
-            serde_json::to_vec(&serde_json::json!({"count": count, "tasks": tasks}))
-                .unwrap_or_default(),
+            serde_json::to_vec(&TaskList { count, tasks }).unwrap_or_default(),
         ),
         Err(r) => r,
     }

@@ -1,5 +1,5 @@
 //! Authentication: Huawei AK/SK request signing (`SDK-HMAC-SHA256`, see
-//! [`crate::signing`]) or an `X-Auth-Token` from the configuration.
+//! [`crate::server::signing`]) or an `X-Auth-Token` from the configuration.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::{AppState, error_response};
-use crate::signing::{self, Authorization, SignError};
+use crate::server::signing::{self, Authorization, SignError};
 
 /// Error code of an authentication failure (as Huawei's API gateway).
 pub const AUTH_ERROR_CODE: &str = "APIGW.0301";

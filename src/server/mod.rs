@@ -17,11 +17,12 @@
 //! (500) for an internal error, `APIGW.0301` (401) for missing or wrong
 //! credentials, `APIGW.0308` (429) when the task queue is full.
 
-pub mod api;
-pub mod auth;
-pub mod config;
-pub mod store;
-pub mod worker;
+mod api;
+mod auth;
+mod config;
+pub mod signing;
+mod store;
+mod worker;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -144,8 +145,11 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 
 /// A `{"error_code", "error_msg"}` response.
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({"error_code": code, "error_msg": message});
-    json_response(status, body.to_string().into_bytes())
+    let body = crate::dsc::ErrorBody {
+        error_code: code.to_owned(),
+        error_msg: message.to_owned(),
+    };
+    json_response(status, serde_json::to_vec(&body).unwrap_or_default())
 }
 
 async fn request_id(request: axum::extract::Request, next: axum::middleware::Next) -> Response {

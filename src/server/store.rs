@@ -176,6 +176,26 @@ pub struct TaskInput {
 }
 
 /// A task in a list.
+/// The body answering a task submission.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Submitted<'a> {
+    /// Always [`state::SUBMITTED`].
+    pub state: &'a str,
+    /// Always 0 (in progress).
+    pub status: u8,
+    /// The new task's id.
+    pub task_id: &'a str,
+}
+
+/// The body of the task list: `{count, tasks}`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TaskList {
+    /// Tasks that match, over all pages.
+    pub count: u64,
+    /// This page of them.
+    pub tasks: Vec<TaskSummary>,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TaskSummary {
     /// The task id (also as `task_id`).

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::AppState;
 use super::store::{Claimed, FileResult, TaskDetails, file_status, state};
 use crate::pipeline::{self, Columns};
+use crate::report::FileEvidence;
 use crate::{Config, Watermarker};
 
 /// Resolves a task's file address under the files root (already
@@ -79,10 +80,7 @@ fn file_result(address: &str, outcome: Result<pipeline::ExtractSummary, String>)
                 watermark: best.map(|f| f.content.clone()).unwrap_or_default(),
                 status: file_status::DONE.to_owned(),
                 remark: String::new(),
-                evidence: serde_json::json!({
-                    "rows": summary.rows,
-                    "watermarks": summary.found.iter().map(pipeline::FoundIn::to_json).collect::<Vec<_>>(),
-                }),
+                evidence: serde_json::to_value(FileEvidence::from(&summary)).unwrap_or_default(),
             }
         }
         Err(remark) => FileResult {

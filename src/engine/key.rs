@@ -1,36 +1,9 @@
 //! Key schedule and canonical primary-key encoding.
-//!
-//! A [`WatermarkKey`] is derived once from the caller's secret:
-//!
-//! ```text
-//! k_row = HMAC-SHA256(secret, "dbwatermark/v1/row")
-//! k_tag = HMAC-SHA256(secret, "dbwatermark/v1/tag")
-//! ```
-//!
-//! and each HMAC state keyed with them is prepared once and cloned per row.
-//! The scheme version (`v1`) is part of the derivation, so a later scheme gets
-//! independent positions and tags and an old table can still be read by the
-//! old scheme.
-//!
-//! The row hash is `HMAC-SHA256(k_row, canonical(primary key))`, where the
-//! canonical encoding of a key with parts `p1 … pn` is
-//! `len(c1) ‖ c1 ‖ … ‖ len(cn) ‖ cn` with `ci` the canonical text of part `i`
-//! and `len` its byte length as a little-endian `u32`. Canonical text makes the
-//! same logical value hash the same whatever format it arrived in:
-//!
-//! * integers are written in decimal without leading zeros (`-0` is `0`);
-//! * decimals and floats are written in plain decimal notation without
-//!   exponent, leading zeros or trailing fractional zeros (`1.50` → `1.5`,
-//!   `2.0` → `2`, `1e3` → `1000`);
-//! * strings have surrounding ASCII whitespace removed; a string that then
-//!   reads as a number (`"42"`, `"+0042"`, `"1.50"`) is written as that
-//!   number, anything else is kept byte for byte;
-//! * raw bytes are kept byte for byte.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -54,6 +27,35 @@ pub const SCHEME_VERSION: u32 = 1;
 /// assert!(WatermarkKey::new("").is_err());
 /// # Ok::<(), dbwatermark::Error>(())
 /// ```
+///
+/// # How it works
+///
+/// A [`WatermarkKey`] is derived once from the caller's secret:
+///
+/// ```text
+/// k_row = HMAC-SHA256(secret, "dbwatermark/v1/row")
+/// k_tag = HMAC-SHA256(secret, "dbwatermark/v1/tag")
+/// ```
+///
+/// and each HMAC state keyed with them is prepared once and cloned per row.
+/// The scheme version (`v1`) is part of the derivation, so a later scheme gets
+/// independent positions and tags and an old table can still be read by the
+/// old scheme.
+///
+/// The row hash is `HMAC-SHA256(k_row, canonical(primary key))`, where the
+/// canonical encoding of a key with parts `p1 … pn` is
+/// `len(c1) ‖ c1 ‖ … ‖ len(cn) ‖ cn` with `ci` the canonical text of part `i`
+/// and `len` its byte length as a little-endian `u32`. Canonical text makes the
+/// same logical value hash the same whatever format it arrived in:
+///
+/// * integers are written in decimal without leading zeros (`-0` is `0`);
+/// * decimals and floats are written in plain decimal notation without
+///   exponent, leading zeros or trailing fractional zeros (`1.50` → `1.5`,
+///   `2.0` → `2`, `1e3` → `1000`);
+/// * strings have surrounding ASCII whitespace removed; a string that then
+///   reads as a number (`"42"`, `"+0042"`, `"1.50"`) is written as that
+///   number, anything else is kept byte for byte;
+/// * raw bytes are kept byte for byte.
 #[derive(Clone)]
 pub struct WatermarkKey {
     row: HmacSha256,

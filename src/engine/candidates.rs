@@ -1,70 +1,13 @@
 //! Who leaked it: testing a leak against the watermarks that were issued.
-//!
-//! A data owner knows the contents it handed out (one per recipient copy).
-//! Testing a short list of them needs far fewer rows than decoding a free
-//! payload: every code position the leak's marks fall on either agrees with
-//! a candidate's code bit or not, and the true copy stands out long before
-//! there are enough votes to correct every bit of an unknown frame.
-//!
-//! # The test
-//!
-//! For each candidate and each selection level, the votes of the rows at
-//! that level or above are folded onto the candidate's code positions; each
-//! position with votes reads its majority bit (a tie abstains). `agree` of
-//! the `total` positions read agree with the candidate's code bits.
-//!
-//! The p-value is the probability of at least that much agreement if the
-//! candidate's frame were random, which is what it is — whatever the table
-//! carries — unless the table is a copy of that candidate: after the length
-//! header every frame bit is a keyed pseudo-random function of the content
-//! (the content is whitened by a keystream drawn from its tag, see
-//! [`crate::payload`]). That covers unmarked data, other keys, other issued
-//! copies and copies that were never registered. The probability is computed
-//! exactly over the code's trellis (a sum over its 256 states): neighbouring code bits
-//! of a random codeword are not independent, so a binomial count of agreeing
-//! bits would understate it when many positions are read. When the positions
-//! read are independent code bits, it *is* the binomial tail (see the tests).
-//!
-//! The reported `p_value` is corrected for every test made: the number of
-//! candidates × the 11 selection levels tried × `2^round` (round 1 tests the
-//! whole leak; see merged leaks below), so the chance that any candidate
-//! not in the leak is named is at most the threshold.
-//!
-//! # Merged leaks
-//!
-//! A leak may mix rows of several issued copies. After a round names some
-//! candidates, the bins whose majority agrees with a named candidate are
-//! set aside (the rows it explains) and the remaining candidates are tested
-//! again on the rest; a candidate is named only on its own evidence. Each
-//! further round halves the threshold, so the rounds together stay within it.
-//!
-//! ```
-//! use dbwatermark::{Config, Table, WatermarkKey, Watermarker, sample};
-//!
-//! let wm = Watermarker::new(WatermarkKey::new("a long random secret")?, Config::default());
-//! let issued: Vec<String> = (1..=20).map(|i| format!("acme->partner-{i:02}")).collect();
-//! let mut copy = sample::customers(20_000, 1, 7);
-//! wm.embed_table(&mut copy, &issued[6])?;
-//! // The leak: 400 rows of partner 7's copy.
-//! let leak = copy.take_rows(&(0..400).collect::<Vec<_>>());
-//!
-//! let tallies: Vec<_> = wm.tally_table(&leak)?.into_iter().map(|(_, t)| t).collect();
-//! let candidates = wm.candidates(&issued)?;
-//! let result = wm.identify(&tallies, &candidates);
-//! assert_eq!(result.identified.len(), 1);
-//! assert_eq!(result.identified[0].content, "acme->partner-07");
-//! assert!(result.identified[0].p_value < 1e-9);
-//! # Ok::<(), dbwatermark::Error>(())
-//! ```
 
 use rayon::prelude::*;
 
-use crate::ecc;
 use crate::engine::Watermarker;
-use crate::error::{Error, Result};
-use crate::extract::{LEVELS, Tally};
-use crate::payload::{BINS, Payload};
-use crate::select::Density;
+use crate::engine::ecc;
+use crate::engine::error::{Error, Result};
+use crate::engine::extract::{LEVELS, Tally};
+use crate::engine::payload::{BINS, Payload};
+use crate::engine::select::Density;
 
 /// Default largest corrected p-value at which a candidate is named.
 pub const DEFAULT_THRESHOLD: f64 = 1e-9;
@@ -78,6 +21,66 @@ const MAX_ROUNDS: u32 = 16;
 const EXACT_BELOW: f64 = 0.01;
 
 /// The issued watermarks to test a leak against, prepared under one key.
+///
+/// # How it works
+///
+/// A data owner knows the contents it handed out (one per recipient copy).
+/// Testing a short list of them needs far fewer rows than decoding a free
+/// payload: every code position the leak's marks fall on either agrees with
+/// a candidate's code bit or not, and the true copy stands out long before
+/// there are enough votes to correct every bit of an unknown frame.
+///
+/// ## The test
+///
+/// For each candidate and each selection level, the votes of the rows at
+/// that level or above are folded onto the candidate's code positions; each
+/// position with votes reads its majority bit (a tie abstains). `agree` of
+/// the `total` positions read agree with the candidate's code bits.
+///
+/// The p-value is the probability of at least that much agreement if the
+/// candidate's frame were random, which is what it is — whatever the table
+/// carries — unless the table is a copy of that candidate: after the length
+/// header every frame bit is a keyed pseudo-random function of the content
+/// (the content is whitened by a keystream drawn from its tag, see
+/// [`Payload`](crate::Payload)). That covers unmarked data, other keys, other issued
+/// copies and copies that were never registered. The probability is computed
+/// exactly over the code's trellis (a sum over its 256 states): neighbouring code bits
+/// of a random codeword are not independent, so a binomial count of agreeing
+/// bits would understate it when many positions are read. When the positions
+/// read are independent code bits, it *is* the binomial tail (see the tests).
+///
+/// The reported `p_value` is corrected for every test made: the number of
+/// candidates × the 11 selection levels tried × `2^round` (round 1 tests the
+/// whole leak; see merged leaks below), so the chance that any candidate
+/// not in the leak is named is at most the threshold.
+///
+/// ## Merged leaks
+///
+/// A leak may mix rows of several issued copies. After a round names some
+/// candidates, the bins whose majority agrees with a named candidate are
+/// set aside (the rows it explains) and the remaining candidates are tested
+/// again on the rest; a candidate is named only on its own evidence. Each
+/// further round halves the threshold, so the rounds together stay within it.
+///
+/// ```
+/// use dbwatermark::{Config, Table, WatermarkKey, Watermarker};
+/// use dbwatermark::eval::sample;
+///
+/// let wm = Watermarker::new(WatermarkKey::new("a long random secret")?, Config::default());
+/// let issued: Vec<String> = (1..=20).map(|i| format!("acme->partner-{i:02}")).collect();
+/// let mut copy = sample::customers(20_000, 1, 7);
+/// wm.embed_table(&mut copy, &issued[6])?;
+/// // The leak: 400 rows of partner 7's copy.
+/// let leak = copy.take_rows(&(0..400).collect::<Vec<_>>());
+///
+/// let tallies: Vec<_> = wm.tally_table(&leak)?.into_iter().map(|(_, t)| t).collect();
+/// let candidates = wm.candidates(&issued)?;
+/// let result = wm.identify(&tallies, &candidates);
+/// assert_eq!(result.identified.len(), 1);
+/// assert_eq!(result.identified[0].content, "acme->partner-07");
+/// assert!(result.identified[0].p_value < 1e-9);
+/// # Ok::<(), dbwatermark::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Candidates {
     payloads: Vec<Payload>,
@@ -195,7 +198,7 @@ impl Watermarker {
     }
 
     /// Tests the leak whose column tallies are `tallies` (pooled) against
-    /// every candidate; see the [module documentation](crate::candidates).
+    /// every candidate; see [`Candidates`].
     pub fn identify(&self, tallies: &[Tally], candidates: &Candidates) -> Identification {
         let mut pooled = Tally::new();
         for t in tallies {

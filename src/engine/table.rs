@@ -1,158 +1,98 @@
 //! An owned, column-oriented table: the simplest way to use the core.
 
-use crate::column::{ColumnMut, ColumnRef};
-use crate::embed::ColumnReport;
 use crate::engine::Watermarker;
-use crate::error::{Error, Result};
-use crate::extract::{Found, Tally};
-use crate::key::KeyPart;
+use crate::engine::column::{ColumnMut, ColumnRef, Validity, plain_types};
+use crate::engine::embed::ColumnReport;
+use crate::engine::error::{Error, Result};
+use crate::engine::extract::{Found, Tally};
+use crate::engine::key::KeyPart;
 
-/// The values of one column.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Values {
-    /// Signed 8-bit integers.
-    Int8(Vec<i8>),
-    /// Signed 16-bit integers.
-    Int16(Vec<i16>),
-    /// Signed 32-bit integers.
-    Int32(Vec<i32>),
-    /// Signed 64-bit integers.
-    Int64(Vec<i64>),
-    /// Unsigned 8-bit integers.
-    UInt8(Vec<u8>),
-    /// Unsigned 16-bit integers.
-    UInt16(Vec<u16>),
-    /// Unsigned 32-bit integers.
-    UInt32(Vec<u32>),
-    /// Unsigned 64-bit integers.
-    UInt64(Vec<u64>),
-    /// Decimals `count × 10^-scale` with at most `precision` digits.
-    Decimal {
-        /// Unscaled values.
-        counts: Vec<i128>,
-        /// Digits after the decimal point.
-        scale: i8,
-        /// Maximum number of digits, 1 to 38.
-        precision: u8,
-    },
-    /// 32-bit floats.
-    Float32(Vec<f32>),
-    /// 64-bit floats.
-    Float64(Vec<f64>),
-    /// Strings.
-    Text(Vec<String>),
-    /// Timestamps in `1 / units_per_second` seconds since the epoch.
-    Timestamp {
-        /// The timestamps.
-        values: Vec<i64>,
-        /// 1 for seconds, 1,000 for milliseconds and so on.
-        units_per_second: i64,
-    },
-    /// Days since the epoch.
-    Date32(Vec<i32>),
-    /// Milliseconds since the epoch.
-    Date64(Vec<i64>),
-}
+macro_rules! values {
+    ($($variant:ident: $t:ty, $doc:literal;)*) => {
+        /// The values of one column.
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum Values {
+            $(#[doc = $doc] $variant(Vec<$t>),)*
+            /// Decimals `count × 10^-scale` with at most `precision` digits.
+            Decimal {
+                /// Unscaled values.
+                counts: Vec<i128>,
+                /// Digits after the decimal point.
+                scale: i8,
+                /// Maximum number of digits, 1 to 38.
+                precision: u8,
+            },
+            /// Timestamps in `1 / units_per_second` seconds since the epoch.
+            Timestamp {
+                /// The timestamps.
+                values: Vec<i64>,
+                /// 1 for seconds, 1,000 for milliseconds and so on.
+                units_per_second: i64,
+            },
+        }
 
-macro_rules! each_values {
-    ($v:expr, $x:ident => $e:expr) => {
-        match $v {
-            Values::Int8($x) => $e,
-            Values::Int16($x) => $e,
-            Values::Int32($x) => $e,
-            Values::Int64($x) => $e,
-            Values::UInt8($x) => $e,
-            Values::UInt16($x) => $e,
-            Values::UInt32($x) => $e,
-            Values::UInt64($x) => $e,
-            Values::Decimal { counts: $x, .. } => $e,
-            Values::Float32($x) => $e,
-            Values::Float64($x) => $e,
-            Values::Text($x) => $e,
-            Values::Timestamp { values: $x, .. } => $e,
-            Values::Date32($x) => $e,
-            Values::Date64($x) => $e,
+        impl Values {
+            /// Number of rows.
+            pub fn len(&self) -> usize {
+                match self {
+                    $(Values::$variant(v) => v.len(),)*
+                    Values::Decimal { counts, .. } => counts.len(),
+                    Values::Timestamp { values, .. } => values.len(),
+                }
+            }
+
+            /// Whether there are no rows.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// A mutable view for [`Watermarker::embed_column`].
+            pub fn as_column_mut(&mut self) -> ColumnMut<'_> {
+                match self {
+                    $(Values::$variant(v) => ColumnMut::$variant(v),)*
+                    Values::Decimal {
+                        counts,
+                        scale,
+                        precision,
+                    } => ColumnMut::Decimal {
+                        counts,
+                        scale: *scale,
+                        precision: *precision,
+                    },
+                    Values::Timestamp {
+                        values,
+                        units_per_second,
+                    } => ColumnMut::Timestamp {
+                        values,
+                        units_per_second: *units_per_second,
+                    },
+                }
+            }
+
+            /// A read-only view for [`Watermarker::tally_column`].
+            pub fn as_column_ref(&self) -> ColumnRef<'_> {
+                match self {
+                    $(Values::$variant(v) => ColumnRef::$variant(v),)*
+                    Values::Decimal { counts, scale, .. } => ColumnRef::Decimal {
+                        counts,
+                        scale: *scale,
+                    },
+                    Values::Timestamp {
+                        values,
+                        units_per_second,
+                    } => ColumnRef::Timestamp {
+                        values,
+                        units_per_second: *units_per_second,
+                    },
+                }
+            }
         }
     };
 }
+plain_types!(values);
 
 impl Values {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        each_values!(self, v => v.len())
-    }
-
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// A mutable view for [`Watermarker::embed_column`].
-    pub fn as_column_mut(&mut self) -> ColumnMut<'_> {
-        match self {
-            Values::Int8(v) => ColumnMut::Int8(v),
-            Values::Int16(v) => ColumnMut::Int16(v),
-            Values::Int32(v) => ColumnMut::Int32(v),
-            Values::Int64(v) => ColumnMut::Int64(v),
-            Values::UInt8(v) => ColumnMut::UInt8(v),
-            Values::UInt16(v) => ColumnMut::UInt16(v),
-            Values::UInt32(v) => ColumnMut::UInt32(v),
-            Values::UInt64(v) => ColumnMut::UInt64(v),
-            Values::Decimal {
-                counts,
-                scale,
-                precision,
-            } => ColumnMut::Decimal {
-                counts,
-                scale: *scale,
-                precision: *precision,
-            },
-            Values::Float32(v) => ColumnMut::Float32(v),
-            Values::Float64(v) => ColumnMut::Float64(v),
-            Values::Text(v) => ColumnMut::Text(v),
-            Values::Timestamp {
-                values,
-                units_per_second,
-            } => ColumnMut::Timestamp {
-                values,
-                units_per_second: *units_per_second,
-            },
-            Values::Date32(v) => ColumnMut::Date32(v),
-            Values::Date64(v) => ColumnMut::Date64(v),
-        }
-    }
-
-    /// A read-only view for [`Watermarker::tally_column`].
-    pub fn as_column_ref(&self) -> ColumnRef<'_> {
-        match self {
-            Values::Int8(v) => ColumnRef::Int8(v),
-            Values::Int16(v) => ColumnRef::Int16(v),
-            Values::Int32(v) => ColumnRef::Int32(v),
-            Values::Int64(v) => ColumnRef::Int64(v),
-            Values::UInt8(v) => ColumnRef::UInt8(v),
-            Values::UInt16(v) => ColumnRef::UInt16(v),
-            Values::UInt32(v) => ColumnRef::UInt32(v),
-            Values::UInt64(v) => ColumnRef::UInt64(v),
-            Values::Decimal { counts, scale, .. } => ColumnRef::Decimal {
-                counts,
-                scale: *scale,
-            },
-            Values::Float32(v) => ColumnRef::Float32(v),
-            Values::Float64(v) => ColumnRef::Float64(v),
-            Values::Text(v) => ColumnRef::Text(v),
-            Values::Timestamp {
-                values,
-                units_per_second,
-            } => ColumnRef::Timestamp {
-                values,
-                units_per_second: *units_per_second,
-            },
-            Values::Date32(v) => ColumnRef::Date32(v),
-            Values::Date64(v) => ColumnRef::Date64(v),
-        }
-    }
-
     /// The value of `row` as a primary-key part. Timestamps and dates are
     /// keyed by their integer count.
     pub fn key_part(&self, row: usize) -> KeyPart<'_> {
@@ -503,7 +443,7 @@ impl Watermarker {
                 &payload,
                 density,
                 c.values.as_column_mut(),
-                c.validity.as_deref(),
+                c.validity.as_ref().map(Validity::from),
             )?;
             columns.push((c.name.clone(), report));
         }
@@ -532,7 +472,7 @@ impl Watermarker {
                 self.tally_column(
                     &selection,
                     c.values.as_column_ref(),
-                    c.validity.as_deref(),
+                    c.validity.as_ref().map(Validity::from),
                     &mut t,
                 )?;
                 Ok((c.name.clone(), t))

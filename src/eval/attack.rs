@@ -4,16 +4,16 @@
 //! Every attack takes a table and returns a new one; none needs the key.
 //!
 //! ```
-//! use dbwatermark::{attack, sample};
+//! use dbwatermark::eval::{attack, sample};
 //! let t = sample::customers(1000, 1, 1);
 //! let leak = attack::shuffle_rows(&attack::delete_rows(&t, 0.5, 7), 8);
 //! assert_eq!(leak.rows(), 500);
 //! assert_eq!(attack::delete_rows(&t, 0.5, 7), attack::delete_rows(&t, 0.5, 7));
 //! ```
 
-use crate::codec;
-use crate::sample::Rng;
-use crate::table::{Column, Table, Values};
+use crate::engine::codec;
+use crate::eval::sample::Rng;
+use crate::{Column, Table, Values};
 
 /// The rows that survive deleting a `fraction` of them at random, in
 /// random order.
@@ -344,7 +344,7 @@ pub fn merge(a: &Table, b: &Table, share_a: f64, seed: u64) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample;
+    use crate::eval::sample;
 
     fn t() -> Table {
         sample::customers(2000, 1, 3)

@@ -2,11 +2,11 @@
 
 use rayon::prelude::*;
 
-use crate::column::{self, ColumnRef, MS_PER_DAY};
 use crate::engine::Watermarker;
-use crate::error::Result;
-use crate::payload::{self, ATTEMPTS_PER_LEVEL, BINS, Payload};
-use crate::select::{Density, MAX_LEVEL, Selection, Slot};
+use crate::engine::column::{self, ColumnRef, MS_PER_DAY, Validity};
+use crate::engine::error::Result;
+use crate::engine::payload::{self, ATTEMPTS_PER_LEVEL, BINS, Payload};
+use crate::engine::select::{Density, MAX_LEVEL, Selection, Slot};
 
 /// Number of selection levels.
 pub(crate) const LEVELS: usize = MAX_LEVEL as usize + 1;
@@ -117,7 +117,7 @@ pub struct Evidence {
     pub density: Density,
     /// Upper bound on the probability that an extraction reports a watermark
     /// on data that does not carry it: decoding attempts × 2⁻⁶⁴ (see
-    /// [`crate::payload`]).
+    /// [`Payload`](crate::Payload)).
     pub false_positive_probability: f64,
 }
 
@@ -172,7 +172,7 @@ impl Watermarker {
         &self,
         selection: &Selection,
         column: ColumnRef<'_>,
-        validity: Option<&[bool]>,
+        validity: Option<Validity<'_>>,
         tally: &mut Tally,
     ) -> Result<()> {
         Self::check_rows(selection, column.len(), validity)?;
@@ -189,13 +189,15 @@ impl Watermarker {
             ColumnRef::Decimal { counts, scale } => count(slots, validity, counts, |&x, s| {
                 column::read_decimal(x, scale, s)
             }),
-            ColumnRef::Float32(v) => {
-                count(slots, validity, v, |&x, s| crate::codec::read_float(x, s))
-            }
-            ColumnRef::Float64(v) => {
-                count(slots, validity, v, |&x, s| crate::codec::read_float(x, s))
-            }
-            ColumnRef::Text(v) => count(slots, validity, v, |x, _| crate::codec::read_text(x)),
+            ColumnRef::Float32(v) => count(slots, validity, v, |&x, s| {
+                crate::engine::codec::read_float(x, s)
+            }),
+            ColumnRef::Float64(v) => count(slots, validity, v, |&x, s| {
+                crate::engine::codec::read_float(x, s)
+            }),
+            ColumnRef::Text(v) => count(slots, validity, v, |x, _| {
+                crate::engine::codec::read_text(x)
+            }),
             ColumnRef::Timestamp {
                 values,
                 units_per_second,
@@ -207,7 +209,9 @@ impl Watermarker {
                 column::read_unit(x, MS_PER_DAY, s)
             }),
             ColumnRef::Cells(v) => count(slots, validity, v, column::read_cell),
-            ColumnRef::Strs(v) => count(slots, validity, v, |x, _| crate::codec::read_text(x)),
+            ColumnRef::Strs(v) => count(slots, validity, v, |x, _| {
+                crate::engine::codec::read_text(x)
+            }),
         };
         tally.merge(&part);
         Ok(())
@@ -357,7 +361,7 @@ pub(crate) fn binomial_upper_tail(k: u64, n: u64) -> f64 {
 /// Tallies the cells of one column in parallel chunks of rows.
 fn count<V: Sync>(
     slots: &[Slot],
-    validity: Option<&[bool]>,
+    validity: Option<Validity<'_>>,
     values: &[V],
     read: impl Fn(&V, u32) -> Option<bool> + Sync,
 ) -> Tally {
@@ -372,7 +376,7 @@ fn count<V: Sync>(
                 .zip(&slots[start..start + chunk.len()])
                 .enumerate()
             {
-                if !slot.has_key() || validity.is_some_and(|valid| !valid[start + i]) {
+                if !slot.has_key() || validity.is_some_and(|valid| !valid.is_valid(start + i)) {
                     continue;
                 }
                 if let Some(bit) = read(v, slot.step()) {

@@ -1,30 +1,10 @@
 //! Keyed row selection: which rows carry marks, in which low step, for
-//! which payload position, under which mask.
-//!
-//! Every decision comes from the row hash (see [`crate::key`]) and nothing
-//! else — not column names, not column order, not other rows — so a leaked
-//! table can be renamed, reordered, filtered and shuffled and each surviving
-//! row still tells the extractor where its marks are.
-//!
-//! Layout of the 32-byte row hash:
-//!
-//! | bytes  | use |
-//! |--------|-----|
-//! | 0..8   | selection value `s`; the row's *level* is `⌊−2·log2(s / 2^64)⌋`, capped at [`MAX_LEVEL`] |
-//! | 8..12  | payload bin, `u32 mod` [`BINS`] |
-//! | 12..16 | low step, `u32 mod steps` |
-//! | 16     | bit 0: mask bit; bit 1: preferred direction of a change on ties |
-//!
-//! A row carries marks when its level is at least the density's level, so a
-//! density of `2^(-k/2)` marks the rows with `s < 2^(64 - k/2)`.
-//! Because the levels nest, the extractor does not need to know the density:
-//! it tallies votes per level and tries each.
 
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
-use crate::key::{KeyEncoder, WatermarkKey};
-use crate::payload::BINS;
+use crate::engine::error::{Error, Result};
+use crate::engine::key::{KeyEncoder, WatermarkKey};
+use crate::engine::payload::BINS;
 
 /// Highest selection level: densities go down to 1 row in `2^(MAX_LEVEL/2)` = 32.
 pub const MAX_LEVEL: u8 = 10;
@@ -340,6 +320,29 @@ impl Slot {
 }
 
 /// The slots of a batch of rows, computed once and shared by every column.
+///
+/// # How it works
+///
+/// which payload position, under which mask.
+///
+/// Every decision comes from the row hash (see [`WatermarkKey`](crate::WatermarkKey)) and nothing
+/// else — not column names, not column order, not other rows — so a leaked
+/// table can be renamed, reordered, filtered and shuffled and each surviving
+/// row still tells the extractor where its marks are.
+///
+/// Layout of the 32-byte row hash:
+///
+/// | bytes  | use |
+/// |--------|-----|
+/// | 0..8   | selection value `s`; the row's *level* is `⌊−2·log2(s / 2^64)⌋`, capped at [`MAX_LEVEL`] |
+/// | 8..12  | payload bin, `u32 mod` [`BINS`] |
+/// | 12..16 | low step, `u32 mod steps` |
+/// | 16     | bit 0: mask bit; bit 1: preferred direction of a change on ties |
+///
+/// A row carries marks when its level is at least the density's level, so a
+/// density of `2^(-k/2)` marks the rows with `s < 2^(64 - k/2)`.
+/// Because the levels nest, the extractor does not need to know the density:
+/// it tallies votes per level and tries each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
     slots: Vec<Slot>,

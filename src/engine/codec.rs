@@ -245,7 +245,7 @@ pub(crate) fn text_body(s: &str) -> &str {
 /// mark) and the end mark to append.
 ///
 /// ```
-/// let (body, mark) = dbwatermark::codec::marked_text("Alice\u{200B}", true);
+/// let (body, mark) = dbwatermark::marked_text("Alice\u{200B}", true);
 /// assert_eq!((body, mark), ("Alice", '\u{200C}'));
 /// ```
 pub fn marked_text(value: &str, bit: bool) -> (&str, char) {

@@ -2,12 +2,12 @@
 
 use rayon::prelude::*;
 
-use crate::codec::MarkBit;
-use crate::column::{self, ColumnMut, MS_PER_DAY, Outcome};
 use crate::engine::Watermarker;
-use crate::error::Result;
-use crate::payload::Payload;
-use crate::select::{CHUNK_ROWS, Density, Selection, Slot};
+use crate::engine::codec::MarkBit;
+use crate::engine::column::{self, ColumnMut, MS_PER_DAY, Outcome, Validity};
+use crate::engine::error::Result;
+use crate::engine::payload::Payload;
+use crate::engine::select::{CHUNK_ROWS, Density, Selection, Slot};
 
 /// What embedding did to one column.
 ///
@@ -107,7 +107,7 @@ impl Watermarker {
         payload: &Payload,
         density: Density,
         column: ColumnMut<'_>,
-        validity: Option<&[bool]>,
+        validity: Option<Validity<'_>>,
     ) -> Result<ColumnReport> {
         Self::check_rows(selection, column.len(), validity)?;
         let ctx = Ctx {
@@ -163,7 +163,7 @@ impl Watermarker {
 /// Everything a chunk of rows needs besides its values.
 struct Ctx<'a> {
     slots: &'a [Slot],
-    validity: Option<&'a [bool]>,
+    validity: Option<Validity<'a>>,
     payload: &'a Payload,
     density: Density,
 }
@@ -200,7 +200,10 @@ impl Ctx<'_> {
                     if !slot.is_marked(self.density) {
                         continue;
                     }
-                    if self.validity.is_some_and(|valid| !valid[start + i]) {
+                    if self
+                        .validity
+                        .is_some_and(|valid| !valid.is_valid(start + i))
+                    {
                         report.nulls += 1;
                         continue;
                     }

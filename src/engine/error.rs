@@ -14,7 +14,7 @@ pub enum Error {
     /// The watermark content is not 1 to 64 bytes of UTF-8.
     #[error(
         "watermark content must be 1 to {max} bytes of UTF-8, got {len} bytes",
-        max = crate::payload::MAX_CONTENT_BYTES
+        max = super::MAX_CONTENT_BYTES
     )]
     ContentLength {
         /// Length of the rejected content in bytes.
@@ -24,7 +24,7 @@ pub enum Error {
     /// A candidate watermark content is not 1 to 64 bytes.
     #[error(
         "candidate {index}: watermark content must be 1 to {max} bytes of UTF-8, got {len} bytes",
-        max = crate::payload::MAX_CONTENT_BYTES
+        max = super::MAX_CONTENT_BYTES
     )]
     InvalidCandidate {
         /// Position of the candidate in the list (from 0).

@@ -1,58 +1,10 @@
 //! The payload codec: content → keyed frame → codeword → one bit per bin.
-//!
-//! # Frame
-//!
-//! ```text
-//! header (8 bits) ‖ tag (64 bits) ‖ content ⊕ keystream(tag) (8 × L bits)
-//! header    = L − 1 in the low 6 bits, 0 in the top 2
-//! tag       = first 64 bits of HMAC-SHA256(k_tag, header ‖ content)
-//! keystream = HMAC-SHA256(k_tag, 0xFF ‖ tag ‖ 0) ‖ HMAC-SHA256(k_tag, 0xFF ‖ tag ‖ 1)
-//! ```
-//!
-//! Whitening the content with a keystream drawn from the tag makes every
-//! frame bit after the header a pseudo-random function of the key and the
-//! whole content: two contents, however alike (`partner-001`,
-//! `partner-002`), have unrelated codewords. Candidate scoring
-//! ([`crate::candidates`]) rests on this; free decoding reads the tag first
-//! and removes the keystream before checking it.
-//!
-//! The frame is encoded with a rate-1/3 convolutional code of constraint
-//! length 9 (module `ecc`) into `c = 3 × (72 + 8L + 8)` code bits, and the
-//! codeword is repeated cyclically over the smallest *class length* `n` in
-//! [`CLASS_LENGTHS`] that holds it. A row whose hash chose bin `b` (of
-//! [`BINS`], a multiple of every class length) carries code bit
-//! `(b mod n) mod c`. Short contents thus get short codewords with more votes
-//! per position.
-//!
-//! # Decoding without knowing the length
-//!
-//! For each class, the votes are folded onto its `n` positions, and for each
-//! content length `L` of the class onto that length's `c` positions. A short
-//! unterminated Viterbi pass over the head of the trellis reads the header;
-//! only if it names `L` is the whole frame decoded. The frame is reported
-//! only if its header is consistent, its tag verifies and its content is
-//! UTF-8.
-//!
-//! # False positives
-//!
-//! On data that does not carry a watermark under this key (unmarked data,
-//! another key), the decoded frame is a function of the data and of `k_row`
-//! only, independent of `k_tag`; its 64-bit tag matches with probability
-//! `2^-64` per tag check. An extraction checks at most 64 tags (the list
-//! decoder's paths) per content length and selection level, that is
-//! `64 × 64 × 11 = 45,056` per tally it decodes, so with `t` tallies the
-//! probability of reporting any watermark is at most
-//! `45056 · t · 2^-64 ≈ 2.44e-15 · t`: below `1e-12` for up to 400 tallies
-//! (the DSC layer allows 100 columns, i.e. at most 101 tallies: `2.5e-13`).
-//! The same holds for a *garbled* watermark read from a mix of two marked
-//! copies: a frame that is neither copy's verifies with probability `2^-64`.
 
-use crate::ecc;
-use crate::error::{Error, Result};
-use crate::key::WatermarkKey;
+use crate::engine::ecc;
+use crate::engine::error::{Error, Result};
+use crate::engine::key::WatermarkKey;
 
-/// Largest content in bytes.
-pub const MAX_CONTENT_BYTES: usize = 64;
+use super::MAX_CONTENT_BYTES;
 
 /// Possible codeword lengths, smallest first.
 pub const CLASS_LENGTHS: [usize; 7] = [288, 384, 576, 768, 1152, 1536, 2304];
@@ -127,6 +79,55 @@ fn bytes_of(bits: &[bool]) -> Vec<u8> {
 /// assert!(Payload::new(&key, "").is_err());
 /// # Ok::<(), dbwatermark::Error>(())
 /// ```
+///
+/// # How it works
+///
+/// ## Frame
+///
+/// ```text
+/// header (8 bits) ‖ tag (64 bits) ‖ content ⊕ keystream(tag) (8 × L bits)
+/// header    = L − 1 in the low 6 bits, 0 in the top 2
+/// tag       = first 64 bits of HMAC-SHA256(k_tag, header ‖ content)
+/// keystream = HMAC-SHA256(k_tag, 0xFF ‖ tag ‖ 0) ‖ HMAC-SHA256(k_tag, 0xFF ‖ tag ‖ 1)
+/// ```
+///
+/// Whitening the content with a keystream drawn from the tag makes every
+/// frame bit after the header a pseudo-random function of the key and the
+/// whole content: two contents, however alike (`partner-001`,
+/// `partner-002`), have unrelated codewords. Candidate scoring
+/// ([`Candidates`](crate::Candidates)) rests on this; free decoding reads the tag first
+/// and removes the keystream before checking it.
+///
+/// The frame is encoded with a rate-1/3 convolutional code of constraint
+/// length 9 (module `ecc`) into `c = 3 × (72 + 8L + 8)` code bits, and the
+/// codeword is repeated cyclically over the smallest *class length* `n` in
+/// [`CLASS_LENGTHS`] that holds it. A row whose hash chose bin `b` (of
+/// [`BINS`], a multiple of every class length) carries code bit
+/// `(b mod n) mod c`. Short contents thus get short codewords with more votes
+/// per position.
+///
+/// ## Decoding without knowing the length
+///
+/// For each class, the votes are folded onto its `n` positions, and for each
+/// content length `L` of the class onto that length's `c` positions. A short
+/// unterminated Viterbi pass over the head of the trellis reads the header;
+/// only if it names `L` is the whole frame decoded. The frame is reported
+/// only if its header is consistent, its tag verifies and its content is
+/// UTF-8.
+///
+/// ## False positives
+///
+/// On data that does not carry a watermark under this key (unmarked data,
+/// another key), the decoded frame is a function of the data and of `k_row`
+/// only, independent of `k_tag`; its 64-bit tag matches with probability
+/// `2^-64` per tag check. An extraction checks at most 64 tags (the list
+/// decoder's paths) per content length and selection level, that is
+/// `64 × 64 × 11 = 45,056` per tally it decodes, so with `t` tallies the
+/// probability of reporting any watermark is at most
+/// `45056 · t · 2^-64 ≈ 2.44e-15 · t`: below `1e-12` for up to 400 tallies
+/// (the DSC layer allows 100 columns, i.e. at most 101 tallies: `2.5e-13`).
+/// The same holds for a *garbled* watermark read from a mix of two marked
+/// copies: a frame that is neither copy's verifies with probability `2^-64`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Payload {
     content: String,

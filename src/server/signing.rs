@@ -17,7 +17,7 @@
 //! as received.
 //!
 //! ```
-//! use dbwatermark::signing::{self, Request};
+//! use dbwatermark::server::signing::{self, Request};
 //! let body = br#"{"watermark_key": "k"}"#;
 //! let headers = [
 //!     ("Host", "127.0.0.1:8080"),
@@ -32,6 +32,8 @@
 //! # let parsed = signing::Authorization::parse(&authorization).unwrap();
 //! # assert!(signing::verify(&signed, &parsed, "SK").is_ok());
 //! ```
+
+pub use crate::timefmt::{parse_sdk_date, sdk_date};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};

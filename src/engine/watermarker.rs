@@ -1,10 +1,11 @@
 //! [`Watermarker`]: a prepared key and configuration, the entry point of the
 //! core.
 
-use crate::error::{Error, Result};
-use crate::key::{KeyEncoder, WatermarkKey};
-use crate::payload::Payload;
-use crate::select::{Config, Density, Selection};
+use crate::engine::column::Validity;
+use crate::engine::error::{Error, Result};
+use crate::engine::key::{KeyEncoder, WatermarkKey};
+use crate::engine::payload::Payload;
+use crate::engine::select::{Config, Density, Selection};
 
 /// A watermark key and configuration, prepared once and shared by every
 /// batch, column and thread.
@@ -93,7 +94,7 @@ impl Watermarker {
     pub(crate) fn check_rows(
         selection: &Selection,
         len: usize,
-        validity: Option<&[bool]>,
+        validity: Option<Validity<'_>>,
     ) -> Result<()> {
         let mismatch = |column: &str, got| Error::RowCountMismatch {
             column: column.to_owned(),
@@ -105,6 +106,7 @@ impl Watermarker {
         }
         match validity {
             Some(v) if v.len() != selection.len() => Err(mismatch("validity", v.len())),
+            Some(v) if !v.is_complete() => Err(mismatch("validity bitmap", v.len())),
             _ => Ok(()),
         }
     }

@@ -1,13 +1,15 @@
 //! The robustness and distortion evaluation behind `dbwm eval`: every
-//! attack of [`crate::attack`] at several strengths, over random keys and
+//! attack of [`crate::eval::attack`] at several strengths, over random keys and
 //! contents, with the targets a release must meet.
+
+pub mod attack;
+pub mod sample;
 
 use std::time::Instant;
 
-use crate::attack;
-use crate::sample::{self, Rng};
-use crate::table::Table;
+use crate::Table;
 use crate::{Config, WatermarkKey, Watermarker};
+use sample::Rng;
 
 /// Recovery a targeted scenario must reach (share of trials).
 pub const TARGET_RECOVERY: f64 = 0.99;
@@ -406,7 +408,7 @@ pub const ISSUED_COPIES: usize = 100;
 
 /// Largest corrected p-value at which the leak-tracing scenarios count a copy
 /// as named (the default threshold).
-pub const TRACE_THRESHOLD: f64 = crate::candidates::DEFAULT_THRESHOLD;
+pub const TRACE_THRESHOLD: f64 = crate::DEFAULT_THRESHOLD;
 
 /// The contents of the copies issued under one key: one organisation's
 /// partners, alike but for their number (the hardest case for telling

@@ -1,0 +1,213 @@
+//! [`BatchPlan`]: which columns of a schema are the key and which carry
+//! marks, and the selection of a batch's rows from its key columns.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type,
+    Int32Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Schema, SchemaRef, TimeUnit};
+
+use super::{Error, Result};
+use crate::{KeyEncoder, KeyPart, Selection, Tally, Watermarker};
+
+fn can_be_key(dt: &DataType) -> bool {
+    dt.is_integer()
+        || matches!(
+            dt,
+            DataType::Float32
+                | DataType::Float64
+                | DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Decimal128(..)
+                | DataType::Date32
+                | DataType::Date64
+                | DataType::Timestamp(..)
+        )
+}
+
+fn can_be_marked(dt: &DataType) -> bool {
+    can_be_key(dt) || matches!(dt, DataType::Decimal256(..))
+}
+
+fn is_date(dt: &DataType) -> bool {
+    matches!(dt, DataType::Date32 | DataType::Date64)
+}
+
+/// Which columns of a schema form the key and which carry marks; resolved
+/// once and reused for every batch of a stream.
+#[derive(Debug, Clone)]
+pub struct BatchPlan {
+    schema: SchemaRef,
+    pub(super) key: Vec<usize>,
+    pub(super) marked: Vec<usize>,
+    skipped: Vec<String>,
+}
+
+impl BatchPlan {
+    /// Resolves `key` columns (in key order) and the columns to mark: those
+    /// named in `columns`, or by default every other column of a markable
+    /// type except dates (a day is a large step; name a date column to mark
+    /// it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoKey`], [`Error::MissingColumn`], [`Error::UnsupportedType`]
+    /// or [`Error::KeyColumnMarked`], naming the column.
+    pub fn new(schema: &Schema, key: &[&str], columns: Option<&[&str]>) -> Result<Self> {
+        if key.is_empty() {
+            return Err(Error::NoKey);
+        }
+        let index = |name: &str| {
+            schema
+                .index_of(name)
+                .map_err(|_| Error::MissingColumn(name.to_owned()))
+        };
+        let unsupported = |i: usize, role| Error::UnsupportedType {
+            column: schema.field(i).name().clone(),
+            data_type: schema.field(i).data_type().clone(),
+            role,
+        };
+        let key = key
+            .iter()
+            .map(|k| {
+                let i = index(k)?;
+                if can_be_key(schema.field(i).data_type()) {
+                    Ok(i)
+                } else {
+                    Err(unsupported(i, "cannot be a primary key"))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut skipped = Vec::new();
+        let marked = match columns {
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    let i = index(n)?;
+                    if key.contains(&i) {
+                        Err(Error::KeyColumnMarked((*n).to_owned()))
+                    } else if can_be_marked(schema.field(i).data_type()) {
+                        Ok(i)
+                    } else {
+                        Err(unsupported(i, "cannot carry marks"))
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?,
+            None => (0..schema.fields().len())
+                .filter(|i| !key.contains(i))
+                .filter(|&i| {
+                    let dt = schema.field(i).data_type();
+                    let ok = can_be_marked(dt) && !is_date(dt);
+                    if !ok {
+                        skipped.push(schema.field(i).name().clone());
+                    }
+                    ok
+                })
+                .collect(),
+        };
+        Ok(Self {
+            schema: Arc::new(schema.clone()),
+            key,
+            marked,
+            skipped,
+        })
+    }
+
+    /// The schema the plan was made for.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Names of the columns that carry marks, in order.
+    pub fn marked_names(&self) -> Vec<String> {
+        self.marked
+            .iter()
+            .map(|&i| self.schema.field(i).name().clone())
+            .collect()
+    }
+
+    /// Names of the non-key columns left out by default because their type
+    /// cannot carry marks (or they are dates).
+    pub fn skipped_names(&self) -> &[String] {
+        &self.skipped
+    }
+
+    /// One empty tally per marked column.
+    pub fn new_tallies(&self) -> Vec<Tally> {
+        self.marked.iter().map(|_| Tally::new()).collect()
+    }
+
+    pub(super) fn check(&self, batch: &RecordBatch) -> Result<()> {
+        let got = batch.schema();
+        for &i in self.key.iter().chain(&self.marked) {
+            let want = self.schema.field(i);
+            match got.fields().get(i) {
+                Some(f) if f.name() == want.name() && f.data_type() == want.data_type() => {}
+                _ => {
+                    return Err(Error::SchemaMismatch(format!(
+                        "column {i} should be `{}` of type {}",
+                        want.name(),
+                        want.data_type()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pushes the key part of `array[row]`; `false` for a null.
+fn push_key_part(array: &dyn Array, row: usize, enc: &mut KeyEncoder) -> bool {
+    if array.is_null(row) {
+        return false;
+    }
+    macro_rules! int {
+        ($t:ty, $variant:ident) => {
+            KeyPart::$variant(array.as_primitive::<$t>().value(row).into())
+        };
+    }
+    let part = match array.data_type() {
+        DataType::Int8 => int!(Int8Type, Int),
+        DataType::Int16 => int!(Int16Type, Int),
+        DataType::Int32 => int!(Int32Type, Int),
+        DataType::Int64 => int!(Int64Type, Int),
+        DataType::UInt8 => int!(UInt8Type, UInt),
+        DataType::UInt16 => int!(UInt16Type, UInt),
+        DataType::UInt32 => int!(UInt32Type, UInt),
+        DataType::UInt64 => int!(UInt64Type, UInt),
+        DataType::Date32 => int!(Date32Type, Int),
+        DataType::Date64 => int!(Date64Type, Int),
+        DataType::Timestamp(TimeUnit::Second, _) => int!(TimestampSecondType, Int),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => int!(TimestampMillisecondType, Int),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => int!(TimestampMicrosecondType, Int),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => int!(TimestampNanosecondType, Int),
+        DataType::Float32 => KeyPart::Float32(array.as_primitive::<Float32Type>().value(row)),
+        DataType::Float64 => KeyPart::Float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Decimal128(_, scale) => KeyPart::Decimal {
+            mantissa: array.as_primitive::<Decimal128Type>().value(row),
+            scale: *scale,
+        },
+        DataType::Utf8 => KeyPart::Str(array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => KeyPart::Str(array.as_string::<i64>().value(row)),
+        DataType::Utf8View => KeyPart::Str(array.as_string_view().value(row)),
+        _ => return false,
+    };
+    enc.push(part);
+    true
+}
+
+impl Watermarker {
+    /// The selection of a batch's rows (rows with a null key part are skipped).
+    pub fn select_batch(&self, batch: &RecordBatch, plan: &BatchPlan) -> Selection {
+        let keys: Vec<&ArrayRef> = plan.key.iter().map(|&i| batch.column(i)).collect();
+        self.select(batch.num_rows(), |row, enc| {
+            keys.iter().all(|k| push_key_part(k.as_ref(), row, enc))
+        })
+    }
+}

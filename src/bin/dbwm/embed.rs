@@ -1,0 +1,118 @@
+//! `dbwm embed`: watermark a file into a new file, and register the copy.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use dbwatermark::{files, pipeline, registry};
+
+use crate::args::{KeyArgs, ReadArgs, delimiter, parse_format};
+use crate::output::{Failure, Outcome, Progress, caller};
+
+#[derive(clap::Args)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// The watermark to embed, 1 to 64 bytes (e.g. "acme->partner-42").
+    #[arg(long)]
+    pub content: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Output file; its extension (or --output-format) sets the format.
+    /// Replaced only once completely written.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Output format, if the extension does not say.
+    #[arg(long, value_name = "FORMAT")]
+    pub output_format: Option<String>,
+    /// Append a record of this copy (content, recipient, date, key
+    /// fingerprint, rows, file; never the key) to this registry of
+    /// issued copies, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    pub register: Option<PathBuf>,
+    /// Who receives this copy, for the registry record.
+    #[arg(long, value_name = "LABEL", requires = "register")]
+    pub recipient: Option<String>,
+    /// The input file.
+    pub input: PathBuf,
+}
+
+/// Embeds, prints the summary on standard error and appends the registry
+/// record. Bad flags or input exit 2; the registry is opened before any
+/// work, so an unwritable one fails first.
+pub fn run(args: &EmbedArgs) -> Outcome {
+    let wm = args.key.watermarker().map_err(Failure::Caller)?;
+    let write = files::WriteOptions {
+        format: parse_format(args.output_format.as_deref()).map_err(Failure::Caller)?,
+        delimiter: delimiter(args.read.delimiter).map_err(Failure::Caller)?,
+        ..Default::default()
+    };
+    let mut registry = args
+        .register
+        .as_deref()
+        .map(registry::Appender::open)
+        .transpose()
+        .map_err(caller)?;
+    let read = args.read.options().map_err(Failure::Caller)?;
+    let start = Instant::now();
+    let progress = Progress::new("embedding");
+    let columns = args.read.columns();
+    let job = pipeline::EmbedJob {
+        input: &args.input,
+        output: &args.output,
+        content: &args.content,
+        columns: &columns,
+        read: &read,
+        write: &write,
+    };
+    let result = pipeline::embed_file(&wm, &job, &mut |done, total| progress.update(done, total));
+    drop(progress);
+    let summary = result.map_err(|e| Failure::new(e.to_string(), e.is_caller_error()))?;
+    print_summary(&summary, &args.output, start.elapsed().as_secs_f64());
+    if let Some(registry) = &mut registry {
+        let record = registry::Record::issued(
+            &wm,
+            &args.content,
+            args.recipient.as_deref(),
+            summary.rows as u64,
+            &args.output,
+        );
+        registry.append(&record).map_err(|e| {
+            Failure::Internal(format!("the copy was written, but not registered: {e}"))
+        })?;
+        eprintln!(
+            "  registered in {}",
+            args.register.as_deref().unwrap_or(Path::new("")).display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(summary: &pipeline::EmbedSummary, output: &Path, seconds: f64) {
+    let cells = summary.rows * summary.columns.len();
+    let changed: usize = summary.columns.iter().map(|(_, r)| r.changed).sum();
+    eprintln!(
+        "dbwm: wrote {} rows to {} in {seconds:.2} s; {} of the rows carry marks; {changed} of {cells} cells changed ({:.1}%)",
+        summary.rows,
+        output.display(),
+        summary.density,
+        if cells == 0 {
+            0.0
+        } else {
+            100.0 * changed as f64 / cells as f64
+        },
+    );
+    for (name, r) in &summary.columns {
+        eprintln!(
+            "  {name}: {} changed, {} nulls and {} unmarkable skipped, mean change {:.3}, max {:.3}",
+            r.changed,
+            r.nulls,
+            r.unmarkable,
+            r.mean_abs_change(),
+            r.max_abs_change
+        );
+    }
+    if !summary.skipped.is_empty() {
+        eprintln!("  not marked (type): {}", summary.skipped.join(", "));
+    }
+}

@@ -1,0 +1,92 @@
+//! What every command shares on its way out: the progress bar, failures
+//! and their exit codes, and file-or-standard-stream paths.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Why a command failed: the caller's mistake (exit 2) or not (exit 1).
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad flags or input: exit status 2.
+    Caller(String),
+    /// Anything else: exit status 1.
+    Internal(String),
+}
+
+impl Failure {
+    /// A caller error when `caller`, else an internal one.
+    pub fn new(message: impl Into<String>, caller: bool) -> Self {
+        if caller {
+            Self::Caller(message.into())
+        } else {
+            Self::Internal(message.into())
+        }
+    }
+
+    /// Prints the one-line message and returns the exit status.
+    pub fn report(self) -> ExitCode {
+        let (message, code) = match self {
+            Self::Caller(m) => (m, 2),
+            Self::Internal(m) => (m, 1),
+        };
+        eprintln!("dbwm: {message}");
+        ExitCode::from(code)
+    }
+}
+
+/// A command's outcome: the exit status it chose, or why it failed.
+pub type Outcome = Result<ExitCode, Failure>;
+
+/// `Failure::Caller` from any error, for `map_err`.
+pub fn caller(e: impl ToString) -> Failure {
+    Failure::Caller(e.to_string())
+}
+
+/// `Failure::Internal` from any error, for `map_err`.
+pub fn internal(e: impl ToString) -> Failure {
+    Failure::Internal(e.to_string())
+}
+
+/// `path` unless it is absent or `-` (standard input or output).
+pub fn named(path: &Option<PathBuf>) -> Option<&Path> {
+    path.as_deref().filter(|p| *p != Path::new("-"))
+}
+
+/// A progress bar on standard error when it is a terminal, otherwise nothing.
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    pub fn new(what: &str) -> Self {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {human_pos}/{human_len} rows, {per_sec}, {eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message(what.to_owned());
+        Self(Some(bar))
+    }
+
+    pub fn update(&self, done: usize, total: Option<usize>) {
+        if let Some(bar) = &self.0 {
+            if let Some(t) = total {
+                bar.set_length(t as u64);
+            }
+            bar.set_position(done as u64);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

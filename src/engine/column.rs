@@ -1,0 +1,422 @@
+//! Typed column slices the engine reads and writes, and the per-cell rules
+//! that map each type onto the codecs of `codec`.
+
+use crate::engine::codec::{self, MarkBit};
+
+/// One cell of a text-based table (JSON, CSV), already interpreted by the
+/// adapter that read it. The adapter keeps what it needs to write the cell
+/// back in its original form (quotes, layout of a date) and renders the new
+/// value after embedding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    /// A value that cannot carry a mark; skipped and counted.
+    Unmarkable,
+    /// An integer count of steps (an integer, seconds of a timestamp, days
+    /// of a date) that must stay within `min..=max`.
+    Integer {
+        /// The count.
+        value: i128,
+        /// Smallest allowed count.
+        min: i128,
+        /// Largest allowed count.
+        max: i128,
+    },
+    /// A decimal `count × 10^-scale` whose absolute count must stay at most
+    /// `max` (`2^53` for values that must survive a round trip through a float).
+    Decimal {
+        /// The unscaled value.
+        count: i128,
+        /// Digits after the decimal point.
+        scale: i8,
+        /// Largest allowed absolute count.
+        max: i128,
+    },
+    /// A string.
+    Text(String),
+}
+
+/// Calls `$m!` with the engine's one list of plain column types: the
+/// variant name, the element type and its doc line. [`ColumnMut`],
+/// [`ColumnRef`] and [`Values`](crate::Values) each add the variants that
+/// carry more than a slice (decimals, timestamps, borrowed strings, cells)
+/// and their conversions and lengths are generated from this list, so a
+/// type is added in one place.
+macro_rules! plain_types {
+    ($m:ident) => {
+        $m! {
+            Int8: i8, "Signed 8-bit integers.";
+            Int16: i16, "Signed 16-bit integers.";
+            Int32: i32, "Signed 32-bit integers.";
+            Int64: i64, "Signed 64-bit integers.";
+            UInt8: u8, "Unsigned 8-bit integers.";
+            UInt16: u16, "Unsigned 16-bit integers.";
+            UInt32: u32, "Unsigned 32-bit integers.";
+            UInt64: u64, "Unsigned 64-bit integers.";
+            Float32: f32, "32-bit floats, marked in their printed digits.";
+            Float64: f64, "64-bit floats, marked in their printed digits.";
+            Text: String, "Strings; free text is marked with an invisible end character.";
+            Date32: i32, "Days since the epoch.";
+            Date64: i64, "Milliseconds since the epoch, marked in whole days.";
+        }
+    };
+}
+pub(crate) use plain_types;
+
+macro_rules! column_views {
+    ($($variant:ident: $t:ty, $doc:literal;)*) => {
+        /// A column to embed into, as a mutable slice of its values.
+        ///
+        /// Nulls are given separately as a validity mask; the values at null
+        /// positions are never touched.
+        #[derive(Debug)]
+        #[non_exhaustive]
+        pub enum ColumnMut<'a> {
+            $(#[doc = $doc] $variant(&'a mut [$t]),)*
+            /// Decimals `count × 10^-scale` with at most `precision` digits.
+            Decimal {
+                /// Unscaled values.
+                counts: &'a mut [i128],
+                /// Digits after the decimal point (may be negative).
+                scale: i8,
+                /// Maximum number of digits, 1 to 38.
+                precision: u8,
+            },
+            /// Borrowed strings, marked without copying: embedding sets `marks[row]`
+            /// to `Some(bit)` where the string must be rewritten as its body
+            /// followed by that bit's end mark (see [`marked_text`](crate::marked_text)).
+            TextEdits {
+                /// The strings.
+                values: &'a [&'a str],
+                /// One entry per string, `None` on input.
+                marks: &'a mut [Option<bool>],
+            },
+            /// Timestamps counted in `1 / units_per_second` seconds since the epoch,
+            /// marked in the seconds.
+            Timestamp {
+                /// The timestamps.
+                values: &'a mut [i64],
+                /// 1 for seconds, 1,000 for milliseconds and so on.
+                units_per_second: i64,
+            },
+            /// Cells interpreted one by one (text formats).
+            Cells(&'a mut [Cell]),
+        }
+
+        /// A column to read marks from.
+        #[derive(Debug, Clone, Copy)]
+        #[non_exhaustive]
+        pub enum ColumnRef<'a> {
+            $(#[doc = $doc] $variant(&'a [$t]),)*
+            /// Decimals `count × 10^-scale`.
+            Decimal {
+                /// Unscaled values.
+                counts: &'a [i128],
+                /// Digits after the decimal point.
+                scale: i8,
+            },
+            /// Borrowed strings.
+            Strs(&'a [&'a str]),
+            /// Timestamps in `1 / units_per_second` seconds.
+            Timestamp {
+                /// The timestamps.
+                values: &'a [i64],
+                /// 1 for seconds, 1,000 for milliseconds and so on.
+                units_per_second: i64,
+            },
+            /// Cells interpreted one by one (text formats).
+            Cells(&'a [Cell]),
+        }
+
+        impl ColumnMut<'_> {
+            /// Number of rows.
+            pub fn len(&self) -> usize {
+                match self {
+                    $(Self::$variant(v) => v.len(),)*
+                    Self::Decimal { counts, .. } => counts.len(),
+                    Self::TextEdits { marks, .. } => marks.len(),
+                    Self::Timestamp { values, .. } => values.len(),
+                    Self::Cells(v) => v.len(),
+                }
+            }
+
+            /// Whether the column has no rows.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+        }
+
+        impl ColumnRef<'_> {
+            /// Number of rows.
+            pub fn len(&self) -> usize {
+                match self {
+                    $(Self::$variant(v) => v.len(),)*
+                    Self::Decimal { counts, .. } => counts.len(),
+                    Self::Strs(v) => v.len(),
+                    Self::Timestamp { values, .. } => values.len(),
+                    Self::Cells(v) => v.len(),
+                }
+            }
+
+            /// Whether the column has no rows.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+        }
+    };
+}
+plain_types!(column_views);
+
+/// Which cells of a column hold a value (`true` or a set bit: present,
+/// else null): one `bool` per row, or a packed bitmap read least
+/// significant bit first from bit `offset`, as Arrow's validity buffers
+/// are, so an adapter can lend its bitmap without unpacking it.
+///
+/// ```
+/// use dbwatermark::Validity;
+/// let bools = [true, false, true];
+/// let v = Validity::from(&bools[..]);
+/// assert_eq!((v.len(), v.is_valid(1)), (3, false));
+/// // 0b0000_0101 from bit 0: rows 0 and 2 present.
+/// let bits = Validity::Bits { bytes: &[0b101], offset: 0, len: 3 };
+/// assert_eq!((bits.is_valid(0), bits.is_valid(1), bits.is_valid(2)), (true, false, true));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub enum Validity<'a> {
+    /// One entry per row.
+    Bools(&'a [bool]),
+    /// A bitmap: row `i` is bit `offset + i`.
+    Bits {
+        /// The bitmap's bytes.
+        bytes: &'a [u8],
+        /// The bit of row 0.
+        offset: usize,
+        /// Number of rows.
+        len: usize,
+    },
+}
+
+impl<'a> From<&'a [bool]> for Validity<'a> {
+    fn from(v: &'a [bool]) -> Self {
+        Self::Bools(v)
+    }
+}
+
+impl<'a> From<&'a Vec<bool>> for Validity<'a> {
+    fn from(v: &'a Vec<bool>) -> Self {
+        Self::Bools(v)
+    }
+}
+
+impl Validity<'_> {
+    /// Number of rows it describes.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Bools(v) => v.len(),
+            Self::Bits { len, .. } => *len,
+        }
+    }
+
+    /// Whether it describes no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the bitmap holds every bit it claims (always true for
+    /// `Bools`); checked before any row is read.
+    pub(crate) fn is_complete(&self) -> bool {
+        match self {
+            Self::Bools(_) => true,
+            Self::Bits { bytes, offset, len } => offset
+                .checked_add(*len)
+                .is_some_and(|end| end.div_ceil(8) <= bytes.len()),
+        }
+    }
+
+    /// Whether row `row` holds a value.
+    #[inline]
+    pub fn is_valid(&self, row: usize) -> bool {
+        match self {
+            Self::Bools(v) => v[row],
+            Self::Bits { bytes, offset, .. } => {
+                let bit = offset + row;
+                bytes[bit / 8] >> (bit % 8) & 1 == 1
+            }
+        }
+    }
+}
+
+/// Milliseconds per day, the step of `Date64`.
+pub(crate) const MS_PER_DAY: i64 = 86_400_000;
+
+/// What marking one cell did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Outcome {
+    /// The cell cannot carry a mark (out of range, unprintable, empty).
+    Unmarkable,
+    /// The cell already carried the right bit.
+    Unchanged,
+    /// The cell changed by `steps` steps, `amount` in the column's unit.
+    Changed { steps: u64, amount: f64 },
+}
+
+/// A primitive integer type the integer codec works on.
+pub(crate) trait Int: Copy + Send + Sync + Into<i128> + TryFrom<i128> {
+    const MIN: i128;
+    const MAX: i128;
+}
+
+macro_rules! int_bounds {
+    ($($t:ty),*) => {$(
+        impl Int for $t {
+            const MIN: i128 = <$t>::MIN as i128;
+            const MAX: i128 = <$t>::MAX as i128;
+        }
+    )*};
+}
+int_bounds!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+fn changed(steps: i128, amount: f64) -> Outcome {
+    if steps == 0 {
+        Outcome::Unchanged
+    } else {
+        Outcome::Changed {
+            steps: steps.unsigned_abs() as u64,
+            amount: amount.abs(),
+        }
+    }
+}
+
+/// Marks an integer within its type's range.
+#[inline]
+pub(crate) fn mark_int<T: Int>(v: &mut T, m: MarkBit) -> Outcome {
+    let old: i128 = (*v).into();
+    match codec::nearest(old, m, T::MIN, T::MAX, |_| true).and_then(|w| T::try_from(w).ok()) {
+        Some(new) => {
+            *v = new;
+            let d = new.into() - old;
+            changed(d, d as f64)
+        }
+        None => Outcome::Unmarkable,
+    }
+}
+
+#[inline]
+pub(crate) fn read_int<T: Int>(v: T, step: u32) -> Option<bool> {
+    Some(codec::bit_of(v.into(), step))
+}
+
+/// Largest count of a decimal with `precision` digits.
+pub(crate) fn decimal_max(precision: u8) -> i128 {
+    10i128.saturating_pow(u32::from(precision.clamp(1, 38))) - 1
+}
+
+/// Marks a decimal count at its scale, keeping within `±max`.
+#[inline]
+pub(crate) fn mark_decimal(v: &mut i128, scale: i8, max: i128, m: MarkBit) -> Outcome {
+    let old = *v;
+    let scale = i32::from(scale);
+    match codec::nearest(old, m, -max, max, |w| codec::decimal_ok(w, scale)) {
+        Some(new) => {
+            *v = new;
+            let d = new - old;
+            changed(d, d as f64 * 10f64.powi(-scale))
+        }
+        None => Outcome::Unmarkable,
+    }
+}
+
+#[inline]
+pub(crate) fn read_decimal(v: i128, scale: i8, step: u32) -> Option<bool> {
+    codec::read_decimal(v, i32::from(scale), step)
+}
+
+#[inline]
+pub(crate) fn mark_float<F: codec::PrintedFloat>(v: &mut F, m: MarkBit) -> Outcome {
+    match codec::mark_float(*v, m) {
+        Some((new, steps, scale)) => {
+            *v = new;
+            changed(steps, steps as f64 * 10f64.powi(-scale))
+        }
+        None => Outcome::Unmarkable,
+    }
+}
+
+/// Marks a value counted in `per` units of its step, keeping the remainder
+/// (the sub-second part of a timestamp, say).
+#[inline]
+pub(crate) fn mark_unit(v: &mut i64, per: i64, m: MarkBit) -> Outcome {
+    let old = *v;
+    let per = per.max(1);
+    let count = i128::from(old.div_euclid(per));
+    let rem = i128::from(old.rem_euclid(per));
+    let fits = |w: i128| i64::try_from(w * i128::from(per) + rem).is_ok();
+    match codec::nearest(count, m, i128::MIN / 2, i128::MAX / 2, fits) {
+        Some(w) => {
+            *v = (w * i128::from(per) + rem) as i64;
+            changed(w - count, (w - count) as f64)
+        }
+        None => Outcome::Unmarkable,
+    }
+}
+
+#[inline]
+pub(crate) fn read_unit(v: i64, per: i64, step: u32) -> Option<bool> {
+    Some(codec::bit_of(i128::from(v.div_euclid(per.max(1))), step))
+}
+
+#[inline]
+pub(crate) fn mark_text(v: &mut String, m: MarkBit) -> Outcome {
+    match codec::mark_text(v, m.bit) {
+        Some(true) => Outcome::Changed {
+            steps: 1,
+            amount: 0.0,
+        },
+        Some(false) => Outcome::Unchanged,
+        None => Outcome::Unmarkable,
+    }
+}
+
+/// Marks a borrowed string by recording its new end mark in `slot`.
+#[inline]
+pub(crate) fn mark_text_edit(value: &str, slot: &mut Option<bool>, m: MarkBit) -> Outcome {
+    match codec::text_change(value, m.bit) {
+        Some(true) => {
+            *slot = Some(m.bit);
+            Outcome::Changed {
+                steps: 1,
+                amount: 0.0,
+            }
+        }
+        Some(false) => Outcome::Unchanged,
+        None => Outcome::Unmarkable,
+    }
+}
+
+/// Marks one interpreted cell.
+pub(crate) fn mark_cell(cell: &mut Cell, m: MarkBit) -> Outcome {
+    match cell {
+        Cell::Unmarkable => Outcome::Unmarkable,
+        Cell::Integer { value, min, max } => {
+            let old = *value;
+            match codec::nearest(old, m, *min, *max, |_| true) {
+                Some(new) => {
+                    *value = new;
+                    changed(new - old, (new - old) as f64)
+                }
+                None => Outcome::Unmarkable,
+            }
+        }
+        Cell::Decimal { count, scale, max } => mark_decimal(count, *scale, *max, m),
+        Cell::Text(s) => mark_text(s, m),
+    }
+}
+
+/// Reads the mark bit of one interpreted cell.
+pub(crate) fn read_cell(cell: &Cell, step: u32) -> Option<bool> {
+    match cell {
+        Cell::Unmarkable => None,
+        Cell::Integer { value, .. } => Some(codec::bit_of(*value, step)),
+        Cell::Decimal { count, scale, .. } => read_decimal(*count, *scale, step),
+        Cell::Text(s) => codec::read_text(s),
+    }
+}

@@ -1,0 +1,46 @@
+//! The engine: everything that decides where a mark goes and reads it back,
+//! with no serde, Arrow, files or I/O.
+//!
+//! * `key`: the key schedule and the canonical primary-key encoding.
+//! * `select`: what the row hash decides (row, digit, payload bin, mask).
+//! * `payload` and `ecc`: framing with a keyed 64-bit tag, the
+//!   error-correcting code, decoding without knowing the content's length,
+//!   and the false-positive bound.
+//! * `codec` and `column`: how a bit is written into an integer, decimal,
+//!   float, string, timestamp or date, and the typed column views.
+//! * `embed`, `extract`, `candidates`: embedding, mergeable vote tallies and
+//!   free decoding, and naming which issued copy a leak comes from.
+//! * `table`: an owned in-memory table over all of them.
+//! * `watermarker`: [`Watermarker`], the prepared key and configuration every
+//!   front end goes through.
+//!
+//! The modules are private; their public names are re-exported at the crate
+//! root, which is the one path to each of them.
+
+mod candidates;
+pub(crate) mod codec;
+pub(crate) mod column;
+mod ecc;
+mod embed;
+mod error;
+mod extract;
+pub(crate) mod key;
+pub(crate) mod payload;
+pub(crate) mod select;
+mod table;
+mod watermarker;
+
+pub use candidates::{Candidates, DEFAULT_THRESHOLD, Identification, Score, log10_binomial_tail};
+pub use codec::{TEXT_MARKS, marked_text};
+pub use column::{Cell, ColumnMut, ColumnRef, Validity};
+pub use embed::ColumnReport;
+pub use error::{Error, Result};
+pub use extract::{Evidence, Found, Tally};
+pub use key::{KeyEncoder, KeyPart, SCHEME_VERSION, WatermarkKey};
+pub use payload::{BINS, CLASS_LENGTHS, Payload};
+pub use select::{Config, ConfigBuilder, Density, MAX_LEVEL, Selection, Slot};
+pub use table::{Column, EmbedReport, Table, Values};
+pub use watermarker::Watermarker;
+
+/// Largest watermark content in bytes (the frame's 6-bit length header).
+pub const MAX_CONTENT_BYTES: usize = 64;
