@@ -266,6 +266,10 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Input> {
     })
 }
 
+/// Arrow IPC body compression: `LZ4_FRAME` or `ZSTD`. Compressed IPC files
+/// and streams are read without being told.
+pub use arrow_ipc::CompressionType as IpcCompression;
+
 /// How to write a file.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
@@ -273,6 +277,8 @@ pub struct WriteOptions {
     pub format: Option<Format>,
     /// CSV field delimiter. Default: `,` (`\t` for `.tsv`).
     pub delimiter: Option<u8>,
+    /// Arrow IPC body compression (LZ4 frame or ZSTD). Default: none.
+    pub ipc_compression: Option<IpcCompression>,
     /// Parquet compression. Default: the input's, else snappy.
     #[cfg(feature = "parquet")]
     pub parquet_compression: Option<parquet::basic::Compression>,
@@ -357,6 +363,11 @@ impl Output {
             path: path.to_owned(),
             committed: false,
         };
+        let ipc_options = || {
+            arrow_ipc::writer::IpcWriteOptions::default()
+                .try_with_compression(options.ipc_compression)
+                .map_err(fmt(path))
+        };
         let sink = match format {
             Format::Csv => {
                 let tsv = path
@@ -372,10 +383,12 @@ impl Output {
             }
             Format::Ndjson => Sink::Ndjson(arrow_json::LineDelimitedWriter::new(file)),
             Format::IpcFile => Sink::IpcFile(
-                arrow_ipc::writer::FileWriter::try_new(file, schema).map_err(fmt(path))?,
+                arrow_ipc::writer::FileWriter::try_new_with_options(file, schema, ipc_options()?)
+                    .map_err(fmt(path))?,
             ),
             Format::IpcStream => Sink::IpcStream(
-                arrow_ipc::writer::StreamWriter::try_new(file, schema).map_err(fmt(path))?,
+                arrow_ipc::writer::StreamWriter::try_new_with_options(file, schema, ipc_options()?)
+                    .map_err(fmt(path))?,
             ),
             #[cfg(feature = "parquet")]
             Format::Parquet => {

@@ -418,3 +418,110 @@ fn unsupported_types_named_columns_and_key_columns_are_checked() {
     let err = BatchPlan::new(&schema, &["id"], Some(&["id"])).unwrap_err();
     assert!(err.to_string().contains("primary-key column"));
 }
+
+#[test]
+fn lz4_and_zstd_compressed_ipc_files_and_streams_are_written_and_read() {
+    let dir = TempDir::new("ipc-compression");
+    let mut table = sample::customers(6000, 1, 5);
+    wm().embed_table(&mut table, "ipc-copy").unwrap();
+    let batch = table_to_batch(&table).unwrap();
+    let write = |name: &str, compression| {
+        let path = dir.path(name);
+        let options = files::WriteOptions {
+            ipc_compression: compression,
+            ..Default::default()
+        };
+        let mut out = Output::create(&path, &batch.schema(), &options).unwrap();
+        out.write(&batch).unwrap();
+        out.finish().unwrap();
+        path
+    };
+    for ext in ["arrow", "arrows"] {
+        let plain = std::fs::metadata(write(&format!("plain.{ext}"), None))
+            .unwrap()
+            .len();
+        for (name, compression) in [
+            ("lz4", files::IpcCompression::LZ4_FRAME),
+            ("zstd", files::IpcCompression::ZSTD),
+        ] {
+            let path = write(&format!("{name}.{ext}"), Some(compression));
+            let size = std::fs::metadata(&path).unwrap().len();
+            assert!(
+                size < plain,
+                "{name}.{ext}: {size} bytes, not below plain {plain}"
+            );
+            let summary = pipeline::extract_files(
+                &wm(),
+                std::slice::from_ref(&path),
+                &key(),
+                &ReadOptions::default(),
+                &mut |_, _| {},
+            )
+            .unwrap_or_else(|e| panic!("{name}.{ext}: {e}"));
+            assert_eq!(summary.rows, 6000, "{name}.{ext}");
+            assert_eq!(summary.found[0].content, "ipc-copy", "{name}.{ext}");
+        }
+    }
+}
+
+#[test]
+fn dbwm_embed_writes_the_ipc_compression_it_is_asked_for() {
+    let dir = TempDir::new("cli-ipc-compression");
+    let input = dir.path("in.parquet");
+    write(&sample::customers(8000, 1, 6), &input);
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let mut sizes = Vec::new();
+    for codec in [None, Some("lz4"), Some("zstd")] {
+        let out = dir.path(&format!("copy-{}.arrow", codec.unwrap_or("none")));
+        let (i, o) = (s(&input), s(&out));
+        let mut args = vec![
+            "embed",
+            "--content",
+            "cli ipc",
+            "--pk",
+            "customer_id",
+            &i,
+            "-o",
+            &o,
+        ];
+        if let Some(c) = codec {
+            args.extend(["--ipc-compression", c]);
+        }
+        let r = dbwm(&args, Some(SECRET));
+        assert_eq!(
+            r.status.code(),
+            Some(0),
+            "{codec:?}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let r = dbwm(&["extract", "--pk", "customer_id", &o], Some(SECRET));
+        assert_eq!(
+            r.status.code(),
+            Some(0),
+            "{codec:?}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert!(String::from_utf8_lossy(&r.stdout).contains("\"cli ipc\""));
+        sizes.push(std::fs::metadata(&out).unwrap().len());
+    }
+    assert!(
+        sizes[1] < sizes[0] && sizes[2] < sizes[0],
+        "sizes {sizes:?}"
+    );
+    let r = dbwm(
+        &[
+            "embed",
+            "--content",
+            "x",
+            "--pk",
+            "customer_id",
+            &s(&input),
+            "-o",
+            &s(&dir.path("bad.arrow")),
+            "--ipc-compression",
+            "gzip",
+        ],
+        Some(SECRET),
+    );
+    assert_eq!(r.status.code(), Some(2));
+}

@@ -25,6 +25,9 @@ pub struct EmbedArgs {
     /// Output format, if the extension does not say.
     #[arg(long, value_name = "FORMAT")]
     pub output_format: Option<String>,
+    /// Compress an Arrow IPC output (`.arrow`, `.arrows`): lz4 or zstd.
+    #[arg(long, value_name = "CODEC", value_parser = ["lz4", "zstd"])]
+    pub ipc_compression: Option<String>,
     /// Append a record of this copy (content, recipient, date, key
     /// fingerprint, rows, file; never the key) to this registry of
     /// issued copies, one JSON object per line.
@@ -45,6 +48,10 @@ pub fn run(args: &EmbedArgs) -> Outcome {
     let write = files::WriteOptions {
         format: parse_format(args.output_format.as_deref()).map_err(Failure::Caller)?,
         delimiter: delimiter(args.read.delimiter).map_err(Failure::Caller)?,
+        ipc_compression: args.ipc_compression.as_deref().map(|c| match c {
+            "zstd" => files::IpcCompression::ZSTD,
+            _ => files::IpcCompression::LZ4_FRAME,
+        }),
         ..Default::default()
     };
     let mut registry = args
