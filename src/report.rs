@@ -1,21 +1,38 @@
 //! Our own JSON results (feature `report`): the one place where an
-//! extraction, a candidate's score, an embed summary or an evaluation
-//! outcome becomes JSON. `dbwm`, the server's task results and the
-//! evaluation files all serialize these types, so a field is named once.
+//! extraction, a candidate's score or an evaluation outcome becomes JSON.
+//! `dbwm extract`, the server's task results and `dbwm eval`'s
+//! `results.json` all serialize these types, so a field is named once.
 //!
 //! ```
-//! use dbwatermark::report::WatermarkReport;
-//! use dbwatermark::pipeline::FoundIn;
+//! use dbwatermark::eval::sample;
+//! use dbwatermark::report::ExtractReport;
+//! use dbwatermark::{Config, WatermarkKey, Watermarker, arrow, files, pipeline};
 //!
-//! # fn show(found: &FoundIn) -> serde_json::Result<String> {
-//! let json = serde_json::to_string(&WatermarkReport::from(found))?;
-//! # Ok(json) }
+//! let dir = std::env::temp_dir().join(format!("dbwm-report-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let path = dir.join("copy.arrow");
+//! let wm = Watermarker::new(WatermarkKey::new("secret")?, Config::default());
+//! let mut table = sample::customers(5000, 1, 3);
+//! wm.embed_table(&mut table, "partner-3")?;
+//! let batch = arrow::table_to_batch(&table)?;
+//! let mut out = files::Output::create(&path, &batch.schema(), &Default::default())?;
+//! out.write(&batch)?;
+//! out.finish()?;
+//!
+//! let files = vec![path];
+//! let columns = pipeline::Columns::with_key(["customer_id"]);
+//! let summary = pipeline::extract_files(&wm, &files, &columns, &Default::default(), &mut |_, _| {})?;
+//! let json = serde_json::to_value(ExtractReport::new(&summary, &files, &[]))?;
+//! assert_eq!(json["watermarks"][0]["content"], "partner-3");
+//! assert_eq!(json["rows"], 5000);
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use serde::Serialize;
 
 use crate::Score;
-use crate::pipeline::{EmbedSummary, ExtractSummary, FoundIn};
+use crate::pipeline::{ExtractSummary, FoundIn};
 use crate::registry::Record;
 
 /// A watermark found: `{columns, content, density,
@@ -177,58 +194,6 @@ impl<'a> From<&'a ExtractSummary> for FileEvidence<'a> {
         Self {
             rows: summary.rows,
             watermarks: summary.found.iter().map(WatermarkReport::from).collect(),
-        }
-    }
-}
-
-/// One marked column of an embed summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct ColumnSummary<'a> {
-    /// The column.
-    pub name: &'a str,
-    /// Cells changed.
-    pub changed: usize,
-    /// Null cells skipped.
-    pub nulls: usize,
-    /// Cells that could not carry a mark.
-    pub unmarkable: usize,
-    /// Mean absolute change of the changed cells.
-    pub mean_abs_change: f64,
-    /// Largest absolute change.
-    pub max_abs_change: f64,
-}
-
-/// What an embed did: `{rows, density, columns, skipped}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EmbedSummaryReport<'a> {
-    /// Rows written.
-    pub rows: usize,
-    /// The density, as `1/N`.
-    pub density: String,
-    /// Each marked column.
-    pub columns: Vec<ColumnSummary<'a>>,
-    /// Columns left unmarked because of their type.
-    pub skipped: &'a [String],
-}
-
-impl<'a> From<&'a EmbedSummary> for EmbedSummaryReport<'a> {
-    fn from(s: &'a EmbedSummary) -> Self {
-        Self {
-            rows: s.rows,
-            density: s.density.to_string(),
-            columns: s
-                .columns
-                .iter()
-                .map(|(name, r)| ColumnSummary {
-                    name,
-                    changed: r.changed,
-                    nulls: r.nulls,
-                    unmarkable: r.unmarkable,
-                    mean_abs_change: r.mean_abs_change(),
-                    max_abs_change: r.max_abs_change,
-                })
-                .collect(),
-            skipped: &s.skipped,
         }
     }
 }

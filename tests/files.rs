@@ -525,3 +525,33 @@ fn dbwm_embed_writes_the_ipc_compression_it_is_asked_for() {
     );
     assert_eq!(r.status.code(), Some(2));
 }
+
+#[test]
+fn an_embed_stream_as_a_record_batch_reader_marks_every_batch_and_keeps_errors() {
+    let batches: Vec<_> = (0..4)
+        .map(|i| Ok(table_to_batch(&sample::customers(2000, 1 + i * 2000, i as u64)).unwrap()))
+        .collect();
+    let schema = batches[0].as_ref().unwrap().schema();
+    let wm = wm();
+    let plan = BatchPlan::new(&schema, &["customer_id"], None).unwrap();
+    let payload = wm.payload("as a reader").unwrap();
+    let density = wm.density_for(Some(8000), &payload);
+    let source = RecordBatchIterator::new(batches, schema.clone());
+    let reader = wm
+        .embed_stream(source, &plan, &payload, density)
+        .into_reader();
+    assert_eq!(reader.schema(), schema);
+    let (found, _) = wm.extract_stream(reader, &plan).unwrap();
+    assert_eq!(found[0].content, "as a reader");
+
+    // A reader error comes through as the reader's own error.
+    let failing = vec![Err(arrow_schema::ArrowError::ParseError(
+        "row 7: bad".into(),
+    ))];
+    let source = RecordBatchIterator::new(failing, schema);
+    let mut reader = wm
+        .embed_stream(source, &plan, &payload, density)
+        .into_reader();
+    let err = reader.next().unwrap().unwrap_err();
+    assert!(err.to_string().contains("row 7: bad"), "{err}");
+}

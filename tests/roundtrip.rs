@@ -52,3 +52,67 @@ proptest! {
         dbwatermark::fuzzing::extract_table(&data);
     }
 }
+
+#[test]
+fn a_validity_bitmap_shorter_than_its_rows_is_refused_not_read() {
+    use dbwatermark::{
+        ColumnMut, ColumnRef, Config, Error, KeyPart, Tally, Validity, WatermarkKey, Watermarker,
+    };
+    let wm = Watermarker::new(WatermarkKey::new("bitmap").unwrap(), Config::default());
+    let ids: Vec<i64> = (0..100).collect();
+    let selection = wm.select(ids.len(), |row, key| {
+        key.push(KeyPart::Int(ids[row].into()));
+        true
+    });
+    let payload = wm.payload("x").unwrap();
+    let density = wm.density_for(Some(ids.len()), &payload);
+    // 100 rows need 13 bytes from bit 0 (104 bits) and 14 from bit 5; give one byte less.
+    for (bytes, offset) in [(12, 0), (13, 5)] {
+        let bits = vec![0xFF; bytes];
+        let validity = Validity::Bits {
+            bytes: &bits,
+            offset,
+            len: 100,
+        };
+        let mut values = ids.clone();
+        let err = wm
+            .embed_column(
+                &selection,
+                &payload,
+                density,
+                ColumnMut::Int64(&mut values),
+                Some(validity),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::RowCountMismatch { column, expected: 100, got } if column == "validity bitmap" && *got == bytes * 8 - offset),
+            "{err}"
+        );
+        assert_eq!(values, ids, "nothing written");
+        let mut tally = Tally::new();
+        assert!(
+            wm.tally_column(
+                &selection,
+                ColumnRef::Int64(&ids),
+                Some(validity),
+                &mut tally
+            )
+            .is_err()
+        );
+    }
+    // Exactly enough bits is fine.
+    let bits = vec![0xFF; 13];
+    let validity = Validity::Bits {
+        bytes: &bits,
+        offset: 4,
+        len: 100,
+    };
+    let mut tally = Tally::new();
+    wm.tally_column(
+        &selection,
+        ColumnRef::Int64(&ids),
+        Some(validity),
+        &mut tally,
+    )
+    .unwrap();
+}

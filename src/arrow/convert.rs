@@ -11,9 +11,9 @@ use arrow_array::types::{
 use arrow_array::{
     ArrayRef, LargeStringArray, PrimitiveArray, RecordBatch, StringArray, StringViewArray,
 };
-use arrow_schema::{DataType, Schema, TimeUnit};
+use arrow_schema::{DataType, Schema};
 
-use super::{Error, Result, match_primitive, nulls, strings, units_per_second};
+use super::{Error, Result, match_primitive, strings, timestamp_values, units_per_second};
 
 /// A string array of type `dt` from owned strings.
 fn string_array(dt: &DataType, values: Vec<String>, valid: Option<&[bool]>) -> ArrayRef {
@@ -124,28 +124,14 @@ pub fn batch_to_table(batch: &RecordBatch, key: &[&str]) -> Result<crate::Table>
                 precision,
             },
             DataType::Timestamp(unit, _) => Values::Timestamp {
-                values: match unit {
-                    TimeUnit::Second => a.as_primitive::<TimestampSecondType>().values().to_vec(),
-                    TimeUnit::Millisecond => a
-                        .as_primitive::<TimestampMillisecondType>()
-                        .values()
-                        .to_vec(),
-                    TimeUnit::Microsecond => a
-                        .as_primitive::<TimestampMicrosecondType>()
-                        .values()
-                        .to_vec(),
-                    TimeUnit::Nanosecond => a
-                        .as_primitive::<TimestampNanosecondType>()
-                        .values()
-                        .to_vec(),
-                },
+                values: timestamp_values(a, unit).to_vec(),
                 units_per_second: units_per_second(unit),
             },
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Values::Text(strings(a)),
             _ => continue,
         });
         let mut column = Column::new(field.name().clone(), values);
-        column.validity = nulls(a).map(|n| n.iter().collect());
+        column.validity = a.logical_nulls().map(|n| n.iter().collect());
         if key.contains(&field.name().as_str()) {
             table.key.push(column);
         } else {

@@ -14,9 +14,7 @@ use arrow_array::{
 use arrow_buffer::i256;
 use arrow_schema::{ArrowError, DataType, SchemaRef, TimeUnit};
 
-use super::{
-    BatchPlan, Error, Result, match_primitive, nulls, str_refs, units_per_second, validity,
-};
+use super::{BatchPlan, Error, Result, match_primitive, str_refs, units_per_second, validity};
 use crate::{Cell, ColumnMut, ColumnReport, Density, Payload, Selection, Validity, Watermarker};
 
 /// The marked version of string array `array`: each value copied once, with
@@ -66,7 +64,7 @@ fn mark_primitive<T: ArrowPrimitiveType>(
 ) -> Result<(ArrayRef, ColumnReport)> {
     let a = array.as_primitive::<T>();
     let mut values = a.values().to_vec();
-    let nulls = nulls(array);
+    let nulls = array.logical_nulls();
     let report = mark(&mut values, nulls.as_ref().map(validity))?;
     let out = PrimitiveArray::<T>::new(values.into(), a.nulls().cloned())
         .with_data_type(a.data_type().clone());
@@ -183,7 +181,7 @@ impl Watermarker {
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                 let values = str_refs(array);
                 let mut marks = vec![None; values.len()];
-                let nulls = nulls(array);
+                let nulls = array.logical_nulls();
                 let column = ColumnMut::TextEdits {
                     values: &values,
                     marks: &mut marks,

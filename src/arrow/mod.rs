@@ -118,19 +118,28 @@ macro_rules! match_primitive {
 
 pub(crate) use match_primitive;
 
-/// The array's nulls (Arrow's own buffer, shared, not copied); lend them
-/// to the engine with [`validity`].
-pub(crate) fn nulls(array: &dyn Array) -> Option<NullBuffer> {
-    array.logical_nulls()
-}
-
-/// The engine's view of a null buffer: its bitmap, not a copy.
+/// The engine's view of an array's null buffer (from
+/// `Array::logical_nulls`, shared, not copied): its bitmap.
 pub(crate) fn validity(nulls: &NullBuffer) -> crate::Validity<'_> {
     let bits = nulls.inner();
     crate::Validity::Bits {
         bytes: bits.values(),
         offset: bits.offset(),
         len: bits.len(),
+    }
+}
+
+/// The `i64` values of a timestamp array of `unit`.
+pub(crate) fn timestamp_values<'a>(array: &'a dyn Array, unit: &TimeUnit) -> &'a [i64] {
+    use arrow_array::types::{
+        TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+        TimestampSecondType,
+    };
+    match unit {
+        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().values(),
+        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().values(),
+        TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().values(),
+        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().values(),
     }
 }
 

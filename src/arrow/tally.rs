@@ -4,13 +4,13 @@ use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Date64Type, Decimal128Type, Decimal256Type, Float32Type, Float64Type, Int8Type,
-    Int16Type, Int32Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
-use arrow_schema::{ArrowError, DataType, TimeUnit};
+use arrow_schema::{ArrowError, DataType};
 
 use super::{
-    BatchPlan, Error, Result, match_primitive, nulls, str_refs, units_per_second, validity,
+    BatchPlan, Error, Result, match_primitive, str_refs, timestamp_values, units_per_second,
+    validity,
 };
 use crate::{Cell, ColumnRef, Found, Tally, Watermarker};
 
@@ -31,7 +31,7 @@ impl Watermarker {
         let sel = self.select_batch(batch, plan);
         for (&i, tally) in plan.marked.iter().zip(tallies.iter_mut()) {
             let array = batch.column(i).as_ref();
-            let nulls = nulls(array);
+            let nulls = array.logical_nulls();
             let valid = nulls.as_ref().map(validity);
             macro_rules! prim {
                 ($t:ty, $variant:ident) => {
@@ -66,18 +66,7 @@ impl Watermarker {
                 }
                 DataType::Timestamp(unit, _) => {
                     let units_per_second = units_per_second(unit);
-                    let values: &[i64] = match unit {
-                        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().values(),
-                        TimeUnit::Millisecond => {
-                            array.as_primitive::<TimestampMillisecondType>().values()
-                        }
-                        TimeUnit::Microsecond => {
-                            array.as_primitive::<TimestampMicrosecondType>().values()
-                        }
-                        TimeUnit::Nanosecond => {
-                            array.as_primitive::<TimestampNanosecondType>().values()
-                        }
-                    };
+                    let values = timestamp_values(array, unit);
                     self.tally_column(
                         &sel,
                         ColumnRef::Timestamp {

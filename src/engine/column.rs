@@ -221,14 +221,12 @@ impl Validity<'_> {
         self.len() == 0
     }
 
-    /// Whether the bitmap holds every bit it claims (always true for
-    /// `Bools`); checked before any row is read.
-    pub(crate) fn is_complete(&self) -> bool {
+    /// For a bitmap, how many rows its bytes hold from `offset` on (checked
+    /// against `len` before any row is read); `None` for `Bools`.
+    pub(crate) fn available(&self) -> Option<usize> {
         match self {
-            Self::Bools(_) => true,
-            Self::Bits { bytes, offset, len } => offset
-                .checked_add(*len)
-                .is_some_and(|end| end.div_ceil(8) <= bytes.len()),
+            Self::Bools(_) => None,
+            Self::Bits { bytes, offset, .. } => Some((bytes.len() * 8).saturating_sub(*offset)),
         }
     }
 

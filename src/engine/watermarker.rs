@@ -106,7 +106,10 @@ impl Watermarker {
         }
         match validity {
             Some(v) if v.len() != selection.len() => Err(mismatch("validity", v.len())),
-            Some(v) if !v.is_complete() => Err(mismatch("validity bitmap", v.len())),
+            Some(v) => match v.available() {
+                Some(bits) if bits < v.len() => Err(mismatch("validity bitmap", bits)),
+                _ => Ok(()),
+            },
             _ => Ok(()),
         }
     }

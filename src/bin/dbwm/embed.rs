@@ -74,7 +74,7 @@ pub fn run(args: &EmbedArgs) -> Outcome {
     };
     let result = pipeline::embed_file(&wm, &job, &mut |done, total| progress.update(done, total));
     drop(progress);
-    let summary = result.map_err(|e| Failure::new(e.to_string(), e.is_caller_error()))?;
+    let summary = result?;
     print_summary(&summary, &args.output, start.elapsed().as_secs_f64());
     if let Some(registry) = &mut registry {
         let record = registry::Record::issued(

@@ -51,7 +51,7 @@ pub fn run(args: &ExtractArgs) -> Outcome {
         &mut |done, total| progress.update(done, total),
     );
     drop(progress);
-    let summary = result.map_err(|e| Failure::new(e.to_string(), e.is_caller_error()))?;
+    let summary = result?;
     let records = tested.as_ref().map_or(&[][..], |(_, r, _)| r.as_slice());
     let mut report = ExtractReport::new(&summary, &args.files, records);
     if let (Some(i), Some((c, _, other_keys))) = (&summary.identification, &tested) {

@@ -14,15 +14,6 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// A caller error when `caller`, else an internal one.
-    pub fn new(message: impl Into<String>, caller: bool) -> Self {
-        if caller {
-            Self::Caller(message.into())
-        } else {
-            Self::Internal(message.into())
-        }
-    }
-
     /// Prints the one-line message and returns the exit status.
     pub fn report(self) -> ExitCode {
         let (message, code) = match self {
@@ -31,6 +22,17 @@ impl Failure {
         };
         eprintln!("dbwm: {message}");
         ExitCode::from(code)
+    }
+}
+
+impl From<dbwatermark::pipeline::Error> for Failure {
+    /// Bad input or settings are the caller's; failing to write is not.
+    fn from(e: dbwatermark::pipeline::Error) -> Self {
+        if e.is_caller_error() {
+            Self::Caller(e.to_string())
+        } else {
+            Self::Internal(e.to_string())
+        }
     }
 }
 
