@@ -133,3 +133,118 @@ fn integer_changes_are_exactly_one_step_with_two_steps_configured() {
     assert_eq!(r.max_abs_steps, 1);
     assert_eq!(r.mean_abs_change(), 1.0);
 }
+
+/// Marks `values` (a column of 20,000 rows keyed 0..) within `limits`.
+fn marked_within(
+    values: Values,
+    limits: &dbwatermark::Limits,
+) -> (Values, dbwatermark::ColumnReport) {
+    use dbwatermark::KeyPart;
+    let wm = watermarker("limits test");
+    let rows = values.len();
+    let selection = wm.select(rows, |row, key| {
+        key.push(KeyPart::Int(row as i64 as i128));
+        true
+    });
+    let payload = wm.payload("limits").unwrap();
+    let density = wm.density_for(Some(rows), &payload);
+    let mut values = values;
+    let report = wm
+        .embed_column_within(
+            &selection,
+            &payload,
+            density,
+            values.as_column_mut(),
+            None,
+            limits,
+        )
+        .unwrap();
+    (values, report)
+}
+
+#[test]
+fn zeros_stay_zero_nothing_becomes_zero_and_no_sign_flips() {
+    // Mostly zero, with small values of both signs: rainfall, delays, counts.
+    let ints: Vec<i64> = (0..20_000)
+        .map(|i| [0, 0, 0, 1, -1, 2, -2][i % 7])
+        .collect();
+    let (marked, report) = marked_within(Values::Int64(ints.clone()), &Default::default());
+    let Values::Int64(m) = marked else {
+        unreachable!()
+    };
+    assert!(report.changed > 100, "still marked: {report:?}");
+    for (a, b) in ints.iter().zip(&m) {
+        assert_eq!(a.signum(), b.signum(), "{a} became {b}");
+    }
+    let floats: Vec<f64> = (0..20_000)
+        .map(|i| [0.0, 0.0, 0.01, -0.01, 0.5][i % 5])
+        .collect();
+    let (marked, report) = marked_within(Values::Float64(floats.clone()), &Default::default());
+    let Values::Float64(m) = marked else {
+        unreachable!()
+    };
+    assert!(report.changed > 100);
+    for (a, b) in floats.iter().zip(&m) {
+        assert!(
+            a.signum() == b.signum() && (*a == 0.0) == (*b == 0.0),
+            "{a} became {b}"
+        );
+    }
+    let counts: Vec<i128> = (0..20_000).map(|i| [0, 0, 15, -15][i % 4]).collect();
+    let (marked, _) = marked_within(
+        Values::Decimal {
+            counts: counts.clone(),
+            scale: 2,
+            precision: 9,
+        },
+        &Default::default(),
+    );
+    let Values::Decimal { counts: m, .. } = marked else {
+        unreachable!()
+    };
+    for (a, b) in counts.iter().zip(&m) {
+        assert_eq!(a.signum(), b.signum(), "{a} became {b}");
+    }
+}
+
+#[test]
+fn limits_keep_values_in_range_and_floats_move_at_the_working_precision() {
+    use dbwatermark::Limits;
+    // Visibility in miles: hundredths, capped at 10 and printed `10`.
+    let visib: Vec<f64> = (0..20_000)
+        .map(|i| [10.0, 10.0, 9.5, 0.25, 2.0][i % 5])
+        .collect();
+    let limits = Limits {
+        min: 0.0,
+        max: 10.0,
+        float_decimals: Some(2),
+    };
+    let (marked, report) = marked_within(Values::Float64(visib.clone()), &limits);
+    let Values::Float64(m) = marked else {
+        unreachable!()
+    };
+    assert!(report.changed > 100);
+    for (a, b) in visib.iter().zip(&m) {
+        assert!((0.0..=10.0).contains(b), "{a} became {b}: out of 0..=10");
+        assert!(
+            (a - b).abs() < 0.0101,
+            "{a} became {b}: more than one hundredth"
+        );
+    }
+    assert!(
+        m.contains(&9.99),
+        "10 moves down to 9.99 when it must change"
+    );
+    // An integer column's observed range: 1..=12 never becomes 0 or 13.
+    let months: Vec<i32> = (0..20_000).map(|i: i32| 1 + i % 12).collect();
+    let limits = Limits {
+        min: 1.0,
+        max: 12.0,
+        float_decimals: None,
+    };
+    let (marked, _) = marked_within(Values::Int32(months), &limits);
+    let Values::Int32(m) = marked else {
+        unreachable!()
+    };
+    assert!(m.iter().all(|v| (1..=12).contains(v)));
+}

@@ -103,7 +103,7 @@ pub(crate) fn decimal_ok(count: i128, scale: i32) -> bool {
 /// Reads the mark bit of a decimal count, or `None` if it cannot carry one.
 #[inline]
 pub(crate) fn read_decimal(count: i128, scale: i32, step: u32) -> Option<bool> {
-    decimal_ok(count, scale).then(|| bit_of(count, step))
+    (count != 0 && decimal_ok(count, scale)).then(|| bit_of(count, step))
 }
 
 /// Largest float count that is exactly representable.
@@ -114,17 +114,24 @@ const MAX_FLOAT_SCALE: i32 = 24;
 /// A float type whose printed digits can be marked.
 pub(crate) trait PrintedFloat: Copy + PartialEq + std::str::FromStr + ryu::Float {
     fn is_finite_value(self) -> bool;
+    fn to_f64_value(self) -> f64;
 }
 
 impl PrintedFloat for f64 {
     fn is_finite_value(self) -> bool {
         self.is_finite()
     }
+    fn to_f64_value(self) -> f64 {
+        self
+    }
 }
 
 impl PrintedFloat for f32 {
     fn is_finite_value(self) -> bool {
         self.is_finite()
+    }
+    fn to_f64_value(self) -> f64 {
+        f64::from(self)
     }
 }
 
@@ -197,11 +204,28 @@ fn float_from_digits<F: PrintedFloat>(count: i128, scale: i32) -> Option<F> {
 
 /// Marks a float in its printed digits; returns the new value and the change
 /// in steps, or `None` if the value cannot carry a mark.
-pub(crate) fn mark_float<F: PrintedFloat>(v: F, m: MarkBit) -> Option<(F, i128, i32)> {
-    let (count, scale) = float_digits(v)?;
+pub(crate) fn mark_float<F: PrintedFloat>(
+    v: F,
+    m: MarkBit,
+    limits: &crate::engine::column::Limits,
+) -> Option<(F, i128, i32)> {
+    let (mut count, mut scale) = float_digits(v)?;
+    // In the column's working precision, where it is finer than the value's
+    // own printed digits (and the count stays exact).
+    if let Some(d) = limits
+        .float_decimals
+        .filter(|&d| d > scale && d <= MAX_FLOAT_SCALE)
+    {
+        count = count.checked_mul(10i128.checked_pow((d - scale) as u32)?)?;
+        if count.abs() > MAX_FLOAT_COUNT {
+            return None;
+        }
+        scale = d;
+    }
+    let old = count;
     let mut result = None;
     nearest(count, m, -MAX_FLOAT_COUNT, MAX_FLOAT_COUNT, |w| {
-        if !decimal_ok(w, scale) {
+        if !decimal_ok(w, scale) || !crate::engine::column::keeps_sign(old, w) {
             return false;
         }
         if w == count {
@@ -209,14 +233,15 @@ pub(crate) fn mark_float<F: PrintedFloat>(v: F, m: MarkBit) -> Option<(F, i128, 
             return true;
         }
         result = float_from_digits(w, scale);
-        result.is_some()
+        result.is_some_and(|r: F| limits.allows(r.to_f64_value()))
     })
     .and_then(|w| result.map(|r| (r, (w - count).abs(), scale)))
 }
 
-/// Reads the mark bit of a float's printed digits.
+/// Reads the mark bit of a float's printed digits; zero carries none.
 pub(crate) fn read_float<F: PrintedFloat>(v: F, step: u32) -> Option<bool> {
     let (count, scale) = float_digits(v)?;
+    (count != 0).then_some(())?;
     read_decimal(count, scale, step)
 }
 
@@ -333,7 +358,9 @@ mod tests {
                 for bit in [false, true] {
                     tried += 1;
                     // A value one step away from a trailing 0 may be left alone.
-                    let Some((w, delta, _)) = mark_float(v, mb(bit, step, true)) else {
+                    let Some((w, delta, _)) =
+                        mark_float(v, mb(bit, step, true), &Default::default())
+                    else {
                         continue;
                     };
                     marked += 1;

@@ -243,6 +243,58 @@ impl Validity<'_> {
     }
 }
 
+/// What the marks of one numeric column must respect, besides the fixed
+/// rule every number obeys (an exact zero neither carries a mark nor
+/// results from one, and no mark changes a sign).
+///
+/// A column's plan sets these from the
+/// column's profile: `min..=max` from the values seen, `float_decimals` from
+/// its working precision. [`Limits::default`] constrains nothing else.
+///
+/// ```
+/// use dbwatermark::Limits;
+/// let l = Limits { min: 0.0, max: 10.0, float_decimals: Some(2) };
+/// assert!(l.allows(9.99) && !l.allows(10.01));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Smallest value a changed cell may take.
+    pub min: f64,
+    /// Largest value a changed cell may take.
+    pub max: f64,
+    /// Floats: mark in this decimal place (the column's working precision)
+    /// even where a value prints with fewer decimals, so `10` in a column
+    /// of hundredths moves to `9.99` or `10.01`, never to `9` or `11`.
+    /// `None`: each float in its own last printed digit.
+    pub float_decimals: Option<i32>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            min: f64::NEG_INFINITY,
+            max: f64::INFINITY,
+            float_decimals: None,
+        }
+    }
+}
+
+impl Limits {
+    /// Whether a changed cell may take value `v`.
+    #[inline]
+    pub fn allows(&self, v: f64) -> bool {
+        (self.min..=self.max).contains(&v)
+    }
+}
+
+/// The fixed rule of every number: a mark never moves a value to or from
+/// zero and never changes its sign (`old` and `new` are counts of the same
+/// step).
+#[inline]
+pub(crate) fn keeps_sign(old: i128, new: i128) -> bool {
+    old.signum() == new.signum()
+}
+
 /// Milliseconds per day, the step of `Date64`.
 pub(crate) const MS_PER_DAY: i64 = 86_400_000;
 
@@ -284,11 +336,12 @@ fn changed(steps: i128, amount: f64) -> Outcome {
     }
 }
 
-/// Marks an integer within its type's range.
+/// Marks an integer within its type's range and `limits`.
 #[inline]
-pub(crate) fn mark_int<T: Int>(v: &mut T, m: MarkBit) -> Outcome {
+pub(crate) fn mark_int<T: Int>(v: &mut T, m: MarkBit, limits: &Limits) -> Outcome {
     let old: i128 = (*v).into();
-    match codec::nearest(old, m, T::MIN, T::MAX, |_| true).and_then(|w| T::try_from(w).ok()) {
+    let ok = |w: i128| keeps_sign(old, w) && limits.allows(w as f64);
+    match codec::nearest(old, m, T::MIN, T::MAX, ok).and_then(|w| T::try_from(w).ok()) {
         Some(new) => {
             *v = new;
             let d = new.into() - old;
@@ -298,9 +351,30 @@ pub(crate) fn mark_int<T: Int>(v: &mut T, m: MarkBit) -> Outcome {
     }
 }
 
+/// Marks a day count (`Date32`): a date, so day 0 is a day like any other.
+#[inline]
+pub(crate) fn mark_day(v: &mut i32, m: MarkBit) -> Outcome {
+    let old = i128::from(*v);
+    match codec::nearest(old, m, i32::MIN.into(), i32::MAX.into(), |_| true) {
+        Some(new) => {
+            *v = new as i32;
+            changed(new - old, (new - old) as f64)
+        }
+        None => Outcome::Unmarkable,
+    }
+}
+
+/// Reads a day count's mark.
+#[inline]
+pub(crate) fn read_day(v: i32, step: u32) -> Option<bool> {
+    Some(codec::bit_of(v.into(), step))
+}
+
+/// Reads an integer's mark; zero carries none.
 #[inline]
 pub(crate) fn read_int<T: Int>(v: T, step: u32) -> Option<bool> {
-    Some(codec::bit_of(v.into(), step))
+    let v: i128 = v.into();
+    (v != 0).then(|| codec::bit_of(v, step))
 }
 
 /// Largest count of a decimal with `precision` digits.
@@ -308,12 +382,22 @@ pub(crate) fn decimal_max(precision: u8) -> i128 {
     10i128.saturating_pow(u32::from(precision.clamp(1, 38))) - 1
 }
 
-/// Marks a decimal count at its scale, keeping within `±max`.
+/// Marks a decimal count at its scale, keeping within `±max` and `limits`.
 #[inline]
-pub(crate) fn mark_decimal(v: &mut i128, scale: i8, max: i128, m: MarkBit) -> Outcome {
+pub(crate) fn mark_decimal(
+    v: &mut i128,
+    scale: i8,
+    max: i128,
+    m: MarkBit,
+    limits: &Limits,
+) -> Outcome {
     let old = *v;
     let scale = i32::from(scale);
-    match codec::nearest(old, m, -max, max, |w| codec::decimal_ok(w, scale)) {
+    let unit = 10f64.powi(-scale);
+    let ok = |w: i128| {
+        codec::decimal_ok(w, scale) && keeps_sign(old, w) && limits.allows(w as f64 * unit)
+    };
+    match codec::nearest(old, m, -max, max, ok) {
         Some(new) => {
             *v = new;
             let d = new - old;
@@ -329,8 +413,12 @@ pub(crate) fn read_decimal(v: i128, scale: i8, step: u32) -> Option<bool> {
 }
 
 #[inline]
-pub(crate) fn mark_float<F: codec::PrintedFloat>(v: &mut F, m: MarkBit) -> Outcome {
-    match codec::mark_float(*v, m) {
+pub(crate) fn mark_float<F: codec::PrintedFloat>(
+    v: &mut F,
+    m: MarkBit,
+    limits: &Limits,
+) -> Outcome {
+    match codec::mark_float(*v, m, limits) {
         Some((new, steps, scale)) => {
             *v = new;
             changed(steps, steps as f64 * 10f64.powi(-scale))
@@ -396,7 +484,7 @@ pub(crate) fn mark_cell(cell: &mut Cell, m: MarkBit) -> Outcome {
         Cell::Unmarkable => Outcome::Unmarkable,
         Cell::Integer { value, min, max } => {
             let old = *value;
-            match codec::nearest(old, m, *min, *max, |_| true) {
+            match codec::nearest(old, m, *min, *max, |w| keeps_sign(old, w)) {
                 Some(new) => {
                     *value = new;
                     changed(new - old, (new - old) as f64)
@@ -404,7 +492,9 @@ pub(crate) fn mark_cell(cell: &mut Cell, m: MarkBit) -> Outcome {
                 None => Outcome::Unmarkable,
             }
         }
-        Cell::Decimal { count, scale, max } => mark_decimal(count, *scale, *max, m),
+        Cell::Decimal { count, scale, max } => {
+            mark_decimal(count, *scale, *max, m, &Limits::default())
+        }
         Cell::Text(s) => mark_text(s, m),
     }
 }
@@ -413,7 +503,7 @@ pub(crate) fn mark_cell(cell: &mut Cell, m: MarkBit) -> Outcome {
 pub(crate) fn read_cell(cell: &Cell, step: u32) -> Option<bool> {
     match cell {
         Cell::Unmarkable => None,
-        Cell::Integer { value, .. } => Some(codec::bit_of(*value, step)),
+        Cell::Integer { value, .. } => (*value != 0).then(|| codec::bit_of(*value, step)),
         Cell::Decimal { count, scale, .. } => read_decimal(*count, *scale, step),
         Cell::Text(s) => codec::read_text(s),
     }

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::engine::Watermarker;
 use crate::engine::codec::MarkBit;
-use crate::engine::column::{self, ColumnMut, MS_PER_DAY, Outcome, Validity};
+use crate::engine::column::{self, ColumnMut, Limits, MS_PER_DAY, Outcome, Validity};
 use crate::engine::error::Result;
 use crate::engine::payload::Payload;
 use crate::engine::select::{CHUNK_ROWS, Density, Selection, Slot};
@@ -109,6 +109,26 @@ impl Watermarker {
         column: ColumnMut<'_>,
         validity: Option<Validity<'_>>,
     ) -> Result<ColumnReport> {
+        let limits = Limits::default();
+        self.embed_column_within(selection, payload, density, column, validity, &limits)
+    }
+
+    /// [`Watermarker::embed_column`] keeping every changed number within
+    /// `limits` (a cell whose mark would leave them is left alone and
+    /// counted as unmarkable).
+    ///
+    /// # Errors
+    ///
+    /// As [`Watermarker::embed_column`].
+    pub fn embed_column_within(
+        &self,
+        selection: &Selection,
+        payload: &Payload,
+        density: Density,
+        column: ColumnMut<'_>,
+        validity: Option<Validity<'_>>,
+        limits: &Limits,
+    ) -> Result<ColumnReport> {
         Self::check_rows(selection, column.len(), validity)?;
         let ctx = Ctx {
             slots: selection.slots(),
@@ -117,30 +137,32 @@ impl Watermarker {
             density,
         };
         let report = match column {
-            ColumnMut::Int8(v) => ctx.run(v, column::mark_int),
-            ColumnMut::Int16(v) => ctx.run(v, column::mark_int),
-            ColumnMut::Int32(v) => ctx.run(v, column::mark_int),
-            ColumnMut::Int64(v) => ctx.run(v, column::mark_int),
-            ColumnMut::UInt8(v) => ctx.run(v, column::mark_int),
-            ColumnMut::UInt16(v) => ctx.run(v, column::mark_int),
-            ColumnMut::UInt32(v) => ctx.run(v, column::mark_int),
-            ColumnMut::UInt64(v) => ctx.run(v, column::mark_int),
+            ColumnMut::Int8(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::Int16(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::Int32(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::Int64(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::UInt8(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::UInt16(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::UInt32(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::UInt64(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
             ColumnMut::Decimal {
                 counts,
                 scale,
                 precision,
             } => {
                 let max = column::decimal_max(precision);
-                ctx.run(counts, |v, m| column::mark_decimal(v, scale, max, m))
+                ctx.run(counts, |v, m| {
+                    column::mark_decimal(v, scale, max, m, limits)
+                })
             }
-            ColumnMut::Float32(v) => ctx.run(v, column::mark_float),
-            ColumnMut::Float64(v) => ctx.run(v, column::mark_float),
+            ColumnMut::Float32(v) => ctx.run(v, |v, m| column::mark_float(v, m, limits)),
+            ColumnMut::Float64(v) => ctx.run(v, |v, m| column::mark_float(v, m, limits)),
             ColumnMut::Text(v) => ctx.run(v, column::mark_text),
             ColumnMut::Timestamp {
                 values,
                 units_per_second,
             } => ctx.run(values, |v, m| column::mark_unit(v, units_per_second, m)),
-            ColumnMut::Date32(v) => ctx.run(v, column::mark_int),
+            ColumnMut::Date32(v) => ctx.run(v, column::mark_day),
             ColumnMut::Date64(v) => ctx.run(v, |v, m| column::mark_unit(v, MS_PER_DAY, m)),
             ColumnMut::Cells(v) => ctx.run(v, column::mark_cell),
             ColumnMut::TextEdits { values, marks } => {

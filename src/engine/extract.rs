@@ -204,7 +204,7 @@ impl Watermarker {
             } => count(slots, validity, values, |&x, s| {
                 column::read_unit(x, units_per_second, s)
             }),
-            ColumnRef::Date32(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::Date32(v) => count(slots, validity, v, |&x, s| column::read_day(x, s)),
             ColumnRef::Date64(v) => count(slots, validity, v, |&x, s| {
                 column::read_unit(x, MS_PER_DAY, s)
             }),

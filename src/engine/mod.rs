@@ -32,7 +32,7 @@ mod watermarker;
 
 pub use candidates::{Candidates, DEFAULT_THRESHOLD, Identification, Score, log10_binomial_tail};
 pub use codec::{TEXT_MARKS, marked_text};
-pub use column::{Cell, ColumnMut, ColumnRef, Validity};
+pub use column::{Cell, ColumnMut, ColumnRef, Limits, Validity};
 pub use embed::ColumnReport;
 pub use error::{Error, Result};
 pub use extract::{Evidence, Found, Tally};
