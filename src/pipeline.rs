@@ -3,9 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::{ArrowError, SchemaRef};
+
 use crate::arrow::{self as adapter, BatchPlan};
 use crate::files::{self, Input, Output, ReadOptions, WriteOptions};
-use crate::{Candidates, ColumnReport, Density, Evidence, Identification, Tally, Watermarker};
+use crate::{
+    Candidates, ColumnPlan, ColumnReport, Density, Evidence, Identification, Tally, Watermarker,
+};
 
 /// Errors of a file job.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +57,10 @@ pub struct EmbedSummary {
     pub density: Density,
     /// One report per marked column.
     pub columns: Vec<(String, ColumnReport)>,
-    /// Non-key columns left unmarked because of their type.
+    /// Non-key columns left unmarked (see `plans` for why).
     pub skipped: Vec<String>,
+    /// Every non-key column's plan: what it is, how it carries marks, why.
+    pub plans: Vec<ColumnPlan>,
 }
 
 fn columns_error(path: &Path) -> impl FnOnce(adapter::Error) -> Error + '_ {
@@ -90,13 +97,75 @@ impl Columns {
     }
 }
 
-fn plan(input: &Input, path: &Path, columns: &Columns) -> Result<BatchPlan> {
+/// A reader that first replays the batches a plan was profiled from, then
+/// goes on with the rest of the input.
+struct Replay {
+    schema: SchemaRef,
+    head: std::vec::IntoIter<RecordBatch>,
+    rest: Box<dyn RecordBatchReader + Send>,
+}
+
+impl Iterator for Replay {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.head.next().map(Ok).or_else(|| self.rest.next())
+    }
+}
+
+impl RecordBatchReader for Replay {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// The plan of `input`'s columns, from the profile of its first batches (up
+/// to [`adapter::PROFILE_ROWS`] rows, read once and put back in front of the
+/// rest); the same for embedding and extraction, so that a leak is read in
+/// the columns its copy was marked in.
+fn plan(mut input: Input, path: &Path, columns: &Columns) -> Result<(BatchPlan, Input)> {
     let key: Vec<&str> = columns.key.iter().map(String::as_str).collect();
     let marked: Option<Vec<&str>> = columns
         .marked
         .as_ref()
         .map(|c| c.iter().map(String::as_str).collect());
-    BatchPlan::new(&input.reader.schema(), &key, marked.as_deref()).map_err(columns_error(path))
+    let schema = input.reader.schema();
+    let mut head = Vec::new();
+    let mut rows = 0;
+    while rows < adapter::PROFILE_ROWS {
+        match input.reader.next() {
+            Some(batch) => {
+                let batch = batch.map_err(|e| input_error(path, e))?;
+                rows += batch.num_rows();
+                head.push(batch);
+            }
+            None => break,
+        }
+    }
+    let plan = BatchPlan::profiled(&schema, &key, marked.as_deref(), &head)
+        .map_err(columns_error(path))?;
+    input.reader = Box::new(Replay {
+        schema,
+        head: head.into_iter(),
+        rest: input.reader,
+    });
+    Ok((plan, input))
+}
+
+/// The plan `dbwm embed` would follow for the file at `path`, and its rows
+/// when known, without writing anything.
+///
+/// # Errors
+///
+/// [`Error::Input`] or [`Error::Columns`] naming the file.
+pub fn plan_file(
+    path: &Path,
+    columns: &Columns,
+    read: &ReadOptions,
+) -> Result<(BatchPlan, Option<usize>)> {
+    let source = files::open(path, read).map_err(Error::Input)?;
+    let rows = source.rows;
+    plan(source, path, columns).map(|(plan, _)| (plan, rows))
 }
 
 /// A file to watermark.
@@ -140,7 +209,7 @@ pub fn embed_file(
     } = *job;
     let payload = wm.payload(content)?;
     let source = files::open(input, read).map_err(Error::Input)?;
-    let plan = plan(&source, input, columns)?;
+    let (plan, source) = plan(source, input, columns)?;
     let density = wm.density_for(source.rows, &payload);
     #[allow(unused_mut)]
     let mut write = write.clone();
@@ -171,6 +240,7 @@ pub fn embed_file(
         density,
         columns: plan.marked_names().into_iter().zip(reports).collect(),
         skipped: plan.skipped_names().to_vec(),
+        plans: plan.column_plans().to_vec(),
     })
 }
 
@@ -237,7 +307,7 @@ pub fn extract_files_against(
     let mut rows = 0;
     for path in paths {
         let source = files::open(path, read).map_err(Error::Input)?;
-        let plan = plan(&source, path, columns)?;
+        let (plan, source) = plan(source, path, columns)?;
         let total = source.rows;
         let mut file_tallies = plan.new_tallies();
         let mut file_rows = 0;

@@ -15,7 +15,9 @@ use arrow_buffer::i256;
 use arrow_schema::{ArrowError, DataType, SchemaRef, TimeUnit};
 
 use super::{BatchPlan, Error, Result, match_primitive, str_refs, units_per_second, validity};
-use crate::{Cell, ColumnMut, ColumnReport, Density, Payload, Selection, Validity, Watermarker};
+use crate::{
+    Cell, ColumnMut, ColumnReport, Density, Limits, Payload, Selection, Validity, Watermarker,
+};
 
 /// The marked version of string array `array`: each value copied once, with
 /// its new end mark where embedding recorded one.
@@ -97,9 +99,9 @@ impl Watermarker {
         let selection = self.select_batch(batch, plan);
         let mut columns = batch.columns().to_vec();
         let mut reports = Vec::with_capacity(plan.marked.len());
-        for &i in &plan.marked {
-            let (array, report) =
-                self.embed_array(&selection, payload, density, batch.column(i).as_ref())?;
+        for (&i, limits) in plan.marked.iter().zip(&plan.limits) {
+            let array = batch.column(i).as_ref();
+            let (array, report) = self.embed_array(&selection, payload, density, array, limits)?;
             columns[i] = array;
             reports.push(report);
         }
@@ -113,11 +115,19 @@ impl Watermarker {
         payload: &Payload,
         density: Density,
         array: &dyn Array,
+        limits: &Limits,
     ) -> Result<(ArrayRef, ColumnReport)> {
         macro_rules! prim {
             ($t:ty, $variant:ident) => {
                 mark_primitive::<$t>(array, |v, valid| {
-                    self.embed_column(sel, payload, density, ColumnMut::$variant(v), valid)
+                    self.embed_column_within(
+                        sel,
+                        payload,
+                        density,
+                        ColumnMut::$variant(v),
+                        valid,
+                        limits,
+                    )
                 })
             };
         }
@@ -129,7 +139,7 @@ impl Watermarker {
                         scale,
                         precision,
                     };
-                    self.embed_column(sel, payload, density, column, valid)
+                    self.embed_column_within(sel, payload, density, column, valid, limits)
                 })
             }
             DataType::Timestamp(unit, _) => {
@@ -141,7 +151,7 @@ impl Watermarker {
                                 values,
                                 units_per_second,
                             };
-                            self.embed_column(sel, payload, density, column, valid)
+                            self.embed_column_within(sel, payload, density, column, valid, limits)
                         })
                     };
                 }
@@ -163,12 +173,13 @@ impl Watermarker {
                             None => Cell::Unmarkable,
                         })
                         .collect();
-                    let report = self.embed_column(
+                    let report = self.embed_column_within(
                         sel,
                         payload,
                         density,
                         ColumnMut::Cells(&mut cells),
                         valid,
+                        limits,
                     )?;
                     for (v, c) in values.iter_mut().zip(&cells) {
                         if let Cell::Decimal { count, .. } = c {
@@ -187,7 +198,7 @@ impl Watermarker {
                     marks: &mut marks,
                 };
                 let valid = nulls.as_ref().map(validity);
-                let report = self.embed_column(sel, payload, density, column, valid)?;
+                let report = self.embed_column_within(sel, payload, density, column, valid, limits)?;
                 let out = if report.changed == 0 {
                     array.slice(0, array.len())
                 } else {

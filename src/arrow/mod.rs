@@ -41,6 +41,7 @@
 mod convert;
 mod embed;
 mod plan;
+mod profile;
 mod tally;
 
 use arrow_array::Array;
@@ -50,7 +51,7 @@ use arrow_schema::{ArrowError, DataType, TimeUnit};
 
 pub use convert::{batch_to_table, table_to_batch};
 pub use embed::EmbedStream;
-pub use plan::BatchPlan;
+pub use plan::{BatchPlan, PROFILE_ROWS};
 
 /// Errors of the Arrow adapter.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,10 @@ pub enum Error {
     /// No primary-key column was named.
     #[error("a primary key is required: name at least one key column")]
     NoKey,
+    /// No column of the table can carry a mark without changing what it
+    /// means; the text names each column and why.
+    #[error("nothing to mark without changing what the data means: {0}")]
+    NothingToMark(String),
     /// A batch's schema differs from the plan's.
     #[error("batch schema differs from the first batch's: {0}")]
     SchemaMismatch(String),

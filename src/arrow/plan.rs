@@ -13,7 +13,9 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef, TimeUnit};
 
 use super::{Error, Result};
-use crate::{KeyEncoder, KeyPart, Selection, Tally, Watermarker};
+use crate::{
+    ColumnPlan, ColumnProfile, KeyEncoder, KeyPart, Limits, Selection, Tally, Watermarker,
+};
 
 fn can_be_key(dt: &DataType) -> bool {
     dt.is_integer()
@@ -46,8 +48,16 @@ pub struct BatchPlan {
     schema: SchemaRef,
     pub(super) key: Vec<usize>,
     pub(super) marked: Vec<usize>,
+    /// The limits of each marked column's changes.
+    pub(super) limits: Vec<Limits>,
     skipped: Vec<String>,
+    /// Every non-key column's plan, when the plan was made from a profile.
+    plans: Vec<ColumnPlan>,
 }
+
+/// Rows a profiled plan reads before it decides: the first batches up to
+/// this many rows.
+pub const PROFILE_ROWS: usize = 65_536;
 
 impl BatchPlan {
     /// Resolves `key` columns (in key order) and the columns to mark: those
@@ -114,9 +124,120 @@ impl BatchPlan {
         Ok(Self {
             schema: Arc::new(schema.clone()),
             key,
+            limits: vec![Limits::default(); marked.len()],
             marked,
             skipped,
+            plans: Vec::new(),
         })
+    }
+
+    /// A plan made from the column profiles of `sample` (the first batches
+    /// of the stream, up to [`PROFILE_ROWS`] rows are enough): each
+    /// candidate column — those named in `columns`, else every non-key
+    /// column — gets a [`ColumnPlan`] saying whether and how it carries
+    /// marks without changing what it means (no new labels in categories and
+    /// codes, calendar and clock fields untouched, changes within the
+    /// observed range at the column's working precision), and why.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{Int64Array, RecordBatch, StringArray};
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// use dbwatermark::Kind;
+    /// use dbwatermark::arrow::BatchPlan;
+    ///
+    /// let schema = Arc::new(Schema::new(vec![
+    ///     Field::new("id", DataType::Int64, false),
+    ///     Field::new("month", DataType::Int64, false),
+    ///     Field::new("carrier", DataType::Utf8, false),
+    ///     Field::new("distance", DataType::Int64, false),
+    /// ]));
+    /// let batch = RecordBatch::try_new(schema.clone(), vec![
+    ///     Arc::new(Int64Array::from_iter_values(0..5000)),
+    ///     Arc::new(Int64Array::from_iter_values((0..5000).map(|i| 1 + i % 12))),
+    ///     Arc::new(StringArray::from_iter_values((0..5000).map(|i| ["AA", "UA", "DL"][i % 3]))),
+    ///     Arc::new(Int64Array::from_iter_values((0..5000).map(|i| 80 + i * 7 % 4900))),
+    /// ])?;
+    /// let plan = BatchPlan::profiled(&schema, &["id"], None, &[batch])?;
+    /// assert_eq!(plan.marked_names(), ["distance"]);
+    /// let kinds: Vec<Kind> = plan.column_plans().iter().map(|p| p.kind).collect();
+    /// assert_eq!(kinds, [Kind::Calendar, Kind::Code, Kind::Measure]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchPlan::new`], and [`Error::NothingToMark`] when no column
+    /// can carry a mark without changing its meaning.
+    pub fn profiled(
+        schema: &Schema,
+        key: &[&str],
+        columns: Option<&[&str]>,
+        sample: &[RecordBatch],
+    ) -> Result<Self> {
+        // Names, key and types are checked exactly as for an unprofiled plan.
+        let base = Self::new(schema, key, columns)?;
+        let candidates: Vec<usize> = match columns {
+            Some(_) => base.marked.clone(),
+            None => (0..schema.fields().len())
+                .filter(|i| !base.key.contains(i))
+                .collect(),
+        };
+        let mut plans = Vec::with_capacity(candidates.len());
+        for i in candidates {
+            let field = schema.field(i);
+            let Some(logical) = super::profile::logical(field.data_type())
+                .filter(|_| can_be_marked(field.data_type()))
+            else {
+                plans.push(ColumnPlan::unsupported(
+                    field.name(),
+                    &field.data_type().to_string(),
+                ));
+                continue;
+            };
+            let mut profile = ColumnProfile::new(logical);
+            for batch in sample {
+                if let Some(array) = batch.columns().get(i) {
+                    super::profile::observe(&mut profile, array.as_ref());
+                }
+            }
+            plans.push(profile.plan(field.name(), columns.is_some()));
+        }
+        let marked: Vec<usize> = plans
+            .iter()
+            .filter(|p| p.marks())
+            .map(|p| schema.index_of(&p.name).unwrap_or_default())
+            .collect();
+        if marked.is_empty() {
+            return Err(Error::NothingToMark(
+                plans
+                    .iter()
+                    .map(|p| format!("`{}`: {}", p.name, p.reason))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
+        }
+        Ok(Self {
+            limits: plans
+                .iter()
+                .filter(|p| p.marks())
+                .map(|p| p.limits)
+                .collect(),
+            marked,
+            skipped: plans
+                .iter()
+                .filter(|p| !p.marks())
+                .map(|p| p.name.clone())
+                .collect(),
+            plans,
+            ..base
+        })
+    }
+
+    /// Every non-key column's plan, in schema order, when the plan was
+    /// made by [`BatchPlan::profiled`] (empty otherwise).
+    pub fn column_plans(&self) -> &[ColumnPlan] {
+        &self.plans
     }
 
     /// The schema the plan was made for.
@@ -132,8 +253,9 @@ impl BatchPlan {
             .collect()
     }
 
-    /// Names of the non-key columns left out by default because their type
-    /// cannot carry marks (or they are dates).
+    /// Names of the non-key columns left unmarked: by default because their
+    /// type cannot carry marks (or they are dates), in a profiled plan for
+    /// the reason its [`ColumnPlan`] gives.
     pub fn skipped_names(&self) -> &[String] {
         &self.skipped
     }

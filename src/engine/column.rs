@@ -247,7 +247,7 @@ impl Validity<'_> {
 /// rule every number obeys (an exact zero neither carries a mark nor
 /// results from one, and no mark changes a sign).
 ///
-/// A column's plan sets these from the
+/// A column's [`ColumnPlan`](crate::ColumnPlan) sets these from the
 /// column's profile: `min..=max` from the values seen, `float_decimals` from
 /// its working precision. [`Limits::default`] constrains nothing else.
 ///

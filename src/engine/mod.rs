@@ -10,6 +10,8 @@
 //!   float, string, timestamp or date, and the typed column views.
 //! * `embed`, `extract`, `candidates`: embedding, mergeable vote tallies and
 //!   free decoding, and naming which issued copy a leak comes from.
+//! * `profile`: column profiles and the per-column plan (carrier, limits,
+//!   reason) that keeps a marked copy meaning what the original means.
 //! * `table`: an owned in-memory table over all of them.
 //! * `watermarker`: [`Watermarker`], the prepared key and configuration every
 //!   front end goes through.
@@ -26,6 +28,7 @@ mod error;
 mod extract;
 pub(crate) mod key;
 pub(crate) mod payload;
+mod profile;
 pub(crate) mod select;
 mod table;
 mod watermarker;
@@ -38,6 +41,9 @@ pub use error::{Error, Result};
 pub use extract::{Evidence, Found, Tally};
 pub use key::{KeyEncoder, KeyPart, SCHEME_VERSION, WatermarkKey};
 pub use payload::{BINS, CLASS_LENGTHS, Payload};
+pub use profile::{
+    CATEGORY_MAX_DISTINCT, Carrier, ColumnPlan, ColumnProfile, DISTINCT_CAP, Kind, Logical,
+};
 pub use select::{Config, ConfigBuilder, Density, MAX_LEVEL, Selection, Slot};
 pub use table::{Column, EmbedReport, Table, Values};
 pub use watermarker::Watermarker;

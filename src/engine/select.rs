@@ -146,6 +146,39 @@ impl Density {
         }
         Self { level }
     }
+
+    /// Marked rows a leak needs for its copy to be named among a registry
+    /// of issued copies at the default threshold: about 60 code positions
+    /// that all agree reach p < 1e-9 after correcting for 100 candidates, and
+    /// the rest is margin for edited cells and positions hit twice.
+    pub const TRACE_MARKED_ROWS: f64 = 100.0;
+
+    /// The sparsest density at which a leak of `leak_rows` random rows holds
+    /// [`Density::TRACE_MARKED_ROWS`] marked rows, so that it is named from
+    /// the registry (every row for leaks under 100 rows).
+    ///
+    /// ```
+    /// use dbwatermark::Density;
+    /// assert_eq!(Density::to_trace(1000), Density::one_in(8)?);
+    /// assert_eq!(Density::to_trace(300), Density::from_level(3)?);
+    /// assert_eq!(Density::to_trace(100_000), Density::one_in(32)?);
+    /// assert_eq!(Density::to_trace(50), Density::ALL);
+    /// # Ok::<(), dbwatermark::Error>(())
+    /// ```
+    pub fn to_trace(leak_rows: usize) -> Self {
+        let level = (0..=MAX_LEVEL)
+            .rev()
+            .find(|&l| leak_rows as f64 * Self { level: l }.fraction() >= Self::TRACE_MARKED_ROWS)
+            .unwrap_or(0);
+        Self { level }
+    }
+
+    /// The denser of two densities.
+    pub fn denser(self, other: Self) -> Self {
+        Self {
+            level: self.level.min(other.level),
+        }
+    }
 }
 
 /// Embedding settings. Extraction must use the same [`Config::steps`]; the
@@ -161,6 +194,7 @@ impl Density {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Config {
     density: Option<Density>,
+    trace_rows: Option<usize>,
     steps: u8,
 }
 
@@ -168,6 +202,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             density: None,
+            trace_rows: None,
             steps: Self::DEFAULT_STEPS,
         }
     }
@@ -194,6 +229,11 @@ impl Config {
         self.density
     }
 
+    /// The smallest leak an automatic density must still trace, if set.
+    pub fn trace_rows(&self) -> Option<usize> {
+        self.trace_rows
+    }
+
     /// ξ: a numeric mark sits in one of the `steps` lowest binary digits of
     /// the value counted in its step (1 for integers, the last decimal digit
     /// for decimals and floats, one second for timestamps, one day for dates).
@@ -212,6 +252,15 @@ impl ConfigBuilder {
     /// contents from fewer rows, sparser changes fewer cells.
     pub fn density(mut self, density: Density) -> Self {
         self.0.density = Some(density);
+        self
+    }
+
+    /// Makes an automatic density at least [`Density::to_trace`]`(rows)`,
+    /// so that a leak of `rows` random rows is still named from the
+    /// registry of issued copies. Default: unset (the density follows the
+    /// table's size only, see [`Density::auto`]).
+    pub fn trace_rows(mut self, rows: usize) -> Self {
+        self.0.trace_rows = Some(rows);
         self
     }
 

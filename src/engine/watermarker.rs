@@ -81,12 +81,18 @@ impl Watermarker {
 
     /// The density to embed `payload` with into a table of `rows` rows
     /// (`None`: not known in advance): the configured one, else
-    /// [`Density::auto`], else [`Config::UNKNOWN_ROWS_DENSITY`].
+    /// [`Density::auto`] (else [`Config::UNKNOWN_ROWS_DENSITY`]), made at
+    /// least as dense as [`Density::to_trace`] of [`Config::trace_rows`]
+    /// when that is set.
     pub fn density_for(&self, rows: Option<usize>, payload: &Payload) -> Density {
-        match (self.config.density(), rows) {
-            (Some(d), _) => d,
+        let auto = match (self.config.density(), rows) {
+            (Some(d), _) => return d,
             (None, Some(rows)) => Density::auto(rows, payload),
             (None, None) => Config::UNKNOWN_ROWS_DENSITY,
+        };
+        match self.config.trace_rows() {
+            Some(leak) => auto.denser(Density::to_trace(leak)),
+            None => auto,
         }
     }
 

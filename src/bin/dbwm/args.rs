@@ -22,7 +22,7 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
-    pub fn watermarker(&self) -> Result<Watermarker, String> {
+    pub fn watermarker(&self, config: Config) -> Result<Watermarker, String> {
         let secret = match (&self.key_file, &self.key) {
             (Some(path), _) => {
                 let text = std::fs::read_to_string(path)
@@ -35,7 +35,7 @@ impl KeyArgs {
             })?,
         };
         let key = WatermarkKey::new(&secret).map_err(|e| e.to_string())?;
-        Ok(Watermarker::new(key, Config::default()))
+        Ok(Watermarker::new(key, config))
     }
 }
 

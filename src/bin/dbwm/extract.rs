@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use dbwatermark::registry::{self, Record};
 use dbwatermark::report::{CandidatesReport, ExtractReport, ScoreReport};
-use dbwatermark::{Candidates, Identification, Watermarker, pipeline};
+use dbwatermark::{Candidates, Config, Identification, Watermarker, pipeline};
 
 use crate::args::{KeyArgs, ReadArgs};
 use crate::output::{Failure, Outcome, Progress};
@@ -33,7 +33,10 @@ pub struct ExtractArgs {
 /// Prints the JSON report; exit 0 when a watermark is found or a candidate
 /// named, 3 when none is, 2 on bad input.
 pub fn run(args: &ExtractArgs) -> Outcome {
-    let wm = args.key.watermarker().map_err(Failure::Caller)?;
+    let wm = args
+        .key
+        .watermarker(Config::default())
+        .map_err(Failure::Caller)?;
     let tested = args
         .candidates
         .as_deref()
