@@ -152,20 +152,74 @@ fn plan(mut input: Input, path: &Path, columns: &Columns) -> Result<(BatchPlan, 
     Ok((plan, input))
 }
 
-/// The plan `dbwm embed` would follow for the file at `path`, and its rows
-/// when known, without writing anything.
+/// What embedding a file would do, measured on its first batches without
+/// writing anything: see [`plan_file`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FilePlan {
+    /// The plan of the file's columns.
+    pub plan: BatchPlan,
+    /// Rows of the file, when its format records them or a quick count
+    /// found them.
+    pub rows: Option<usize>,
+    /// The density the embed would use.
+    pub density: Density,
+    /// Rows the plan was measured on.
+    pub sample_rows: usize,
+    /// What marking those rows did, per marked column.
+    pub sample: Vec<(String, ColumnReport)>,
+}
+
+impl FilePlan {
+    /// Cells of `column` an embed of the whole file would change: the
+    /// changes measured on the sample, scaled to the file's rows.
+    pub fn expected_changes(&self, report: &ColumnReport) -> f64 {
+        let rows = self.rows.unwrap_or(self.sample_rows) as f64;
+        report.changed as f64 * rows / self.sample_rows.max(1) as f64
+    }
+}
+
+/// The plan `dbwm embed` would follow for the file at `path`, with the
+/// changes marking `content` makes in its first batches (the rows the plan
+/// was profiled from); nothing is written.
 ///
 /// # Errors
 ///
 /// [`Error::Input`] or [`Error::Columns`] naming the file.
 pub fn plan_file(
+    wm: &Watermarker,
     path: &Path,
+    content: &str,
     columns: &Columns,
     read: &ReadOptions,
-) -> Result<(BatchPlan, Option<usize>)> {
+) -> Result<FilePlan> {
+    let payload = wm.payload(content)?;
     let source = files::open(path, read).map_err(Error::Input)?;
     let rows = source.rows;
-    plan(source, path, columns).map(|(plan, _)| (plan, rows))
+    let density = wm.density_for(rows, &payload);
+    let (plan, mut source) = plan(source, path, columns)?;
+    let mut sample = vec![ColumnReport::default(); plan.marked_names().len()];
+    let mut sample_rows = 0;
+    while sample_rows < adapter::PROFILE_ROWS {
+        let Some(batch) = source.reader.next() else {
+            break;
+        };
+        let batch = batch.map_err(|e| input_error(path, e))?;
+        let (_, reports) = wm
+            .embed_batch(&batch, &plan, &payload, density)
+            .map_err(columns_error(path))?;
+        for (total, r) in sample.iter_mut().zip(&reports) {
+            total.merge(r);
+        }
+        sample_rows += batch.num_rows();
+    }
+    Ok(FilePlan {
+        sample: plan.marked_names().into_iter().zip(sample).collect(),
+        plan,
+        rows,
+        density,
+        sample_rows,
+    })
 }
 
 /// A file to watermark.

@@ -31,9 +31,10 @@
 
 use serde::Serialize;
 
-use crate::Score;
+use crate::pipeline::FilePlan;
 use crate::pipeline::{ExtractSummary, FoundIn};
 use crate::registry::Record;
+use crate::{ColumnPlan, Score};
 
 /// A watermark found: `{columns, content, density,
 /// false_positive_probability, votes_agree, votes_disagree}`.
@@ -241,6 +242,73 @@ impl<'a> From<&'a crate::eval::Outcome> for OutcomeReport<'a> {
             target: o.target_met,
             trials: o.trials,
             wrong: o.wrong,
+        }
+    }
+}
+
+/// One column of `dbwm plan --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnPlanReport<'a> {
+    /// The column.
+    pub name: &'a str,
+    /// What it is: `measure`, `category`, `calendar`, `free-text`, `code`,
+    /// `identifier`, `constant`, `empty` or `unsupported`.
+    pub kind: &'static str,
+    /// How it carries marks: `low digit`, `text mark` or `none`.
+    pub carrier: &'static str,
+    /// Smallest value a changed cell may take (marked numbers only).
+    pub min: Option<f64>,
+    /// Largest value a changed cell may take (marked numbers only).
+    pub max: Option<f64>,
+    /// Floats: the decimal place marks move in.
+    pub float_decimals: Option<i32>,
+    /// Why.
+    pub reason: &'a str,
+    /// Cells an embed of the whole file would change (from the sample).
+    pub expected_changes: Option<u64>,
+}
+
+/// What `dbwm plan --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport<'a> {
+    /// The file.
+    pub file: String,
+    /// Its rows, when known.
+    pub rows: Option<usize>,
+    /// The density an embed would use, as `1/N`.
+    pub density: String,
+    /// Rows the plan was measured on.
+    pub sample_rows: usize,
+    /// Every non-key column.
+    pub columns: Vec<ColumnPlanReport<'a>>,
+}
+
+impl<'a> PlanReport<'a> {
+    /// The report of `plan`, made for `file`.
+    pub fn new(plan: &'a FilePlan, file: &std::path::Path) -> Self {
+        let column = |p: &'a ColumnPlan| {
+            let numeric = p.marks() && p.limits.min.is_finite();
+            ColumnPlanReport {
+                name: &p.name,
+                kind: p.kind.as_str(),
+                carrier: p.carrier.as_str(),
+                min: numeric.then_some(p.limits.min),
+                max: numeric.then_some(p.limits.max),
+                float_decimals: p.limits.float_decimals,
+                reason: &p.reason,
+                expected_changes: plan
+                    .sample
+                    .iter()
+                    .find(|(n, _)| *n == p.name)
+                    .map(|(_, r)| plan.expected_changes(r).round() as u64),
+            }
+        };
+        Self {
+            file: file.display().to_string(),
+            rows: plan.rows,
+            density: plan.density.to_string(),
+            sample_rows: plan.sample_rows,
+            columns: plan.plan.column_plans().iter().map(column).collect(),
         }
     }
 }

@@ -11,6 +11,8 @@ mod distortion;
 mod dsc;
 mod false_positives;
 #[cfg(feature = "cli")]
+mod fidelity;
+#[cfg(feature = "cli")]
 mod files;
 mod keys;
 #[cfg(all(feature = "server", feature = "cli"))]

@@ -442,6 +442,23 @@ pub enum Kind {
     Unsupported,
 }
 
+impl Kind {
+    /// The kind as one lowercase word (`measure`, `category`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Measure => "measure",
+            Self::Category => "category",
+            Self::Calendar => "calendar",
+            Self::FreeText => "free-text",
+            Self::Code => "code",
+            Self::Identifier => "identifier",
+            Self::Constant => "constant",
+            Self::Empty => "empty",
+            Self::Unsupported => "unsupported",
+        }
+    }
+}
+
 /// How a column carries marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -452,6 +469,17 @@ pub enum Carrier {
     TextMark,
     /// None: the column is left as it is.
     Nothing,
+}
+
+impl Carrier {
+    /// The carrier as a short phrase (`low digit`, `text mark`, `none`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Digits => "low digit",
+            Self::TextMark => "text mark",
+            Self::Nothing => "none",
+        }
+    }
 }
 
 /// The plan for one column: what it is, how it carries marks and why.

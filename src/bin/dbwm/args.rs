@@ -39,6 +39,27 @@ impl KeyArgs {
     }
 }
 
+/// How dense the marks are, shared by `embed` and `plan`.
+#[derive(clap::Args, Clone)]
+pub struct DensityArgs {
+    /// The smallest leak that must still be traced to this copy: marks are
+    /// made dense enough that this many random rows name it from the
+    /// registry (at least as dense as the table's size alone would make
+    /// them).
+    #[arg(long, value_name = "ROWS", default_value_t = 1000)]
+    pub trace_rows: usize,
+}
+
+impl DensityArgs {
+    /// The engine configuration these flags ask for.
+    pub fn config(&self) -> Result<Config, String> {
+        Config::builder()
+            .trace_rows(self.trace_rows)
+            .build()
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// Reading options shared by `embed` and `extract`.
 #[derive(clap::Args, Clone)]
 pub struct ReadArgs {

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use dbwatermark::{Config, files, pipeline, registry};
+use dbwatermark::{files, pipeline, registry};
 
-use crate::args::{KeyArgs, ReadArgs, delimiter, parse_format};
+use crate::args::{DensityArgs, KeyArgs, ReadArgs, delimiter, parse_format};
 use crate::output::{Failure, Outcome, Progress, caller};
 
 #[derive(clap::Args)]
@@ -33,12 +33,8 @@ pub struct EmbedArgs {
     /// issued copies, one JSON object per line.
     #[arg(long, value_name = "FILE")]
     pub register: Option<PathBuf>,
-    /// The smallest leak that must still be traced to this copy: marks are
-    /// made dense enough that this many random rows name it from the
-    /// registry (at least as dense as the table's size alone would make
-    /// them).
-    #[arg(long, value_name = "ROWS", default_value_t = 1000)]
-    pub trace_rows: usize,
+    #[command(flatten)]
+    pub density: DensityArgs,
     /// Who receives this copy, for the registry record.
     #[arg(long, value_name = "LABEL", requires = "register")]
     pub recipient: Option<String>,
@@ -50,10 +46,7 @@ pub struct EmbedArgs {
 /// record. Bad flags or input exit 2; the registry is opened before any
 /// work, so an unwritable one fails first.
 pub fn run(args: &EmbedArgs) -> Outcome {
-    let config = Config::builder()
-        .trace_rows(args.trace_rows)
-        .build()
-        .map_err(caller)?;
+    let config = args.density.config().map_err(Failure::Caller)?;
     let wm = args.key.watermarker(config).map_err(Failure::Caller)?;
     let write = files::WriteOptions {
         format: parse_format(args.output_format.as_deref()).map_err(Failure::Caller)?,
@@ -129,7 +122,7 @@ fn print_summary(summary: &pipeline::EmbedSummary, output: &Path, seconds: f64) 
             r.max_abs_change
         );
     }
-    if !summary.skipped.is_empty() {
-        eprintln!("  not marked (type): {}", summary.skipped.join(", "));
+    for p in summary.plans.iter().filter(|p| !p.marks()) {
+        eprintln!("  {}: not marked, {}", p.name, p.reason);
     }
 }

@@ -9,6 +9,7 @@ mod embed;
 mod eval;
 mod extract;
 mod output;
+mod plan;
 mod serve;
 mod tables;
 
@@ -34,6 +35,11 @@ enum Command {
     /// The key comes from --key-file, else --key, else the DBWM_KEY
     /// environment variable; prefer the file or the environment.
     Embed(embed::EmbedArgs),
+    /// Show what `embed` would do to a file, column by column, without
+    /// writing anything: each column's kind (measure, category, calendar,
+    /// code, free text...), how it carries marks, the cells an embed would
+    /// change (measured on the first rows) and why.
+    Plan(plan::PlanArgs),
     /// Evaluate robustness and distortion: every attack at several strengths
     /// over random keys and contents, on a generated table or your own.
     /// Writes results.csv, results.json and recovery.svg to --out; the last
@@ -64,6 +70,7 @@ enum Command {
 fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Embed(args) => embed::run(&args),
+        Command::Plan(args) => plan::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Extract(args) => extract::run(&args),
         Command::Dsc { op } => Ok(dsc::run(op)),

@@ -1,0 +1,277 @@
+//! The default plan on a table shaped like a real one (codes, calendar and
+//! clock fields, a mostly-zero measure, a bounded measure, free text): what
+//! `dbwm embed` leaves alone and what it marks, end to end through CSV.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const KEY: &str = "fidelity test key";
+const ROWS: usize = 20_000;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("dbwm-fidelity-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dbwm(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dbwm"))
+        .args(args)
+        .env("DBWM_KEY", KEY)
+        .output()
+        .unwrap()
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_owned()
+}
+
+const HEADER: &str = "id,carrier,month,minute,dep_time,precip,humid,distance,note";
+
+/// A flights-and-weather-like table, deterministic.
+fn write_table(path: &Path) {
+    let mut text = format!("{HEADER}\n");
+    for i in 0..ROWS {
+        let carrier = ["AA", "UA", "DL", "B6", "EV"][i % 5];
+        let month = 1 + i % 12;
+        let minute = i * 7 % 60;
+        let dep_time = (5 + i % 19) * 100 + i * 13 % 60;
+        let precip = if i % 9 == 0 {
+            format!("0.{:02}", 1 + i % 40)
+        } else {
+            "0".to_owned()
+        };
+        let humid = format!("{}.{:02}", 20 + i % 80, i * 31 % 100);
+        let humid = if i % 50 == 0 { "100".to_owned() } else { humid };
+        let distance = 80 + i * 37 % 4900;
+        let note = format!("booking {i} asked for seat {} by the window", i % 7);
+        text.push_str(&format!(
+            "{},{carrier},{month},{minute},{dep_time},{precip},{humid},{distance},{note}\n",
+            i + 1
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn read(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(HEADER));
+    lines
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+fn column(rows: &[Vec<String>], i: usize) -> Vec<&str> {
+    rows.iter().map(|r| r[i].as_str()).collect()
+}
+
+#[test]
+fn default_embed_leaves_codes_calendar_and_clock_fields_alone_and_keeps_measures_in_range() {
+    let dir = Dir::new("defaults");
+    let (input, output) = (dir.path("in.csv"), dir.path("out.csv"));
+    write_table(&input);
+    let r = dbwm(&[
+        "embed",
+        "--content",
+        "acme->partner-07",
+        "--pk",
+        "id",
+        &s(&input),
+        "-o",
+        &s(&output),
+    ]);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("carrier: not marked, a code or label"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("dep_time: not marked, every value is an HHMM clock time"),
+        "{stderr}"
+    );
+    let (a, b) = (read(&input), read(&output));
+    assert_eq!(a.len(), b.len());
+
+    // Codes gain no labels and no invisible characters; calendar and clock
+    // fields are untouched, so filters and group-bys on them are unchanged.
+    for (i, name) in [(1, "carrier"), (2, "month"), (3, "minute"), (4, "dep_time")] {
+        assert_eq!(column(&a, i), column(&b, i), "{name} changed");
+    }
+    let labels: BTreeSet<&str> = column(&b, 1).into_iter().collect();
+    assert_eq!(labels.len(), 5, "carriers: {labels:?}");
+
+    // Zeros stay zero and nothing becomes zero; precipitation moves by
+    // hundredths only and never goes negative.
+    let (pa, pb) = (column(&a, 5), column(&b, 5));
+    let mut precip_changed = 0;
+    for (x, y) in pa.iter().zip(&pb) {
+        let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+        assert_eq!(x == 0.0, y == 0.0, "precip {x} became {y}");
+        assert!(y >= 0.0 && (x - y).abs() < 0.0101, "precip {x} became {y}");
+        precip_changed += usize::from(x != y);
+    }
+    assert!(precip_changed > 0, "non-zero rainfall carries marks");
+
+    // A bounded measure stays within its observed range (humidity ≤ 100) at
+    // its working precision: `100` never becomes 101 or 99.
+    for (x, y) in column(&a, 6).iter().zip(column(&b, 6)) {
+        let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+        assert!((20.0..=100.0).contains(&y), "humid {x} became {y}");
+        assert!(
+            (x - y).abs() < 0.0101,
+            "humid {x} became {y}: more than a hundredth"
+        );
+    }
+    // The free measure and the free text carry marks.
+    assert!(column(&a, 7) != column(&b, 7), "distance is marked");
+    assert!(
+        column(&b, 8)
+            .iter()
+            .any(|n| n.ends_with(['\u{200B}', '\u{200C}']))
+    );
+
+    // And the copy is traced.
+    let r = dbwm(&["extract", "--pk", "id", &s(&output)]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(String::from_utf8_lossy(&r.stdout).contains("\"acme->partner-07\""));
+}
+
+#[test]
+fn a_table_with_nothing_that_can_carry_a_mark_is_refused_naming_each_column() {
+    let dir = Dir::new("nothing");
+    let input = dir.path("codes.csv");
+    let mut text = String::from("id,carrier,month\n");
+    for i in 0..5000 {
+        text.push_str(&format!("{i},{},{}\n", ["AA", "UA"][i % 2], 1 + i % 12));
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path("out.csv");
+    let r = dbwm(&[
+        "embed",
+        "--content",
+        "x",
+        "--pk",
+        "id",
+        &s(&input),
+        "-o",
+        &s(&out),
+    ]);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nothing to mark"), "{stderr}");
+    assert!(
+        stderr.contains("`carrier`: a code or label") && stderr.contains("`month`"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "no copy is written");
+}
+
+#[test]
+fn dbwm_plan_prints_each_columns_kind_carrier_and_reason_without_writing() {
+    let dir = Dir::new("plan");
+    let input = dir.path("in.csv");
+    write_table(&input);
+    let before: Vec<_> = std::fs::read_dir(&dir.0).unwrap().collect();
+    let r = dbwm(&["plan", "--pk", "id", "--json", &s(&input)]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(plan["rows"], ROWS);
+    let kinds: Vec<(&str, &str, &str)> = plan["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["kind"].as_str().unwrap(),
+                c["carrier"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("carrier", "code", "none"),
+            ("month", "calendar", "none"),
+            ("minute", "calendar", "none"),
+            ("dep_time", "calendar", "none"),
+            ("precip", "measure", "low digit"),
+            ("humid", "measure", "low digit"),
+            ("distance", "measure", "low digit"),
+            ("note", "free-text", "text mark"),
+        ]
+    );
+    let humid = &plan["columns"][5];
+    let observed = column(&read(&input), 6)
+        .iter()
+        .map(|v| v.parse::<f64>().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(
+        (humid["min"].as_f64(), humid["max"].as_f64()),
+        (Some(observed), Some(100.0))
+    );
+    assert_eq!(humid["float_decimals"], 2);
+    assert!(humid["expected_changes"].as_u64().unwrap() > 0);
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        before.len(),
+        "nothing written"
+    );
+    // The table form names the same.
+    let r = dbwm(&["plan", "--pk", "id", &s(&input)]);
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(text.contains("every value is an HHMM clock time"), "{text}");
+}
+
+#[test]
+fn a_column_named_explicitly_is_marked_but_not_past_the_rules_that_keep_meaning() {
+    let dir = Dir::new("named");
+    let (input, output) = (dir.path("in.csv"), dir.path("out.csv"));
+    write_table(&input);
+    // `month` is a calendar field even when named; `distance` is marked.
+    let r = dbwm(&[
+        "embed",
+        "--content",
+        "named",
+        "--pk",
+        "id",
+        "--columns",
+        "month,distance",
+        &s(&input),
+        "-o",
+        &s(&output),
+    ]);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("month: not marked"), "{stderr}");
+    let (a, b) = (read(&input), read(&output));
+    assert_eq!(column(&a, 2), column(&b, 2));
+    assert_ne!(column(&a, 7), column(&b, 7));
+}
