@@ -180,7 +180,7 @@ fn a_table_with_nothing_that_can_carry_a_mark_is_refused_naming_each_column() {
     ]);
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("nothing to mark"), "{stderr}");
+    assert!(stderr.contains("no column can carry a mark"), "{stderr}");
     assert!(
         stderr.contains("`carrier`: a code or label") && stderr.contains("`month`"),
         "{stderr}"

@@ -77,8 +77,9 @@ pub enum Error {
     #[error("a primary key is required: name at least one key column")]
     NoKey,
     /// No column of the table can carry a mark without changing what it
-    /// means; the text names each column and why.
-    #[error("nothing to mark without changing what the data means: {0}")]
+    /// means (so there is nothing to mark, or to read); the text names each
+    /// column and why.
+    #[error("no column can carry a mark without changing what the data means: {0}")]
     NothingToMark(String),
     /// A batch's schema differs from the plan's.
     #[error("batch schema differs from the first batch's: {0}")]

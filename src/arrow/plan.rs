@@ -184,6 +184,7 @@ impl BatchPlan {
                 .collect(),
         };
         let mut plans = Vec::with_capacity(candidates.len());
+        let mut marked = Vec::new();
         for i in candidates {
             let field = schema.field(i);
             let Some(logical) = super::profile::logical(field.data_type())
@@ -201,13 +202,12 @@ impl BatchPlan {
                     super::profile::observe(&mut profile, array.as_ref());
                 }
             }
-            plans.push(profile.plan(field.name(), columns.is_some()));
+            let plan = profile.plan(field.name(), columns.is_some());
+            if plan.marks() {
+                marked.push(i);
+            }
+            plans.push(plan);
         }
-        let marked: Vec<usize> = plans
-            .iter()
-            .filter(|p| p.marks())
-            .map(|p| schema.index_of(&p.name).unwrap_or_default())
-            .collect();
         if marked.is_empty() {
             return Err(Error::NothingToMark(
                 plans
