@@ -20,8 +20,9 @@ before shipping a copy:
   a share of the measure's standard deviation.
 
 Exit status 0 if there is no violation (new labels, out of range, sign flip,
-moved zero, invalid calendar/clock value, changed group count, group mean
-shift of 1% of a standard deviation or more), 1 otherwise.
+moved zero, a whole-number column gaining fractions, invalid calendar/clock
+value, changed group count, group mean shift of 1% of a standard deviation
+or more), 1 otherwise.
 """
 
 import argparse
@@ -133,7 +134,8 @@ def main():
 
     violations = []
     for c, i in columns.items():
-        for k in ("new_labels", "out_of_range", "sign_flips", "zeros_moved", "invalid_calendar"):
+        for k in ("new_labels", "out_of_range", "sign_flips", "zeros_moved", "invalid_calendar",
+                  "whole_became_fraction"):
             if i.get(k):
                 violations.append(f"{c}: {k} {i[k]}")
     for g, r in groupby.items():

@@ -86,7 +86,8 @@ impl Format {
         })
     }
 
-    fn of(path: &Path, named: Option<Format>) -> Result<Self> {
+    /// The format `named`, else the one `path`'s extension names.
+    pub(crate) fn of(path: &Path, named: Option<Format>) -> Result<Self> {
         named
             .or_else(|| Self::from_path(path))
             .ok_or_else(|| Error::UnknownFormat(path.to_owned()))
@@ -108,6 +109,10 @@ pub struct ReadOptions {
     pub schema: Option<SchemaRef>,
     /// Rows read to infer a schema. Default: 10,000.
     pub infer_rows: usize,
+    /// Read every CSV column as text, so that each cell keeps its exact
+    /// text (`12.30`, `N/A`, `2013-01-01T10:00:00Z`); numbers among it are
+    /// still planned and marked as numbers. Default: no (columns are typed).
+    pub exact_text: bool,
 }
 
 impl Default for ReadOptions {
@@ -119,6 +124,7 @@ impl Default for ReadOptions {
             header: true,
             schema: None,
             infer_rows: 10_000,
+            exact_text: false,
         }
     }
 }
@@ -195,6 +201,16 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Input> {
                     file.rewind().map_err(io(path))?;
                     Arc::new(schema)
                 }
+            };
+            let schema = if options.exact_text {
+                let text = |f: &arrow_schema::FieldRef| {
+                    arrow_schema::Field::new(f.name(), arrow_schema::DataType::Utf8, true)
+                };
+                Arc::new(Schema::new(
+                    schema.fields().iter().map(text).collect::<Vec<_>>(),
+                ))
+            } else {
+                schema
             };
             let reader = arrow_csv::ReaderBuilder::new(schema)
                 .with_header(options.header)

@@ -262,6 +262,13 @@ pub fn embed_file(
         write,
     } = *job;
     let payload = wm.payload(content)?;
+    // CSV to CSV keeps every cell's exact text: numbers are read as text
+    // and marked as numbers at the scale their text has.
+    let csv = |path: &Path, named| files::Format::of(path, named).ok() == Some(files::Format::Csv);
+    let read = &ReadOptions {
+        exact_text: read.exact_text || (csv(input, read.format) && csv(output, write.format)),
+        ..read.clone()
+    };
     let source = files::open(input, read).map_err(Error::Input)?;
     let (plan, source) = plan(source, input, columns)?;
     let density = wm.density_for(source.rows, &payload);

@@ -275,3 +275,95 @@ fn a_column_named_explicitly_is_marked_but_not_past_the_rules_that_keep_meaning(
     assert_eq!(column(&a, 2), column(&b, 2));
     assert_ne!(column(&a, 7), column(&b, 7));
 }
+
+#[test]
+fn csv_cells_keep_their_exact_text_and_na_keeps_a_column_numeric() {
+    let dir = Dir::new("text");
+    let (input, output) = (dir.path("in.csv"), dir.path("out.csv"));
+    let mut text = String::from("id,amount,reading,at,delay\n");
+    for i in 0..20_000 {
+        // Decimals at three places, many with trailing zeros; a measure
+        // with `N/A` and `-` among its numbers; times written with a `Z`.
+        let amount = format!("{}.{:03}", 10 + i % 90, i * 37 % 1000);
+        let reading = match i % 10 {
+            0 => "N/A".to_owned(),
+            1 => "-".to_owned(),
+            _ => format!("{}", 100 + i * 7 % 900),
+        };
+        let at = format!("2013-01-01T{:02}:{:02}:00Z", i % 24, i % 60);
+        // Whole minutes as a float exporter writes them.
+        let delay = format!("{}.0", (i * 13 % 200) as i64 - 20);
+        text.push_str(&format!("{},{amount},{reading},{at},{delay}\n", i + 1));
+    }
+    std::fs::write(&input, &text).unwrap();
+    let r = dbwm(&[
+        "embed",
+        "--content",
+        "exact text",
+        "--pk",
+        "id",
+        &s(&input),
+        "-o",
+        &s(&output),
+    ]);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(0), "{stderr}");
+    let read_all = |p: &Path| -> Vec<Vec<String>> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_owned).collect())
+            .collect()
+    };
+    let (a, b) = (read_all(&input), read_all(&output));
+    let (mut amounts, mut readings, mut delays) = (0, 0, 0);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x[0], y[0]);
+        assert_eq!(x[3], y[3], "timestamps keep their text");
+        if x[1] != y[1] {
+            amounts += 1;
+            assert_eq!(
+                y[1].split('.').nth(1).map(str::len),
+                Some(3),
+                "{} became {}",
+                x[1],
+                y[1]
+            );
+            let d = (x[1].parse::<f64>().unwrap() - y[1].parse::<f64>().unwrap()).abs();
+            assert!(d < 0.00101, "{} became {}", x[1], y[1]);
+        }
+        if x[4] != y[4] {
+            delays += 1;
+            assert!(
+                y[4].ends_with(".0"),
+                "{} became {}: whole minutes stay whole",
+                x[4],
+                y[4]
+            );
+            let d = x[4].parse::<f64>().unwrap() - y[4].parse::<f64>().unwrap();
+            assert_eq!(d.abs(), 1.0, "{} became {}", x[4], y[4]);
+        }
+        if x[2] == "N/A" || x[2] == "-" {
+            assert_eq!(x[2], y[2], "null tokens pass through");
+        } else if x[2] != y[2] {
+            readings += 1;
+            let d = x[2].parse::<i64>().unwrap() - y[2].parse::<i64>().unwrap();
+            assert_eq!(d.abs(), 1, "{} became {}", x[2], y[2]);
+        }
+    }
+    assert!(
+        amounts > 100 && readings > 100 && delays > 100,
+        "all carry marks: {amounts}, {readings}, {delays}"
+    );
+    // Trailing zeros survive in the cells that were not changed.
+    assert!(b.iter().any(|r| r[1].ends_with('0')));
+    let r = dbwm(&["extract", "--pk", "id", &s(&output)]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(String::from_utf8_lossy(&r.stdout).contains("\"exact text\""));
+}

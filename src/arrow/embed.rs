@@ -99,14 +99,66 @@ impl Watermarker {
         let selection = self.select_batch(batch, plan);
         let mut columns = batch.columns().to_vec();
         let mut reports = Vec::with_capacity(plan.marked.len());
-        for (&i, limits) in plan.marked.iter().zip(&plan.limits) {
+        for (j, &i) in plan.marked.iter().enumerate() {
             let array = batch.column(i).as_ref();
-            let (array, report) = self.embed_array(&selection, payload, density, array, limits)?;
+            let limits = &plan.limits[j];
+            let (array, report) = if plan.text_numbers[j] {
+                self.embed_text_numbers(&selection, payload, density, array, limits)?
+            } else {
+                self.embed_array(&selection, payload, density, array, limits)?
+            };
             columns[i] = array;
             reports.push(report);
         }
         let out = RecordBatch::try_new(batch.schema(), columns)?;
         Ok((out, reports))
+    }
+
+    /// Marks a string column of numbers as numbers, each at the scale its
+    /// text has; only the changed cells are rewritten, so every other cell
+    /// (and every `N/A`) keeps its exact text.
+    fn embed_text_numbers(
+        &self,
+        sel: &Selection,
+        payload: &Payload,
+        density: Density,
+        array: &dyn Array,
+        limits: &Limits,
+    ) -> Result<(ArrayRef, ColumnReport)> {
+        use crate::engine::column::{number_text, number_text_cell};
+        let values = str_refs(array);
+        let at = limits.float_decimals;
+        let (mut cells, written): (Vec<Cell>, Vec<i8>) =
+            values.iter().map(|v| number_text_cell(v, at)).unzip();
+        let original = cells.clone();
+        let nulls = array.logical_nulls();
+        let valid = nulls.as_ref().map(validity);
+        let column = ColumnMut::Cells(&mut cells);
+        let report = self.embed_column_within(sel, payload, density, column, valid, limits)?;
+        if report.changed == 0 {
+            return Ok((array.slice(0, array.len()), report));
+        }
+        let texts: Vec<Option<String>> = (0..values.len())
+            .map(|i| {
+                if array.is_null(i) {
+                    return None;
+                }
+                Some(match number_text(&cells[i], written[i]) {
+                    Some(t) if cells[i] != original[i] => t,
+                    _ => values[i].to_owned(),
+                })
+            })
+            .collect();
+        let out: ArrayRef = match array.data_type() {
+            DataType::LargeUtf8 => {
+                Arc::new(texts.into_iter().collect::<arrow_array::LargeStringArray>())
+            }
+            DataType::Utf8View => {
+                Arc::new(texts.into_iter().collect::<arrow_array::StringViewArray>())
+            }
+            _ => Arc::new(texts.into_iter().collect::<arrow_array::StringArray>()),
+        };
+        Ok((out, report))
     }
 
     fn embed_array(

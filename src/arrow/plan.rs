@@ -14,7 +14,8 @@ use arrow_schema::{DataType, Schema, SchemaRef, TimeUnit};
 
 use super::{Error, Result};
 use crate::{
-    ColumnPlan, ColumnProfile, KeyEncoder, KeyPart, Limits, Selection, Tally, Watermarker,
+    Carrier, ColumnPlan, ColumnProfile, KeyEncoder, KeyPart, Limits, Logical, Selection, Tally,
+    Watermarker,
 };
 
 fn can_be_key(dt: &DataType) -> bool {
@@ -50,6 +51,8 @@ pub struct BatchPlan {
     pub(super) marked: Vec<usize>,
     /// The limits of each marked column's changes.
     pub(super) limits: Vec<Limits>,
+    /// Per marked column: a string column of numbers, marked as numbers.
+    pub(super) text_numbers: Vec<bool>,
     skipped: Vec<String>,
     /// Every non-key column's plan, when the plan was made from a profile.
     plans: Vec<ColumnPlan>,
@@ -125,6 +128,7 @@ impl BatchPlan {
             schema: Arc::new(schema.clone()),
             key,
             limits: vec![Limits::default(); marked.len()],
+            text_numbers: vec![false; marked.len()],
             marked,
             skipped,
             plans: Vec::new(),
@@ -185,6 +189,7 @@ impl BatchPlan {
         };
         let mut plans = Vec::with_capacity(candidates.len());
         let mut marked = Vec::new();
+        let mut text_numbers = Vec::new();
         for i in candidates {
             let field = schema.field(i);
             let Some(logical) = super::profile::logical(field.data_type())
@@ -205,6 +210,7 @@ impl BatchPlan {
             let plan = profile.plan(field.name(), columns.is_some());
             if plan.marks() {
                 marked.push(i);
+                text_numbers.push(logical == Logical::Text && plan.carrier == Carrier::Digits);
             }
             plans.push(plan);
         }
@@ -223,6 +229,7 @@ impl BatchPlan {
                 .filter(|p| p.marks())
                 .map(|p| p.limits)
                 .collect(),
+            text_numbers,
             marked,
             skipped: plans
                 .iter()

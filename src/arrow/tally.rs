@@ -29,24 +29,35 @@ impl Watermarker {
     ) -> Result<()> {
         plan.check(batch)?;
         let sel = self.select_batch(batch, plan);
-        for (&i, tally) in plan.marked.iter().zip(tallies.iter_mut()) {
+        for (j, (&i, tally)) in plan.marked.iter().zip(tallies.iter_mut()).enumerate() {
             let array = batch.column(i).as_ref();
             let nulls = array.logical_nulls();
             let valid = nulls.as_ref().map(validity);
+            let limits = &plan.limits[j];
+            if plan.text_numbers[j] {
+                let at = limits.float_decimals;
+                let cells: Vec<Cell> = str_refs(array)
+                    .iter()
+                    .map(|v| crate::engine::column::number_text_cell(v, at).0)
+                    .collect();
+                self.tally_column_within(&sel, ColumnRef::Cells(&cells), valid, tally, limits)?;
+                continue;
+            }
             macro_rules! prim {
                 ($t:ty, $variant:ident) => {
-                    self.tally_column(
+                    self.tally_column_within(
                         &sel,
                         ColumnRef::$variant(array.as_primitive::<$t>().values()),
                         valid,
                         tally,
+                        limits,
                     )?
                 };
             }
             match_primitive!(array.data_type(), prim, {
                 &DataType::Decimal128(_, scale) => {
                     let counts = array.as_primitive::<Decimal128Type>().values();
-                    self.tally_column(&sel, ColumnRef::Decimal { counts, scale }, valid, tally)?;
+                    self.tally_column_within(&sel, ColumnRef::Decimal { counts, scale }, valid, tally, limits)?;
                 }
                 &DataType::Decimal256(_, scale) => {
                     let cells: Vec<Cell> = array
@@ -62,24 +73,23 @@ impl Watermarker {
                             None => Cell::Unmarkable,
                         })
                         .collect();
-                    self.tally_column(&sel, ColumnRef::Cells(&cells), valid, tally)?;
+                    self.tally_column_within(&sel, ColumnRef::Cells(&cells), valid, tally, limits)?;
                 }
                 DataType::Timestamp(unit, _) => {
                     let units_per_second = units_per_second(unit);
                     let values = timestamp_values(array, unit);
-                    self.tally_column(
+                    self.tally_column_within(
                         &sel,
                         ColumnRef::Timestamp {
                             values,
                             units_per_second,
                         },
                         valid,
-                        tally,
-                    )?;
+                        tally, limits)?;
                 }
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                     let values = str_refs(array);
-                    self.tally_column(&sel, ColumnRef::Strs(&values), valid, tally)?;
+                    self.tally_column_within(&sel, ColumnRef::Strs(&values), valid, tally, limits)?;
                 }
                 dt => {
                     return Err(Error::SchemaMismatch(format!(

@@ -18,6 +18,7 @@
 //! unparsable text) is left exactly as it came and counted as unmarkable.
 
 use crate::Cell;
+use crate::engine::codec::{DECIMAL_MAX, decimal_text, parse_plain_number};
 use crate::timefmt::{civil_from_days, days_from_civil};
 
 use super::types::ColumnType;
@@ -130,40 +131,6 @@ fn parse_time(s: &str) -> Option<(Cell, Form)> {
     ))
 }
 
-/// A plain decimal literal `-?digits[.digits]` without redundant leading
-/// zeros, as `(count, scale)`.
-fn parse_plain_number(s: &str) -> Option<(i128, i8)> {
-    let (negative, body) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (body, None),
-    };
-    let ok_digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
-    if !ok_digits(int)
-        || (int.len() > 1 && int.starts_with('0'))
-        || frac.is_some_and(|f| !ok_digits(f))
-    {
-        return None;
-    }
-    let frac = frac.unwrap_or("");
-    if int.len() + frac.len() > 38 {
-        return None;
-    }
-    let count = int
-        .bytes()
-        .chain(frac.bytes())
-        .fold(0i128, |acc, c| acc * 10 + i128::from(c - b'0'));
-    Some((
-        if negative { -count } else { count },
-        i8::try_from(frac.len()).ok()?,
-    ))
-}
-
-/// Largest count of a 38-digit decimal.
-const DECIMAL_MAX: i128 = 10i128.pow(38) - 1;
 /// Largest count a float keeps exactly.
 const FLOAT_MAX: i128 = 1 << 53;
 /// Below this, a number in a date-time column is epoch seconds; at or above,
@@ -241,18 +208,6 @@ pub(crate) fn interpret(raw: &str, ty: ColumnType) -> (Cell, Form) {
             _ => unmarkable,
         },
     }
-}
-
-fn decimal_text(count: i128, scale: i8) -> String {
-    let digits = count.unsigned_abs().to_string();
-    let sign = if count < 0 { "-" } else { "" };
-    let scale = usize::try_from(scale).unwrap_or(0);
-    if scale == 0 {
-        return format!("{sign}{digits}");
-    }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{sign}{int}.{frac}")
 }
 
 fn quote(s: &str) -> String {

@@ -238,11 +238,67 @@ pub(crate) fn mark_float<F: PrintedFloat>(
     .and_then(|w| result.map(|r| (r, (w - count).abs(), scale)))
 }
 
-/// Reads the mark bit of a float's printed digits; zero carries none.
-pub(crate) fn read_float<F: PrintedFloat>(v: F, step: u32) -> Option<bool> {
-    let (count, scale) = float_digits(v)?;
+/// Reads the mark bit of a float's printed digits, in decimal place `at`
+/// where that is finer (the column's working precision: a value printed
+/// with fewer decimals there ends in 0 and carries no mark, as embedding
+/// at that precision leaves it); zero carries none.
+pub(crate) fn read_float<F: PrintedFloat>(v: F, step: u32, at: Option<i32>) -> Option<bool> {
+    let (mut count, mut scale) = float_digits(v)?;
+    if let Some(d) = at.filter(|&d| d > scale && d <= MAX_FLOAT_SCALE) {
+        count = count.checked_mul(10i128.checked_pow((d - scale) as u32)?)?;
+        scale = d;
+    }
     (count != 0).then_some(())?;
     read_decimal(count, scale, step)
+}
+
+/// Largest count of a 38-digit decimal.
+pub(crate) const DECIMAL_MAX: i128 = 10i128.pow(38) - 1;
+
+/// A plain decimal literal `-?digits[.digits]` without redundant leading
+/// zeros, as `(count, scale)`.
+pub(crate) fn parse_plain_number(s: &str) -> Option<(i128, i8)> {
+    let (negative, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let ok_digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    if !ok_digits(int)
+        || (int.len() > 1 && int.starts_with('0'))
+        || frac.is_some_and(|f| !ok_digits(f))
+    {
+        return None;
+    }
+    let frac = frac.unwrap_or("");
+    if int.len() + frac.len() > 38 {
+        return None;
+    }
+    let count = int
+        .bytes()
+        .chain(frac.bytes())
+        .fold(0i128, |acc, c| acc * 10 + i128::from(c - b'0'));
+    Some((
+        if negative { -count } else { count },
+        i8::try_from(frac.len()).ok()?,
+    ))
+}
+
+/// `count × 10^-scale` as plain decimal text (`decimal_text(-5, 2)` is
+/// `-0.05`).
+pub(crate) fn decimal_text(count: i128, scale: i8) -> String {
+    let digits = count.unsigned_abs().to_string();
+    let sign = if count < 0 { "-" } else { "" };
+    let scale = usize::try_from(scale).unwrap_or(0);
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
 }
 
 /// Invisible end characters for bit 0 and bit 1.
@@ -364,9 +420,9 @@ mod tests {
                         continue;
                     };
                     marked += 1;
-                    assert_eq!(read_float(w, step), Some(bit), "{v} -> {w}");
+                    assert_eq!(read_float(w, step, None), Some(bit), "{v} -> {w}");
                     let reparsed: f64 = w.to_string().parse().unwrap();
-                    assert_eq!(read_float(reparsed, step), Some(bit));
+                    assert_eq!(read_float(reparsed, step, None), Some(bit));
                     assert!(delta <= 1, "{v} -> {w}");
                 }
             }

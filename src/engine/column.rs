@@ -370,6 +370,75 @@ pub(crate) fn read_day(v: i32, step: u32) -> Option<bool> {
     Some(codec::bit_of(v.into(), step))
 }
 
+/// A plain number's digits as a float prints them: `(count, scale)` with no
+/// trailing fractional zero (`2.0` is `(2, 0)`, `22.720` is `(2272, 2)`),
+/// so text and floats of the same value read alike.
+pub(crate) fn significant(mut count: i128, mut scale: i8) -> (i128, i8) {
+    while scale > 0 && count % 10 == 0 {
+        count /= 10;
+        scale -= 1;
+    }
+    if count == 0 { (0, 0) } else { (count, scale) }
+}
+
+/// A cell of text that may be a plain number (`-?digits[.digits]`): its
+/// significant digits (see [`significant`]), in decimal place `decimals`
+/// where that is finer (the column's working precision, so `100` in a
+/// column of hundredths moves by 0.01 and `2.0` in a column of whole
+/// minutes by one); else unmarkable (null tokens such as `N/A`). Returns
+/// the cell and the decimals the text was written with.
+pub(crate) fn number_text_cell(text: &str, decimals: Option<i32>) -> (Cell, i8) {
+    let Some((raw, written)) = codec::parse_plain_number(text) else {
+        return (Cell::Unmarkable, 0);
+    };
+    let (count, scale) = significant(raw, written);
+    let at = decimals
+        .and_then(|d| i8::try_from(d).ok())
+        .filter(|&d| d > scale);
+    let parsed = match at {
+        Some(d) => 10i128
+            .checked_pow(u32::from(d.abs_diff(scale)))
+            .and_then(|p| count.checked_mul(p))
+            .filter(|c| c.abs() <= codec::DECIMAL_MAX)
+            .map(|c| (c, d)),
+        None => Some((count, scale)),
+    };
+    let cell = match parsed {
+        Some((value, 0)) => Cell::Integer {
+            value,
+            min: -codec::DECIMAL_MAX,
+            max: codec::DECIMAL_MAX,
+        },
+        Some((count, scale)) => Cell::Decimal {
+            count,
+            scale,
+            max: codec::DECIMAL_MAX,
+        },
+        None => Cell::Unmarkable,
+    };
+    (cell, written)
+}
+
+/// The text of a number cell made by [`number_text_cell`], with at least
+/// `written` decimals (trailing zeros added), as the original was written.
+pub(crate) fn number_text(cell: &Cell, written: i8) -> Option<String> {
+    let (mut text, scale) = match cell {
+        Cell::Integer { value, .. } => (value.to_string(), 0),
+        Cell::Decimal { count, scale, .. } => (codec::decimal_text(*count, *scale), *scale),
+        _ => return None,
+    };
+    if written > scale {
+        if scale <= 0 {
+            text.push('.');
+        }
+        text.extend(std::iter::repeat_n(
+            '0',
+            written.abs_diff(scale.max(0)) as usize,
+        ));
+    }
+    Some(text)
+}
+
 /// Reads an integer's mark; zero carries none.
 #[inline]
 pub(crate) fn read_int<T: Int>(v: T, step: u32) -> Option<bool> {
@@ -479,12 +548,13 @@ pub(crate) fn mark_text_edit(value: &str, slot: &mut Option<bool>, m: MarkBit) -
 }
 
 /// Marks one interpreted cell.
-pub(crate) fn mark_cell(cell: &mut Cell, m: MarkBit) -> Outcome {
+pub(crate) fn mark_cell(cell: &mut Cell, m: MarkBit, limits: &Limits) -> Outcome {
     match cell {
         Cell::Unmarkable => Outcome::Unmarkable,
         Cell::Integer { value, min, max } => {
             let old = *value;
-            match codec::nearest(old, m, *min, *max, |w| keeps_sign(old, w)) {
+            let ok = |w: i128| keeps_sign(old, w) && limits.allows(w as f64);
+            match codec::nearest(old, m, *min, *max, ok) {
                 Some(new) => {
                     *value = new;
                     changed(new - old, (new - old) as f64)
@@ -492,9 +562,7 @@ pub(crate) fn mark_cell(cell: &mut Cell, m: MarkBit) -> Outcome {
                 None => Outcome::Unmarkable,
             }
         }
-        Cell::Decimal { count, scale, max } => {
-            mark_decimal(count, *scale, *max, m, &Limits::default())
-        }
+        Cell::Decimal { count, scale, max } => mark_decimal(count, *scale, *max, m, limits),
         Cell::Text(s) => mark_text(s, m),
     }
 }

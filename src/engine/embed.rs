@@ -164,7 +164,7 @@ impl Watermarker {
             } => ctx.run(values, |v, m| column::mark_unit(v, units_per_second, m)),
             ColumnMut::Date32(v) => ctx.run(v, column::mark_day),
             ColumnMut::Date64(v) => ctx.run(v, |v, m| column::mark_unit(v, MS_PER_DAY, m)),
-            ColumnMut::Cells(v) => ctx.run(v, column::mark_cell),
+            ColumnMut::Cells(v) => ctx.run(v, |v, m| column::mark_cell(v, m, limits)),
             ColumnMut::TextEdits { values, marks } => {
                 if values.len() != marks.len() {
                     return Err(crate::Error::RowCountMismatch {

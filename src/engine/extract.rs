@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use crate::engine::Watermarker;
-use crate::engine::column::{self, ColumnRef, MS_PER_DAY, Validity};
+use crate::engine::column::{self, ColumnRef, Limits, MS_PER_DAY, Validity};
 use crate::engine::error::Result;
 use crate::engine::payload::{self, ATTEMPTS_PER_LEVEL, BINS, Payload};
 use crate::engine::select::{Density, MAX_LEVEL, Selection, Slot};
@@ -175,6 +175,24 @@ impl Watermarker {
         validity: Option<Validity<'_>>,
         tally: &mut Tally,
     ) -> Result<()> {
+        self.tally_column_within(selection, column, validity, tally, &Limits::default())
+    }
+
+    /// [`Watermarker::tally_column`] for a column embedded within `limits`:
+    /// floats are read at [`Limits::float_decimals`] as they were marked.
+    ///
+    /// # Errors
+    ///
+    /// As [`Watermarker::tally_column`].
+    pub fn tally_column_within(
+        &self,
+        selection: &Selection,
+        column: ColumnRef<'_>,
+        validity: Option<Validity<'_>>,
+        tally: &mut Tally,
+        limits: &Limits,
+    ) -> Result<()> {
+        let at = limits.float_decimals;
         Self::check_rows(selection, column.len(), validity)?;
         let slots = selection.slots();
         let part = match column {
@@ -190,10 +208,10 @@ impl Watermarker {
                 column::read_decimal(x, scale, s)
             }),
             ColumnRef::Float32(v) => count(slots, validity, v, |&x, s| {
-                crate::engine::codec::read_float(x, s)
+                crate::engine::codec::read_float(x, s, at)
             }),
             ColumnRef::Float64(v) => count(slots, validity, v, |&x, s| {
-                crate::engine::codec::read_float(x, s)
+                crate::engine::codec::read_float(x, s, at)
             }),
             ColumnRef::Text(v) => count(slots, validity, v, |x, _| {
                 crate::engine::codec::read_text(x)

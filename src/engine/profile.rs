@@ -12,6 +12,10 @@ pub const DISTINCT_CAP: usize = 4096;
 /// categories or codes: a mark would add labels.
 pub const CATEGORY_MAX_DISTINCT: usize = 24;
 
+/// Text a numeric column of a text file may hold for a missing value; a
+/// column of numbers and these is numbers, and these cells pass through.
+pub const NULL_TOKENS: [&str; 9] = ["", "N/A", "n/a", "NA", "-", "null", "NULL", "None", "nan"];
+
 /// The logical type of a profiled column, as the adapter sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -60,6 +64,9 @@ pub struct ColumnProfile {
     spaced: u64,
     /// Timestamps: how many fall on a whole minute.
     round_minutes: u64,
+    /// Strings: how many are plain numbers, and how many are null tokens.
+    numeric_text: u64,
+    null_tokens: u64,
 }
 
 impl ColumnProfile {
@@ -82,6 +89,8 @@ impl ColumnProfile {
             max_len: 0,
             spaced: 0,
             round_minutes: 0,
+            numeric_text: 0,
+            null_tokens: 0,
         }
     }
 
@@ -109,6 +118,11 @@ impl ColumnProfile {
             return;
         }
         self.count(value.to_bits());
+        self.numeric(value, decimals);
+    }
+
+    /// The statistics of a number, however it arrived.
+    fn numeric(&mut self, value: f64, decimals: i32) {
         self.min = self.min.min(value);
         self.max = self.max.max(value);
         if value == 0.0 {
@@ -143,6 +157,25 @@ impl ColumnProfile {
         if value.trim().contains(char::is_whitespace) {
             self.spaced += 1;
         }
+        if let Some((count, scale)) = crate::engine::codec::parse_plain_number(value) {
+            let (count, scale) = crate::engine::column::significant(count, scale);
+            self.numeric_text += 1;
+            self.numeric(
+                count as f64 * 10f64.powi(-i32::from(scale)),
+                i32::from(scale),
+            );
+        } else if NULL_TOKENS.contains(&value) {
+            self.null_tokens += 1;
+        }
+    }
+
+    /// Whether the strings are numbers, with at most null tokens between
+    /// them (`N/A`, `-`, empty, ...), and mostly numbers.
+    pub fn is_numeric_text(&self) -> bool {
+        self.logical == Logical::Text
+            && self.numeric_text > 0
+            && self.numeric_text + self.null_tokens == self.values()
+            && self.numeric_text * 2 >= self.values()
     }
 
     /// Counts an instant `seconds` after the epoch (`whole_minute` when it
@@ -184,6 +217,8 @@ impl ColumnProfile {
         self.max_len = self.max_len.max(other.max_len);
         self.spaced += other.spaced;
         self.round_minutes += other.round_minutes;
+        self.numeric_text += other.numeric_text;
+        self.null_tokens += other.null_tokens;
     }
 
     /// Rows seen.
@@ -240,7 +275,8 @@ impl ColumnProfile {
             (Carrier::Digits, Some((min, max))) => Limits {
                 min,
                 max,
-                float_decimals: (self.logical == Logical::Float).then(|| self.working_decimals()),
+                float_decimals: (self.logical == Logical::Float || self.is_numeric_text())
+                    .then(|| self.working_decimals()),
             },
             _ => Limits::default(),
         };
@@ -296,6 +332,18 @@ impl ColumnProfile {
                     )
                 }
             }
+            Logical::Text if self.is_numeric_text() => {
+                let (kind, carrier, reason) = self.classify_number(name, named, hint);
+                let reason = if carrier == Digits {
+                    format!(
+                        "{reason} (numbers as text, each at its own decimals; {} null tokens kept)",
+                        self.null_tokens
+                    )
+                } else {
+                    reason
+                };
+                (kind, carrier, reason)
+            }
             Logical::Text => {
                 let free = self.spaced * 2 >= self.values()
                     && distinct.is_none_or(|d| d as u64 * 5 >= self.values());
@@ -322,68 +370,79 @@ impl ColumnProfile {
                 }
             }
             Logical::Integer | Logical::Decimal { .. } | Logical::Float => {
-                let whole = self.all(self.whole);
-                if hint == Some(NameHint::Calendar) {
-                    return (
-                        Kind::Calendar,
-                        Nothing,
-                        format!("`{name}` is a calendar or clock field"),
-                    );
-                }
-                if whole
-                    && self.all(self.clock)
-                    && distinct.is_none_or(|d| d > 60)
-                    && self.max > 100.0
-                {
-                    return (
-                        Kind::Calendar,
-                        Nothing,
-                        "every value is an HHMM clock time".into(),
-                    );
-                }
-                if whole && few(CATEGORY_MAX_DISTINCT) {
-                    return (
-                        Kind::Category,
-                        Nothing,
-                        format!(
-                            "{} distinct whole values: a category or code",
-                            distinct.unwrap_or(0)
-                        ),
-                    );
-                }
-                if !named && hint == Some(NameHint::Identifier) {
-                    return (
-                        Kind::Identifier,
-                        Nothing,
-                        format!("`{name}` names an identifier or code (name it to mark it)"),
-                    );
-                }
-                if !named && whole && self.tens + self.zeros == self.values() && self.tens > 0 {
-                    return (
-                        Kind::Category,
-                        Nothing,
-                        "every value is a multiple of 10: a coded scale (name it to mark it)"
-                            .into(),
-                    );
-                }
-                let (min, max) = self.range().unwrap_or_default();
-                let unit = match self.logical {
-                    Logical::Float => match self.working_decimals() {
-                        0 => "units".to_owned(),
-                        d => format!("steps of 1e-{d}"),
-                    },
-                    Logical::Decimal { scale } if scale > 0 => format!("steps of 1e-{scale}"),
-                    _ => "units".to_owned(),
-                };
-                (
-                    Kind::Measure,
-                    Digits,
-                    format!(
-                        "a measure: low digit in {unit}, within {min}..={max}, zeros and signs kept"
-                    ),
-                )
+                self.classify_number(name, named, hint)
             }
         }
+    }
+
+    /// Numbers: what the values and the name say.
+    fn classify_number(
+        &self,
+        name: &str,
+        named: bool,
+        hint: Option<NameHint>,
+    ) -> (Kind, Carrier, String) {
+        use Carrier::{Digits, Nothing};
+        let distinct = self.distinct();
+        let few = |n: usize| distinct.is_some_and(|d| d <= n);
+        let numbers = match self.logical {
+            Logical::Text => self.numeric_text,
+            _ => self.values(),
+        };
+        let all = |n: u64| n == numbers && n > 0;
+        let whole = all(self.whole);
+        if hint == Some(NameHint::Calendar) {
+            return (
+                Kind::Calendar,
+                Nothing,
+                format!("`{name}` is a calendar or clock field"),
+            );
+        }
+        if whole && all(self.clock) && distinct.is_none_or(|d| d > 60) && self.max > 100.0 {
+            return (
+                Kind::Calendar,
+                Nothing,
+                "every value is an HHMM clock time".into(),
+            );
+        }
+        if whole && few(CATEGORY_MAX_DISTINCT) {
+            return (
+                Kind::Category,
+                Nothing,
+                format!(
+                    "{} distinct whole values: a category or code",
+                    distinct.unwrap_or(0)
+                ),
+            );
+        }
+        if !named && hint == Some(NameHint::Identifier) {
+            return (
+                Kind::Identifier,
+                Nothing,
+                format!("`{name}` names an identifier or code (name it to mark it)"),
+            );
+        }
+        if !named && whole && self.tens + self.zeros == numbers && self.tens > 0 {
+            return (
+                Kind::Category,
+                Nothing,
+                "every value is a multiple of 10: a coded scale (name it to mark it)".into(),
+            );
+        }
+        let (min, max) = self.range().unwrap_or_default();
+        let unit = match self.logical {
+            Logical::Float => match self.working_decimals() {
+                0 => "units".to_owned(),
+                d => format!("steps of 1e-{d}"),
+            },
+            Logical::Decimal { scale } if scale > 0 => format!("steps of 1e-{scale}"),
+            _ => "units".to_owned(),
+        };
+        (
+            Kind::Measure,
+            Digits,
+            format!("a measure: low digit in {unit}, within {min}..={max}, zeros and signs kept"),
+        )
     }
 }
 
