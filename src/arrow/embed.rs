@@ -125,11 +125,10 @@ impl Watermarker {
         array: &dyn Array,
         limits: &Limits,
     ) -> Result<(ArrayRef, ColumnReport)> {
-        use crate::engine::column::{number_text, number_text_cell};
         let values = str_refs(array);
         let at = limits.float_decimals;
         let (mut cells, written): (Vec<Cell>, Vec<i8>) =
-            values.iter().map(|v| number_text_cell(v, at)).unzip();
+            values.iter().map(|v| Cell::from_number_text(v, at)).unzip();
         let original = cells.clone();
         let nulls = array.logical_nulls();
         let valid = nulls.as_ref().map(validity);
@@ -143,7 +142,7 @@ impl Watermarker {
                 if array.is_null(i) {
                     return None;
                 }
-                Some(match number_text(&cells[i], written[i]) {
+                Some(match cells[i].number_text(written[i]) {
                     Some(t) if cells[i] != original[i] => t,
                     _ => values[i].to_owned(),
                 })

@@ -38,7 +38,7 @@ impl Watermarker {
                 let at = limits.float_decimals;
                 let cells: Vec<Cell> = str_refs(array)
                     .iter()
-                    .map(|v| crate::engine::column::number_text_cell(v, at).0)
+                    .map(|v| Cell::from_number_text(v, at).0)
                     .collect();
                 self.tally_column_within(&sel, ColumnRef::Cells(&cells), valid, tally, limits)?;
                 continue;

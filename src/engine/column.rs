@@ -381,62 +381,76 @@ pub(crate) fn significant(mut count: i128, mut scale: i8) -> (i128, i8) {
     if count == 0 { (0, 0) } else { (count, scale) }
 }
 
-/// A cell of text that may be a plain number (`-?digits[.digits]`): its
-/// significant digits (see [`significant`]), in decimal place `decimals`
-/// where that is finer (the column's working precision, so `100` in a
-/// column of hundredths moves by 0.01 and `2.0` in a column of whole
-/// minutes by one); else unmarkable (null tokens such as `N/A`). Returns
-/// the cell and the decimals the text was written with.
-pub(crate) fn number_text_cell(text: &str, decimals: Option<i32>) -> (Cell, i8) {
-    let Some((raw, written)) = codec::parse_plain_number(text) else {
-        return (Cell::Unmarkable, 0);
-    };
-    let (count, scale) = significant(raw, written);
-    let at = decimals
-        .and_then(|d| i8::try_from(d).ok())
-        .filter(|&d| d > scale);
-    let parsed = match at {
-        Some(d) => 10i128
-            .checked_pow(u32::from(d.abs_diff(scale)))
-            .and_then(|p| count.checked_mul(p))
-            .filter(|c| c.abs() <= codec::DECIMAL_MAX)
-            .map(|c| (c, d)),
-        None => Some((count, scale)),
-    };
-    let cell = match parsed {
-        Some((value, 0)) => Cell::Integer {
-            value,
-            min: -codec::DECIMAL_MAX,
-            max: codec::DECIMAL_MAX,
-        },
-        Some((count, scale)) => Cell::Decimal {
-            count,
-            scale,
-            max: codec::DECIMAL_MAX,
-        },
-        None => Cell::Unmarkable,
-    };
-    (cell, written)
-}
-
-/// The text of a number cell made by [`number_text_cell`], with at least
-/// `written` decimals (trailing zeros added), as the original was written.
-pub(crate) fn number_text(cell: &Cell, written: i8) -> Option<String> {
-    let (mut text, scale) = match cell {
-        Cell::Integer { value, .. } => (value.to_string(), 0),
-        Cell::Decimal { count, scale, .. } => (codec::decimal_text(*count, *scale), *scale),
-        _ => return None,
-    };
-    if written > scale {
-        if scale <= 0 {
-            text.push('.');
-        }
-        text.extend(std::iter::repeat_n(
-            '0',
-            written.abs_diff(scale.max(0)) as usize,
-        ));
+impl Cell {
+    /// A cell of text that may be a plain number (`-?digits[.digits]`): its
+    /// significant digits (no trailing fractional zero: `2.0` is 2, `22.720`
+    /// is 22.72), in decimal place `decimals`
+    /// where that is finer (the column's working precision, so `100` in a
+    /// column of hundredths moves by 0.01 and `2.0` in a column of whole
+    /// minutes by one); else unmarkable (null tokens such as `N/A`). Returns
+    /// the cell and the decimals the text was written with.
+    ///
+    /// ```
+    /// use dbwatermark::Cell;
+    /// let (cell, written) = Cell::from_number_text("2.0", Some(0));
+    /// assert_eq!(written, 1);
+    /// assert!(matches!(cell, Cell::Integer { value: 2, .. }));
+    /// assert_eq!(cell.number_text(written).as_deref(), Some("2.0"));
+    /// let (cell, _) = Cell::from_number_text("100", Some(2));
+    /// assert!(matches!(cell, Cell::Decimal { count: 10_000, scale: 2, .. }));
+    /// assert_eq!(Cell::from_number_text("N/A", None).0, Cell::Unmarkable);
+    /// ```
+    pub fn from_number_text(text: &str, decimals: Option<i32>) -> (Cell, i8) {
+        let Some((raw, written)) = codec::parse_plain_number(text) else {
+            return (Cell::Unmarkable, 0);
+        };
+        let (count, scale) = significant(raw, written);
+        let at = decimals
+            .and_then(|d| i8::try_from(d).ok())
+            .filter(|&d| d > scale);
+        let parsed = match at {
+            Some(d) => 10i128
+                .checked_pow(u32::from(d.abs_diff(scale)))
+                .and_then(|p| count.checked_mul(p))
+                .filter(|c| c.abs() <= codec::DECIMAL_MAX)
+                .map(|c| (c, d)),
+            None => Some((count, scale)),
+        };
+        let cell = match parsed {
+            Some((value, 0)) => Cell::Integer {
+                value,
+                min: -codec::DECIMAL_MAX,
+                max: codec::DECIMAL_MAX,
+            },
+            Some((count, scale)) => Cell::Decimal {
+                count,
+                scale,
+                max: codec::DECIMAL_MAX,
+            },
+            None => Cell::Unmarkable,
+        };
+        (cell, written)
     }
-    Some(text)
+
+    /// The text of a number cell made by [`Cell::from_number_text`], with at least
+    /// `written` decimals (trailing zeros added), as the original was written.
+    pub fn number_text(&self, written: i8) -> Option<String> {
+        let (mut text, scale) = match self {
+            Cell::Integer { value, .. } => (value.to_string(), 0),
+            Cell::Decimal { count, scale, .. } => (codec::decimal_text(*count, *scale), *scale),
+            _ => return None,
+        };
+        if written > scale {
+            if scale <= 0 {
+                text.push('.');
+            }
+            text.extend(std::iter::repeat_n(
+                '0',
+                written.abs_diff(scale.max(0)) as usize,
+            ));
+        }
+        Some(text)
+    }
 }
 
 /// Reads an integer's mark; zero carries none.
