@@ -9,7 +9,8 @@ use arrow_schema::{ArrowError, SchemaRef};
 use crate::arrow::{self as adapter, BatchPlan};
 use crate::files::{self, Input, Output, ReadOptions, WriteOptions};
 use crate::{
-    Candidates, ColumnPlan, ColumnReport, Density, Evidence, Identification, Tally, Watermarker,
+    Candidates, ColumnPlan, ColumnReport, ColumnRules, Density, Evidence, Identification, Tally,
+    Watermarker,
 };
 
 /// Errors of a file job.
@@ -61,6 +62,8 @@ pub struct EmbedSummary {
     pub skipped: Vec<String>,
     /// Every non-key column's plan: what it is, how it carries marks, why.
     pub plans: Vec<ColumnPlan>,
+    /// The plan's fingerprint ([`BatchPlan::fingerprint`]).
+    pub plan_fingerprint: String,
 }
 
 fn columns_error(path: &Path) -> impl FnOnce(adapter::Error) -> Error + '_ {
@@ -78,13 +81,15 @@ fn input_error(path: &Path, source: arrow_schema::ArrowError) -> Error {
 }
 
 /// Which columns a file job uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Columns {
     /// The primary-key columns, in key order.
     pub key: Vec<String>,
     /// The columns to mark or read; `None` for every non-key column of a
     /// markable type except dates.
     pub marked: Option<Vec<String>>,
+    /// The owner's rules for columns; extraction must use the embed's.
+    pub rules: ColumnRules,
 }
 
 impl Columns {
@@ -93,6 +98,7 @@ impl Columns {
         Self {
             key: key.into_iter().map(Into::into).collect(),
             marked: None,
+            rules: ColumnRules::new(),
         }
     }
 }
@@ -142,7 +148,7 @@ fn plan(mut input: Input, path: &Path, columns: &Columns) -> Result<(BatchPlan, 
             None => break,
         }
     }
-    let plan = BatchPlan::profiled(&schema, &key, marked.as_deref(), &head)
+    let plan = BatchPlan::profiled_with(&schema, &key, marked.as_deref(), &columns.rules, &head)
         .map_err(columns_error(path))?;
     input.reader = Box::new(Replay {
         schema,
@@ -302,6 +308,7 @@ pub fn embed_file(
         columns: plan.marked_names().into_iter().zip(reports).collect(),
         skipped: plan.skipped_names().to_vec(),
         plans: plan.column_plans().to_vec(),
+        plan_fingerprint: plan.fingerprint(),
     })
 }
 

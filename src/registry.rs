@@ -85,6 +85,10 @@ pub struct Record {
     /// The file written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// The fingerprint of the plan it was marked under (which columns
+    /// carry marks, how and within what limits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_fingerprint: Option<String>,
     /// Any other field of the line, kept as written.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -100,6 +104,7 @@ impl Record {
             key_fingerprint: None,
             rows: None,
             file: None,
+            plan_fingerprint: None,
             extra: serde_json::Map::new(),
         }
     }

@@ -262,6 +262,8 @@ pub struct ColumnPlanReport<'a> {
     pub max: Option<f64>,
     /// Floats: the decimal place marks move in.
     pub float_decimals: Option<i32>,
+    /// Largest change of one value, when the owner's rules set one.
+    pub max_change: Option<f64>,
     /// Why.
     pub reason: &'a str,
     /// Cells an embed of the whole file would change (from the sample).
@@ -279,6 +281,9 @@ pub struct PlanReport<'a> {
     pub density: String,
     /// Rows the plan was measured on.
     pub sample_rows: usize,
+    /// The plan's fingerprint, as the embed summary and the registry record
+    /// will carry it.
+    pub fingerprint: String,
     /// Every non-key column.
     pub columns: Vec<ColumnPlanReport<'a>>,
 }
@@ -295,6 +300,11 @@ impl<'a> PlanReport<'a> {
                 min: numeric.then_some(p.limits.min),
                 max: numeric.then_some(p.limits.max),
                 float_decimals: p.limits.float_decimals,
+                max_change: p
+                    .limits
+                    .max_change
+                    .is_finite()
+                    .then_some(p.limits.max_change),
                 reason: &p.reason,
                 expected_changes: plan
                     .sample
@@ -308,6 +318,7 @@ impl<'a> PlanReport<'a> {
             rows: plan.rows,
             density: plan.density.to_string(),
             sample_rows: plan.sample_rows,
+            fingerprint: plan.plan.fingerprint(),
             columns: plan.plan.column_plans().iter().map(column).collect(),
         }
     }

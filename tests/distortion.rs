@@ -218,6 +218,7 @@ fn limits_keep_values_in_range_and_floats_move_at_the_working_precision() {
         min: 0.0,
         max: 10.0,
         float_decimals: Some(2),
+        ..Limits::default()
     };
     let (marked, report) = marked_within(Values::Float64(visib.clone()), &limits);
     let Values::Float64(m) = marked else {
@@ -241,6 +242,7 @@ fn limits_keep_values_in_range_and_floats_move_at_the_working_precision() {
         min: 1.0,
         max: 12.0,
         float_decimals: None,
+        ..Limits::default()
     };
     let (marked, _) = marked_within(Values::Int32(months), &limits);
     let Values::Int32(m) = marked else {

@@ -37,6 +37,17 @@ fn dbwm(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The standard output of a run that must have succeeded.
+fn traced(r: std::process::Output) -> String {
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    String::from_utf8_lossy(&r.stdout).into_owned()
+}
+
 fn s(p: &Path) -> String {
     p.to_str().unwrap().to_owned()
 }
@@ -149,13 +160,7 @@ fn default_embed_leaves_codes_calendar_and_clock_fields_alone_and_keeps_measures
 
     // And the copy is traced.
     let r = dbwm(&["extract", "--pk", "id", &s(&output)]);
-    assert_eq!(
-        r.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    assert!(String::from_utf8_lossy(&r.stdout).contains("\"acme->partner-07\""));
+    assert!(traced(r).contains("\"acme->partner-07\""));
 }
 
 #[test]
@@ -359,11 +364,116 @@ fn csv_cells_keep_their_exact_text_and_na_keeps_a_column_numeric() {
     // Trailing zeros survive in the cells that were not changed.
     assert!(b.iter().any(|r| r[1].ends_with('0')));
     let r = dbwm(&["extract", "--pk", "id", &s(&output)]);
-    assert_eq!(
-        r.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
+    assert!(traced(r).contains("\"exact text\""));
+}
+
+#[test]
+fn the_owners_rules_from_a_file_and_flags_decide_what_is_marked_and_extraction_follows_them() {
+    let dir = Dir::new("rules");
+    let (input, output) = (dir.path("in.csv"), dir.path("out.csv"));
+    let (rules, registry) = (dir.path("rules.toml"), dir.path("issued.jsonl"));
+    write_table(&input);
+    // The owner: `distance` is left alone, `month` is a measure after all
+    // (within 2..=11), humidity moves by at most a hundredth and never
+    // above 99.5.
+    std::fs::write(
+        &rules,
+        "[columns.distance]\nmark = false\n\n[columns.month]\nkind = \"measure\"\nmin = 2\nmax = 11\n",
+    )
+    .unwrap();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["--pk", "id", "--rules", &s(&rules)]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        v.extend(["--rule".into(), "humid:max=99.5,max_change=0.01".into()]);
+        v.extend(extra.iter().map(|a| a.to_string()));
+        v
+    };
+    let mut embed = vec!["embed".to_owned(), "--content".into(), "ruled".into()];
+    embed.extend(args(&[
+        &s(&input),
+        "-o",
+        &s(&output),
+        "--register",
+        &s(&registry),
+    ]));
+    let r = dbwm(&embed.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("distance: not marked, left alone by the owner's rules"),
+        "{stderr}"
     );
-    assert!(String::from_utf8_lossy(&r.stdout).contains("\"exact text\""));
+    let (a, b) = (read(&input), read(&output));
+    assert_eq!(column(&a, 7), column(&b, 7), "distance was left alone");
+    let (ma, mb) = (column(&a, 2), column(&b, 2));
+    assert_ne!(ma, mb, "month is marked as the owner said");
+    for (x, y) in ma.iter().zip(&mb) {
+        let (x, y): (i64, i64) = (x.parse().unwrap(), y.parse().unwrap());
+        assert!(x == y || (2..=11).contains(&y), "month {x} became {y}");
+    }
+    for (x, y) in column(&a, 6).iter().zip(column(&b, 6)) {
+        let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+        assert!(x == y || y <= 99.5, "humid {x} became {y}");
+        assert!((x - y).abs() <= 0.0100001, "humid {x} became {y}");
+    }
+
+    // The registry records the plan's fingerprint, the same as the summary.
+    let fingerprint = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("plan "))
+        .expect("the summary prints the plan fingerprint")
+        .to_owned();
+    let record = std::fs::read_to_string(&registry).unwrap();
+    assert!(
+        record.contains(&format!("\"plan_fingerprint\":\"{fingerprint}\"")),
+        "{record}"
+    );
+
+    // Extraction under the same rules names the copy.
+    let mut extract = vec!["extract".to_owned()];
+    extract.extend(args(&[&s(&output), "--candidates", &s(&registry)]));
+    let r = dbwm(&extract.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(traced(r).contains("\"ruled\""));
+}
+
+#[test]
+fn a_rule_that_does_not_fit_the_table_is_refused_naming_the_column_and_nothing_is_written() {
+    let dir = Dir::new("badrules");
+    let (input, output) = (dir.path("in.csv"), dir.path("out.csv"));
+    write_table(&input);
+    for (rule, says) in [
+        (
+            "height:mark=true",
+            "rule for column `height`: the table has no such column",
+        ),
+        (
+            "carrier:kind=measure",
+            "rule for column `carrier`: `kind = measure` needs numbers",
+        ),
+        (
+            "humid:min=5,max=1",
+            "rule for column `humid`: min 5 is above max 1",
+        ),
+        ("humid:colour=red", "unknown setting `colour`"),
+        ("id:mark=true", "`id` is a primary-key column"),
+    ] {
+        let r = dbwm(&[
+            "embed",
+            "--content",
+            "x",
+            "--pk",
+            "id",
+            "--rule",
+            rule,
+            &s(&input),
+            "-o",
+            &s(&output),
+        ]);
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{rule}: {stderr}");
+        assert!(stderr.contains(says), "{rule}: {stderr}");
+        assert!(!output.exists(), "{rule}: an output was written");
+    }
 }

@@ -76,6 +76,10 @@ pub enum Error {
     /// No primary-key column was named.
     #[error("a primary key is required: name at least one key column")]
     NoKey,
+    /// An owner's rule names no column of the schema, a key column, or a
+    /// kind the column cannot be.
+    #[error(transparent)]
+    Rule(#[from] crate::RuleError),
     /// No column of the table can carry a mark without changing what it
     /// means (so there is nothing to mark, or to read); the text names each
     /// column and why.

@@ -14,8 +14,8 @@ use arrow_schema::{DataType, Schema, SchemaRef, TimeUnit};
 
 use super::{Error, Result};
 use crate::{
-    Carrier, ColumnPlan, ColumnProfile, KeyEncoder, KeyPart, Limits, Logical, Selection, Tally,
-    Watermarker,
+    Carrier, ColumnPlan, ColumnProfile, ColumnRules, KeyEncoder, KeyPart, Limits, Logical,
+    RuleError, Selection, Tally, Watermarker,
 };
 
 fn can_be_key(dt: &DataType) -> bool {
@@ -179,8 +179,35 @@ impl BatchPlan {
         columns: Option<&[&str]>,
         sample: &[RecordBatch],
     ) -> Result<Self> {
+        Self::profiled_with(schema, key, columns, &ColumnRules::new(), sample)
+    }
+
+    /// [`BatchPlan::profiled`] under the owner's `rules`, which win over
+    /// the profile's guesses (see [`ColumnRule`](crate::ColumnRule)).
+    /// Extraction must use the same rules as the embed.
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchPlan::profiled`], and [`Error::Rule`] when a rule names a
+    /// column the schema does not have or a key column, or states a kind
+    /// its column cannot be.
+    pub fn profiled_with(
+        schema: &Schema,
+        key: &[&str],
+        columns: Option<&[&str]>,
+        rules: &ColumnRules,
+        sample: &[RecordBatch],
+    ) -> Result<Self> {
         // Names, key and types are checked exactly as for an unprofiled plan.
         let base = Self::new(schema, key, columns)?;
+        for (name, rule) in rules.columns() {
+            let known = schema
+                .index_of(name)
+                .map_err(|_| RuleError::new("the table has no such column").in_column(name))?;
+            if base.key.contains(&known) && rule.mark == Some(true) {
+                return Err(Error::KeyColumnMarked(name.to_owned()));
+            }
+        }
         let candidates: Vec<usize> = match columns {
             Some(_) => base.marked.clone(),
             None => (0..schema.fields().len())
@@ -207,7 +234,8 @@ impl BatchPlan {
                     super::profile::observe(&mut profile, array.as_ref());
                 }
             }
-            let plan = profile.plan(field.name(), columns.is_some());
+            let rule = rules.get(field.name()).copied().unwrap_or_default();
+            let plan = profile.plan_with(field.name(), columns.is_some(), &rule)?;
             if plan.marks() {
                 marked.push(i);
                 text_numbers.push(logical == Logical::Text && plan.carrier == Carrier::Digits);
@@ -245,6 +273,25 @@ impl BatchPlan {
     /// made by [`BatchPlan::profiled`] (empty otherwise).
     pub fn column_plans(&self) -> &[ColumnPlan] {
         &self.plans
+    }
+
+    /// A short fingerprint of how this plan marks a table
+    /// ([`ColumnPlan::fingerprint`]); a plan made by [`BatchPlan::new`]
+    /// counts each marked column as marked by its type.
+    pub fn fingerprint(&self) -> String {
+        if !self.plans.is_empty() {
+            return ColumnPlan::fingerprint(&self.plans);
+        }
+        let typed: Vec<ColumnPlan> = self
+            .marked
+            .iter()
+            .map(|&i| {
+                let f = self.schema.field(i);
+                let text = super::profile::logical(f.data_type()) == Some(Logical::Text);
+                ColumnPlan::by_type(f.name(), text)
+            })
+            .collect();
+        ColumnPlan::fingerprint(&typed)
     }
 
     /// The schema the plan was made for.

@@ -10,6 +10,7 @@ use arrow_schema::DataType;
 
 use super::{str_refs, timestamp_values, units_per_second};
 use crate::engine::codec::{PrintedFloat, float_digits};
+use crate::engine::column::MS_PER_DAY;
 use crate::{ColumnProfile, Logical};
 
 /// The logical type the profile sees for `dt`, if it can carry marks.
@@ -59,7 +60,11 @@ pub(crate) fn observe(profile: &mut ColumnProfile, array: &dyn Array) {
         DataType::UInt32 => ints!(UInt32Type),
         DataType::UInt64 => ints!(UInt64Type),
         DataType::Date32 => ints!(Date32Type),
-        DataType::Date64 => ints!(Date64Type),
+        DataType::Date64 => {
+            // In days, the step a date is marked in.
+            let a = array.as_primitive::<Date64Type>();
+            each(&mut |i, p| p.number(a.value(i).div_euclid(MS_PER_DAY) as f64, 0))
+        }
         DataType::Float32 => {
             let a = array.as_primitive::<Float32Type>();
             each(&mut |i, p| float(a.value(i), p))

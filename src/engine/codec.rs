@@ -233,7 +233,7 @@ pub(crate) fn mark_float<F: PrintedFloat>(
             return true;
         }
         result = float_from_digits(w, scale);
-        result.is_some_and(|r: F| limits.allows(r.to_f64_value()))
+        result.is_some_and(|r: F| limits.allows(v.to_f64_value(), r.to_f64_value()))
     })
     .and_then(|w| result.map(|r| (r, (w - count).abs(), scale)))
 }

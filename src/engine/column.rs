@@ -253,8 +253,10 @@ impl Validity<'_> {
 ///
 /// ```
 /// use dbwatermark::Limits;
-/// let l = Limits { min: 0.0, max: 10.0, float_decimals: Some(2) };
-/// assert!(l.allows(9.99) && !l.allows(10.01));
+/// let l = Limits { min: 0.0, max: 10.0, float_decimals: Some(2), ..Limits::default() };
+/// assert!(l.allows(10.0, 9.99) && !l.allows(10.0, 10.01));
+/// let small = Limits { max_change: 0.5, ..Limits::default() };
+/// assert!(small.allows(3.0, 3.5) && !small.allows(3.0, 4.0));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
@@ -267,6 +269,9 @@ pub struct Limits {
     /// of hundredths moves to `9.99` or `10.01`, never to `9` or `11`.
     /// `None`: each float in its own last printed digit.
     pub float_decimals: Option<i32>,
+    /// Largest change of one value, in the column's unit (seconds for
+    /// timestamps, days for dates); infinite by default.
+    pub max_change: f64,
 }
 
 impl Default for Limits {
@@ -275,15 +280,18 @@ impl Default for Limits {
             min: f64::NEG_INFINITY,
             max: f64::INFINITY,
             float_decimals: None,
+            max_change: f64::INFINITY,
         }
     }
 }
 
 impl Limits {
-    /// Whether a changed cell may take value `v`.
+    /// Whether a cell holding `old` may be changed to `new`: `new` is within
+    /// `min..=max` and no farther from `old` than `max_change` (up to float
+    /// rounding of the difference).
     #[inline]
-    pub fn allows(&self, v: f64) -> bool {
-        (self.min..=self.max).contains(&v)
+    pub fn allows(&self, old: f64, new: f64) -> bool {
+        (self.min..=self.max).contains(&new) && (new - old).abs() <= self.max_change * (1.0 + 1e-9)
     }
 }
 
@@ -340,7 +348,7 @@ fn changed(steps: i128, amount: f64) -> Outcome {
 #[inline]
 pub(crate) fn mark_int<T: Int>(v: &mut T, m: MarkBit, limits: &Limits) -> Outcome {
     let old: i128 = (*v).into();
-    let ok = |w: i128| keeps_sign(old, w) && limits.allows(w as f64);
+    let ok = |w: i128| keeps_sign(old, w) && limits.allows(old as f64, w as f64);
     match codec::nearest(old, m, T::MIN, T::MAX, ok).and_then(|w| T::try_from(w).ok()) {
         Some(new) => {
             *v = new;
@@ -353,9 +361,10 @@ pub(crate) fn mark_int<T: Int>(v: &mut T, m: MarkBit, limits: &Limits) -> Outcom
 
 /// Marks a day count (`Date32`): a date, so day 0 is a day like any other.
 #[inline]
-pub(crate) fn mark_day(v: &mut i32, m: MarkBit) -> Outcome {
+pub(crate) fn mark_day(v: &mut i32, m: MarkBit, limits: &Limits) -> Outcome {
     let old = i128::from(*v);
-    match codec::nearest(old, m, i32::MIN.into(), i32::MAX.into(), |_| true) {
+    let ok = |w: i128| limits.allows(old as f64, w as f64);
+    match codec::nearest(old, m, i32::MIN.into(), i32::MAX.into(), ok) {
         Some(new) => {
             *v = new as i32;
             changed(new - old, (new - old) as f64)
@@ -478,7 +487,9 @@ pub(crate) fn mark_decimal(
     let scale = i32::from(scale);
     let unit = 10f64.powi(-scale);
     let ok = |w: i128| {
-        codec::decimal_ok(w, scale) && keeps_sign(old, w) && limits.allows(w as f64 * unit)
+        codec::decimal_ok(w, scale)
+            && keeps_sign(old, w)
+            && limits.allows(old as f64 * unit, w as f64 * unit)
     };
     match codec::nearest(old, m, -max, max, ok) {
         Some(new) => {
@@ -511,14 +522,16 @@ pub(crate) fn mark_float<F: codec::PrintedFloat>(
 }
 
 /// Marks a value counted in `per` units of its step, keeping the remainder
-/// (the sub-second part of a timestamp, say).
+/// (the sub-second part of a timestamp, say); `limits` are in steps.
 #[inline]
-pub(crate) fn mark_unit(v: &mut i64, per: i64, m: MarkBit) -> Outcome {
+pub(crate) fn mark_unit(v: &mut i64, per: i64, m: MarkBit, limits: &Limits) -> Outcome {
     let old = *v;
     let per = per.max(1);
     let count = i128::from(old.div_euclid(per));
     let rem = i128::from(old.rem_euclid(per));
-    let fits = |w: i128| i64::try_from(w * i128::from(per) + rem).is_ok();
+    let fits = |w: i128| {
+        i64::try_from(w * i128::from(per) + rem).is_ok() && limits.allows(count as f64, w as f64)
+    };
     match codec::nearest(count, m, i128::MIN / 2, i128::MAX / 2, fits) {
         Some(w) => {
             *v = (w * i128::from(per) + rem) as i64;
@@ -567,7 +580,7 @@ pub(crate) fn mark_cell(cell: &mut Cell, m: MarkBit, limits: &Limits) -> Outcome
         Cell::Unmarkable => Outcome::Unmarkable,
         Cell::Integer { value, min, max } => {
             let old = *value;
-            let ok = |w: i128| keeps_sign(old, w) && limits.allows(w as f64);
+            let ok = |w: i128| keeps_sign(old, w) && limits.allows(old as f64, w as f64);
             match codec::nearest(old, m, *min, *max, ok) {
                 Some(new) => {
                     *value = new;

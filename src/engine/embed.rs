@@ -161,9 +161,11 @@ impl Watermarker {
             ColumnMut::Timestamp {
                 values,
                 units_per_second,
-            } => ctx.run(values, |v, m| column::mark_unit(v, units_per_second, m)),
-            ColumnMut::Date32(v) => ctx.run(v, column::mark_day),
-            ColumnMut::Date64(v) => ctx.run(v, |v, m| column::mark_unit(v, MS_PER_DAY, m)),
+            } => ctx.run(values, |v, m| {
+                column::mark_unit(v, units_per_second, m, limits)
+            }),
+            ColumnMut::Date32(v) => ctx.run(v, |v, m| column::mark_day(v, m, limits)),
+            ColumnMut::Date64(v) => ctx.run(v, |v, m| column::mark_unit(v, MS_PER_DAY, m, limits)),
             ColumnMut::Cells(v) => ctx.run(v, |v, m| column::mark_cell(v, m, limits)),
             ColumnMut::TextEdits { values, marks } => {
                 if values.len() != marks.len() {

@@ -101,10 +101,7 @@ impl WatermarkKey {
     /// hash that cannot be turned back into the key. Use it to record which
     /// key a copy was issued with.
     pub fn fingerprint(&self) -> String {
-        self.fingerprint
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&self.fingerprint)
     }
 
     /// The keyed row hash of an already encoded primary key.
@@ -394,6 +391,11 @@ fn write_numeric_literal(buf: &mut Vec<u8>, text: &[u8]) -> bool {
     }
     digits.write_canonical(buf, negative, exp - frac_len);
     true
+}
+
+/// Bytes as lowercase hex digits.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@
 //! * `embed`, `extract`, `candidates`: embedding, mergeable vote tallies and
 //!   free decoding, and naming which issued copy a leak comes from.
 //! * `profile`: column profiles and the per-column plan (carrier, limits,
-//!   reason) that keeps a marked copy meaning what the original means.
+//!   reason) that keeps a marked copy meaning what the original means;
+//!   `rules`: what the owner says about a column, which the plan follows.
 //! * `table`: an owned in-memory table over all of them.
 //! * `watermarker`: [`Watermarker`], the prepared key and configuration every
 //!   front end goes through.
@@ -29,6 +30,7 @@ mod extract;
 pub(crate) mod key;
 pub(crate) mod payload;
 mod profile;
+mod rules;
 pub(crate) mod select;
 mod table;
 mod watermarker;
@@ -44,6 +46,7 @@ pub use payload::{BINS, CLASS_LENGTHS, Payload};
 pub use profile::{
     CATEGORY_MAX_DISTINCT, Carrier, ColumnPlan, ColumnProfile, DISTINCT_CAP, Kind, Logical,
 };
+pub use rules::{ColumnRule, ColumnRules, RuleError};
 pub use select::{Config, ConfigBuilder, Density, MAX_LEVEL, Selection, Slot};
 pub use table::{Column, EmbedReport, Table, Values};
 pub use watermarker::Watermarker;

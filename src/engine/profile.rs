@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::engine::column::Limits;
+use crate::engine::rules::{ColumnRule, RuleError};
 
 /// Distinct values tracked exactly; beyond this a column counts as "many".
 pub const DISTINCT_CAP: usize = 4096;
@@ -270,23 +271,174 @@ impl ColumnProfile {
     /// not the rules that keep meaning (categories, calendar fields,
     /// constants, ranges).
     pub fn plan(&self, name: &str, named: bool) -> ColumnPlan {
-        let (kind, carrier, reason) = self.classify(name, named);
-        let limits = match (carrier, self.range()) {
-            (Carrier::Digits, Some((min, max))) => Limits {
-                min,
-                max,
-                float_decimals: (self.logical == Logical::Float || self.is_numeric_text())
-                    .then(|| self.working_decimals()),
-            },
-            _ => Limits::default(),
+        self.plan_with(name, named, &ColumnRule::default())
+            .expect("an empty rule always fits")
+    }
+
+    /// [`plan`](Self::plan) under the owner's `rule` for the column, which
+    /// wins over the profile's guesses (see [`ColumnRule`]).
+    ///
+    /// ```
+    /// use dbwatermark::{Carrier, ColumnProfile, ColumnRule, Kind, Logical};
+    ///
+    /// let mut rating = ColumnProfile::new(Logical::Integer);
+    /// for i in 0..1000 {
+    ///     rating.number((1 + i % 5) as f64, 0);
+    /// }
+    /// assert_eq!(rating.plan("rating", false).kind, Kind::Category);
+    /// let mut rule = ColumnRule::default();
+    /// rule.set("kind", "measure")?;
+    /// let plan = rating.plan_with("rating", false, &rule)?;
+    /// assert_eq!((plan.kind, plan.carrier), (Kind::Measure, Carrier::Digits));
+    /// assert_eq!((plan.limits.min, plan.limits.max), (1.0, 5.0));
+    /// # Ok::<(), dbwatermark::RuleError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RuleError`] when the rule's kind cannot describe this column
+    /// (`measure` for text that is not numbers, `free-text` for numbers).
+    pub fn plan_with(
+        &self,
+        name: &str,
+        named: bool,
+        rule: &ColumnRule,
+    ) -> Result<ColumnPlan, RuleError> {
+        rule.check().map_err(|e| e.in_column(name))?;
+        let asked = named || rule.mark == Some(true);
+        let (kind, mut carrier, mut reason) = match rule.kind {
+            Some(stated) => self.stated(name, stated)?,
+            None => self.classify(name, asked),
         };
-        ColumnPlan {
+        if rule.mark == Some(false) {
+            carrier = Carrier::Nothing;
+            reason = format!("left alone by the owner's rules (`mark = false`); {reason}");
+        } else if rule.mark == Some(true) && carrier == Carrier::Nothing && rule.kind.is_none() {
+            let hint = match kind {
+                Kind::Code => " (set `kind = free-text` to mark it anyway)",
+                Kind::Category | Kind::Calendar | Kind::Identifier => {
+                    " (set `kind = measure` to mark it anyway)"
+                }
+                _ => "",
+            };
+            reason = format!("asked to mark, but {reason}{hint}");
+        }
+        let mut limits = Limits::default();
+        if carrier == Carrier::Digits {
+            let (min, max) = self.range().unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+            limits.min = rule.min.unwrap_or(min);
+            limits.max = rule.max.unwrap_or(max);
+            if self.logical == Logical::Float || self.is_numeric_text() {
+                limits.float_decimals = Some(self.working_decimals());
+            }
+            if let Some(change) = rule.max_change {
+                limits.max_change = change;
+                match self.finest_step_within(change) {
+                    Some(decimals) => {
+                        let working = self.working_decimals();
+                        if self.logical == Logical::Float && decimals != working {
+                            limits.float_decimals = Some(decimals);
+                            reason = reason.replace(
+                                &format!("low digit in {}", decimal_unit(working)),
+                                &format!("low digit in {}", decimal_unit(decimals)),
+                            );
+                        }
+                    }
+                    None => {
+                        carrier = Carrier::Nothing;
+                        reason = format!(
+                            "its smallest step ({}) is larger than the owner's `max_change = {change}`",
+                            self.step_text()
+                        );
+                    }
+                }
+            }
+            if carrier == Carrier::Digits {
+                let whose = if rule.min.is_some() || rule.max.is_some() {
+                    " (the owner's range)"
+                } else {
+                    ""
+                };
+                reason = format!("{reason}, within {}..={}{whose}", limits.min, limits.max);
+                if limits.max_change.is_finite() {
+                    reason = format!("{reason}, each change at most {}", limits.max_change);
+                }
+            }
+        }
+        Ok(ColumnPlan {
             name: name.to_owned(),
             kind,
             carrier,
             limits,
             reason,
+        })
+    }
+
+    /// The column's step as text: `1`, `0.01`, `1 s`, `1 day`.
+    fn step_text(&self) -> String {
+        match self.logical {
+            Logical::Integer => "1".into(),
+            Logical::Decimal { scale } => format!("1e-{scale}"),
+            Logical::Float | Logical::Text => format!("1e-{}", self.working_decimals()),
+            Logical::Timestamp => "1 s".into(),
+            Logical::Date => "1 day".into(),
         }
+    }
+
+    /// The decimal place a float may be marked in so that one step is at
+    /// most `change` (for other types: their own, if its step fits); `None`
+    /// when no place fits.
+    fn finest_step_within(&self, change: f64) -> Option<i32> {
+        let fits = |decimals: i32| 10f64.powi(-decimals) <= change * (1.0 + 1e-9);
+        match self.logical {
+            Logical::Float => (self.working_decimals()..=24).find(|&d| fits(d)),
+            Logical::Decimal { scale } => fits(i32::from(scale)).then_some(i32::from(scale)),
+            Logical::Text => {
+                let d = self.working_decimals();
+                fits(d).then_some(d)
+            }
+            Logical::Integer | Logical::Timestamp | Logical::Date => fits(0).then_some(0),
+        }
+    }
+
+    /// What a column is when the owner states its kind; empty and constant
+    /// columns stay unmarked whatever is stated.
+    fn stated(&self, name: &str, kind: Kind) -> Result<(Kind, Carrier, String), RuleError> {
+        if self.values() == 0 {
+            return Ok((Kind::Empty, Carrier::Nothing, "no values".into()));
+        }
+        if self.distinct() == Some(1) {
+            return Ok((
+                Kind::Constant,
+                Carrier::Nothing,
+                "one value in every row".into(),
+            ));
+        }
+        let numbers = self.logical != Logical::Text || self.is_numeric_text();
+        let mismatch =
+            |what: &str| RuleError::new(format!("`kind = {kind}` needs {what}")).in_column(name);
+        Ok(match kind {
+            Kind::Measure if !numbers => return Err(mismatch("numbers, dates or timestamps")),
+            Kind::Measure => {
+                let (_, carrier, reason) = self.measure();
+                (
+                    Kind::Measure,
+                    carrier,
+                    format!("stated by the owner: {reason}"),
+                )
+            }
+            Kind::FreeText if self.logical != Logical::Text => return Err(mismatch("text")),
+            Kind::FreeText => (
+                Kind::FreeText,
+                Carrier::TextMark,
+                "free text, stated by the owner: an invisible end mark".into(),
+            ),
+            other => (
+                other,
+                Carrier::Nothing,
+                format!("stated by the owner to be a {other}: left alone"),
+            ),
+        })
     }
 
     fn classify(&self, name: &str, named: bool) -> (Kind, Carrier, String) {
@@ -382,7 +534,7 @@ impl ColumnProfile {
         named: bool,
         hint: Option<NameHint>,
     ) -> (Kind, Carrier, String) {
-        use Carrier::{Digits, Nothing};
+        use Carrier::Nothing;
         let distinct = self.distinct();
         let few = |n: usize| distinct.is_some_and(|d| d <= n);
         let numbers = match self.logical {
@@ -429,20 +581,32 @@ impl ColumnProfile {
                 "every value is a multiple of 10: a coded scale (name it to mark it)".into(),
             );
         }
-        let (min, max) = self.range().unwrap_or_default();
+        self.measure()
+    }
+
+    /// A column marked in its low digit, and the reason saying so.
+    fn measure(&self) -> (Kind, Carrier, String) {
         let unit = match self.logical {
-            Logical::Float => match self.working_decimals() {
-                0 => "units".to_owned(),
-                d => format!("steps of 1e-{d}"),
-            },
-            Logical::Decimal { scale } if scale > 0 => format!("steps of 1e-{scale}"),
+            Logical::Float | Logical::Text => decimal_unit(self.working_decimals()),
+            Logical::Decimal { scale } => decimal_unit(scale.into()),
+            Logical::Timestamp => "seconds".to_owned(),
+            Logical::Date => "days".to_owned(),
             _ => "units".to_owned(),
         };
         (
             Kind::Measure,
-            Digits,
-            format!("a measure: low digit in {unit}, within {min}..={max}, zeros and signs kept"),
+            Carrier::Digits,
+            format!("a measure: low digit in {unit}, zeros and signs kept"),
         )
+    }
+}
+
+/// The step of a number marked at `decimals` places, in words.
+fn decimal_unit(decimals: i32) -> String {
+    if decimals <= 0 {
+        "units".to_owned()
+    } else {
+        format!("steps of 1e-{decimals}")
     }
 }
 
@@ -569,9 +733,63 @@ impl ColumnPlan {
         }
     }
 
+    /// The plan of a column marked by its type alone, without a profile:
+    /// text with an end mark, anything else in its low digit.
+    pub fn by_type(name: &str, text: bool) -> Self {
+        let (kind, carrier) = if text {
+            (Kind::FreeText, Carrier::TextMark)
+        } else {
+            (Kind::Measure, Carrier::Digits)
+        };
+        Self {
+            name: name.to_owned(),
+            kind,
+            carrier,
+            limits: Limits::default(),
+            reason: "marked by its type (no profile)".into(),
+        }
+    }
+
     /// Whether the column carries marks.
     pub fn marks(&self) -> bool {
         self.carrier != Carrier::Nothing
+    }
+
+    /// A short fingerprint (16 hex digits) of how a table is marked under
+    /// `plans`: the marked columns in order, with their kind, carrier and
+    /// limits. Two copies with the same fingerprint were marked in the same
+    /// columns the same way; it holds nothing secret.
+    ///
+    /// ```
+    /// use dbwatermark::{ColumnPlan, ColumnProfile, Logical};
+    ///
+    /// let mut p = ColumnProfile::new(Logical::Integer);
+    /// (0..500).for_each(|i| p.number((100 + i * 7 % 900) as f64, 0));
+    /// let plans = [p.plan("distance", false)];
+    /// let f = ColumnPlan::fingerprint(&plans);
+    /// assert_eq!(f.len(), 16);
+    /// assert_eq!(f, ColumnPlan::fingerprint(&plans.clone()));
+    /// assert_ne!(f, ColumnPlan::fingerprint(&[p.plan("dist", false)]));
+    /// ```
+    pub fn fingerprint(plans: &[ColumnPlan]) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"dbwm-plan-v1\n");
+        for p in plans.iter().filter(|p| p.marks()) {
+            let l = &p.limits;
+            let line = format!(
+                "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{}\n",
+                p.name,
+                p.kind.as_str(),
+                p.carrier.as_str(),
+                l.min,
+                l.max,
+                l.float_decimals,
+                l.max_change
+            );
+            h.update(line.as_bytes());
+        }
+        crate::engine::key::hex(&h.finalize()[..8])
     }
 }
 

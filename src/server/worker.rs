@@ -127,6 +127,7 @@ async fn run_task(app: &Arc<AppState>, task: Claimed) {
     let columns = Arc::new(Columns {
         key: task.primary_key.clone(),
         marked: task.columns.clone(),
+        rules: crate::ColumnRules::new(),
     });
     let store = app.store.clone();
     let id = task.id.clone();

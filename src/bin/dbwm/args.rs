@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use dbwatermark::files::{self, Format};
 use dbwatermark::pipeline;
-use dbwatermark::{Config, WatermarkKey, Watermarker};
+use dbwatermark::{ColumnRules, Config, WatermarkKey, Watermarker};
 
 /// Where the watermark key comes from. Prefer a file or the environment:
 /// a key on the command line is visible to other users in the process list
@@ -82,14 +82,36 @@ pub struct ReadArgs {
     /// Rows per batch.
     #[arg(long, default_value_t = files::DEFAULT_BATCH_ROWS)]
     pub batch_rows: usize,
+    /// The owner's rules for columns, a TOML file of `[columns.NAME]`
+    /// tables with `mark`, `kind`, `min`, `max`, `max_change`. Extraction
+    /// must be given the same rules as the embed.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// One column's rule, `COLUMN:SETTING=VALUE[,SETTING=VALUE...]` (e.g.
+    /// `humid:min=0,max=100`, `tailnum:mark=false`, `rating:kind=measure`,
+    /// `dep_delay:max_change=1`); repeatable, applied after --rules.
+    #[arg(long, value_name = "RULE")]
+    pub rule: Vec<String>,
 }
 
 impl ReadArgs {
-    pub fn columns(&self) -> pipeline::Columns {
-        pipeline::Columns {
+    pub fn columns(&self) -> Result<pipeline::Columns, String> {
+        let mut rules = match &self.rules {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read rules file `{}`: {e}", path.display()))?;
+                rules_from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => ColumnRules::new(),
+        };
+        for flag in &self.rule {
+            rules.add_flag(flag).map_err(|e| format!("--rule {e}"))?;
+        }
+        Ok(pipeline::Columns {
             key: self.pk.clone(),
             marked: self.columns.clone(),
-        }
+            rules,
+        })
     }
 
     pub fn options(&self) -> Result<files::ReadOptions, String> {
@@ -111,4 +133,83 @@ pub fn parse_format(name: Option<&str>) -> Result<Option<Format>, String> {
 pub fn delimiter(c: Option<char>) -> Result<Option<u8>, String> {
     c.map(|c| u8::try_from(c).map_err(|_| format!("delimiter `{c}` is not a single byte")))
         .transpose()
+}
+
+/// The owner's rules from a TOML file:
+///
+/// ```toml
+/// [columns.humid]
+/// min = 0
+/// max = 100
+///
+/// [columns.rating]
+/// kind = "measure"
+/// max_change = 1
+/// ```
+pub fn rules_from_toml(text: &str) -> Result<ColumnRules, String> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut rules = ColumnRules::new();
+    for (key, value) in &table {
+        if key != "columns" {
+            return Err(format!(
+                "unknown top-level key `{key}` (expected [columns.NAME])"
+            ));
+        }
+        let toml::Value::Table(columns) = value else {
+            return Err("`columns` must be a table of [columns.NAME] tables".into());
+        };
+        for (column, settings) in columns {
+            let toml::Value::Table(settings) = settings else {
+                return Err(format!("`columns.{column}` must be a table"));
+            };
+            let mut rule = dbwatermark::ColumnRule::default();
+            for (setting, value) in settings {
+                let text = match value {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    _ => {
+                        return Err(format!(
+                            "`columns.{column}.{setting}` must be a string, number or boolean"
+                        ));
+                    }
+                };
+                rule.set(setting, &text)
+                    .map_err(|e| e.in_column(column).to_string())?;
+            }
+            rules.insert(column, rule).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rules_from_toml;
+
+    #[test]
+    fn a_rules_file_sets_each_columns_rule_and_names_what_is_wrong() {
+        let rules = rules_from_toml(
+            "[columns.humid]\nmin = 0\nmax = 100.5\n[columns.tailnum]\nmark = false\n",
+        )
+        .unwrap();
+        let humid = rules.get("humid").unwrap();
+        assert_eq!((humid.min, humid.max), (Some(0.0), Some(100.5)));
+        assert_eq!(rules.get("tailnum").unwrap().mark, Some(false));
+        for (bad, says) in [
+            ("[columns.x]\ncolour = 1\n", "unknown setting `colour`"),
+            ("[columns.x]\nmark = [1]\n", "`columns.x.mark`"),
+            (
+                "[column.x]\nmark = true\n",
+                "unknown top-level key `column`",
+            ),
+            ("[columns.x]\nkind = \"date\"\n", "unknown kind `date`"),
+            ("[columns.x]\nmin = 3\nmax = 1\n", "above max"),
+            ("[columns\n", ""),
+        ] {
+            let e = rules_from_toml(bad).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
 }

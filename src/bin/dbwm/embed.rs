@@ -66,7 +66,7 @@ pub fn run(args: &EmbedArgs) -> Outcome {
     let read = args.read.options().map_err(Failure::Caller)?;
     let start = Instant::now();
     let progress = Progress::new("embedding");
-    let columns = args.read.columns();
+    let columns = args.read.columns().map_err(Failure::Caller)?;
     let job = pipeline::EmbedJob {
         input: &args.input,
         output: &args.output,
@@ -78,22 +78,24 @@ pub fn run(args: &EmbedArgs) -> Outcome {
     let result = pipeline::embed_file(&wm, &job, &mut |done, total| progress.update(done, total));
     drop(progress);
     let summary = result?;
-    print_summary(&summary, &args.output, start.elapsed().as_secs_f64());
+    // Registered before anything is printed: a closed standard error must
+    // not leave a written copy unregistered.
     if let Some(registry) = &mut registry {
-        let record = registry::Record::issued(
+        let mut record = registry::Record::issued(
             &wm,
             &args.content,
             args.recipient.as_deref(),
             summary.rows as u64,
             &args.output,
         );
+        record.plan_fingerprint = Some(summary.plan_fingerprint.clone());
         registry.append(&record).map_err(|e| {
             Failure::Internal(format!("the copy was written, but not registered: {e}"))
         })?;
-        eprintln!(
-            "  registered in {}",
-            args.register.as_deref().unwrap_or(Path::new("")).display()
-        );
+    }
+    print_summary(&summary, &args.output, start.elapsed().as_secs_f64());
+    if let Some(path) = &args.register {
+        eprintln!("  registered in {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -112,6 +114,7 @@ fn print_summary(summary: &pipeline::EmbedSummary, output: &Path, seconds: f64) 
             100.0 * changed as f64 / cells as f64
         },
     );
+    eprintln!("  plan {}", summary.plan_fingerprint);
     for (name, r) in &summary.columns {
         eprintln!(
             "  {name}: {} changed, {} nulls and {} unmarkable skipped, mean change {:.3}, max {:.3}",

@@ -48,7 +48,7 @@ pub fn run(args: &ExtractArgs) -> Outcome {
     let result = pipeline::extract_files_against(
         &wm,
         &args.files,
-        &args.read.columns(),
+        &args.read.columns().map_err(Failure::Caller)?,
         &read,
         tested.as_ref().map(|(c, _, _)| c),
         &mut |done, total| progress.update(done, total),

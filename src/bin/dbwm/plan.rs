@@ -35,7 +35,13 @@ pub fn run(args: &PlanArgs) -> Outcome {
     let config = args.density.config().map_err(Failure::Caller)?;
     let wm = args.key.watermarker(config).map_err(Failure::Caller)?;
     let read = args.read.options().map_err(Failure::Caller)?;
-    let plan = pipeline::plan_file(&wm, &args.input, &args.content, &args.read.columns(), &read)?;
+    let plan = pipeline::plan_file(
+        &wm,
+        &args.input,
+        &args.content,
+        &args.read.columns().map_err(Failure::Caller)?,
+        &read,
+    )?;
     let report = PlanReport::new(&plan, &args.input);
     if args.json {
         println!(
@@ -55,6 +61,7 @@ pub fn run(args: &PlanArgs) -> Outcome {
         args.density.trace_rows as f64 * plan.density.fraction(),
         report.sample_rows,
     );
+    println!("plan {}", report.fingerprint);
     println!(
         "{:<18} {:<11} {:<10} {:>9}  reason",
         "column", "kind", "carrier", "changes"
