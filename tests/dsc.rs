@@ -506,3 +506,87 @@ mod mutated {
         assert!(dsc::embed_json(&base()).is_ok());
     }
 }
+
+/// A DSC request shaped like a real table: a status code, a calendar
+/// field, times on whole minutes and a bounded measure.
+fn real_shaped(rows: usize, with_measure: bool) -> Value {
+    let data: Vec<Value> = (0..rows)
+        .map(|i| {
+            let mut row = json!({
+                "id": i,
+                "status": 1 + i % 3,
+                "year": 2010 + i % 5,
+                "departed": format!("2024-03-{:02} {:02}:{:02}:00", 1 + i % 28, i % 24, i * 7 % 60),
+            });
+            if with_measure {
+                row["humidity"] = json!(
+                    format!("{}.{}", 20 + i % 80, 1 + i % 9)
+                        .parse::<f64>()
+                        .unwrap()
+                );
+            }
+            row
+        })
+        .collect();
+    let mut columns = vec![
+        json!({"name": "id", "type": "BIGINT", "primary_key": true}),
+        json!({"name": "status", "type": "INT", "primary_key": false}),
+        json!({"name": "year", "type": "INT", "primary_key": false}),
+        json!({"name": "departed", "type": "DATETIME", "primary_key": false}),
+    ];
+    if with_measure {
+        columns.push(json!({"name": "humidity", "type": "DOUBLE", "primary_key": false}));
+    }
+    json!({
+        "watermark_content": "partner-real",
+        "watermark_key": "dsc test key",
+        "columns": columns,
+        "data": data,
+    })
+}
+
+#[test]
+fn dsc_embed_leaves_codes_calendar_fields_and_whole_minutes_alone_and_keeps_measures_in_range() {
+    let req = real_shaped(6000, true);
+    let out: Value = serde_json::from_slice(&embed(&req).unwrap()).unwrap();
+    let (before, after) = (
+        req["data"].as_array().unwrap(),
+        out["marked_data"].as_array().unwrap(),
+    );
+    let mut humidity_changed = 0;
+    for (a, b) in before.iter().zip(after) {
+        for untouched in ["status", "year", "departed"] {
+            assert_eq!(a[untouched], b[untouched], "{untouched} changed");
+        }
+        let (x, y) = (
+            a["humidity"].as_f64().unwrap(),
+            b["humidity"].as_f64().unwrap(),
+        );
+        assert!(
+            (20.1..=99.9).contains(&y),
+            "humidity {x} left its range: {y}"
+        );
+        humidity_changed += usize::from(x != y);
+    }
+    assert!(
+        humidity_changed > 100,
+        "{humidity_changed} humidity cells changed"
+    );
+    let mut ex = req.clone();
+    ex.as_object_mut().unwrap().remove("watermark_content");
+    ex["data"] = out["marked_data"].clone();
+    assert_eq!(extract(&ex).unwrap(), ["partner-real"]);
+}
+
+#[test]
+fn a_dsc_request_with_nothing_that_can_carry_a_mark_is_an_invalid_parameter_naming_each_column() {
+    let reason = invalid(embed(&real_shaped(6000, false)));
+    for says in [
+        "none can carry a mark",
+        "`status`: 3 distinct whole values",
+        "`year`",
+        "`departed`: timestamps on whole minutes",
+    ] {
+        assert!(reason.contains(says), "{says}: {reason}");
+    }
+}

@@ -32,6 +32,14 @@
 //!   fields not named in `columns` and values that cannot be marked (null,
 //!   booleans, objects, arrays) pass through untouched. How each type is
 //!   marked is described in [`cell`].
+//! * Every `primary_key: false` column is profiled over the request's rows
+//!   and planned as a column named by the caller ([`ColumnProfile::plan`]):
+//!   categories and codes (few distinct values, repeated), calendar fields
+//!   by name, times on whole minutes and constants are left byte for byte
+//!   as they arrived, and marked values stay within the column's observed
+//!   range. Extraction plans the leak's rows the same way. A request where
+//!   no column can carry a mark is an `Invalid parameter` error naming each
+//!   column and why.
 //! * `watermarks` lists every distinct watermark found (at most 100),
 //!   strongest evidence first.
 //! * The key never appears in an error message or in `Debug` output.
@@ -56,7 +64,8 @@ use rayon::prelude::*;
 use serde_json::value::RawValue;
 
 use crate::{
-    Cell, ColumnMut, ColumnRef, Config, KeyEncoder, KeyPart, Tally, WatermarkKey, Watermarker,
+    Cell, ColumnMut, ColumnPlan, ColumnProfile, ColumnRef, Config, KeyEncoder, KeyPart, Logical,
+    Tally, WatermarkKey, Watermarker,
 };
 use cell::{Form, MAX_FIELD_CHARS};
 pub use types::ColumnType;
@@ -273,6 +282,76 @@ fn column_cells(data: &[Row], name: &str, ty: ColumnType) -> (Vec<Cell>, Vec<For
     (cells, forms, validity)
 }
 
+/// The profile of a column's cells, as the core sees them.
+fn profile(cells: &[Cell], validity: &[bool], ty: ColumnType) -> ColumnProfile {
+    let logical = match ty {
+        ColumnType::Integer { .. } => Logical::Integer,
+        ColumnType::Decimal | ColumnType::Float => Logical::Float,
+        ColumnType::Text => Logical::Text,
+        ColumnType::Date => Logical::Date,
+        ColumnType::Time | ColumnType::DateTime => Logical::Timestamp,
+    };
+    let mut p = ColumnProfile::new(logical);
+    for (cell, &valid) in cells.iter().zip(validity) {
+        match cell {
+            _ if !valid => p.null(),
+            Cell::Integer { value, .. } if logical == Logical::Timestamp => {
+                p.instant(*value as i64, value % 60 == 0)
+            }
+            Cell::Integer { value, .. } => p.number(*value as f64, 0),
+            Cell::Decimal { count, scale, .. } => {
+                let (count, scale) = crate::engine::column::significant(*count, *scale);
+                p.number(
+                    count as f64 * 10f64.powi(-i32::from(scale)),
+                    i32::from(scale),
+                )
+            }
+            Cell::Text(t) => p.text(t),
+            Cell::Unmarkable => p.null(),
+        }
+    }
+    p
+}
+
+/// Each marked column's cells, forms, validity and plan, from the profile
+/// of the request's rows (the caller named every `primary_key: false`
+/// column, which overrides guesses from names, not the rules that keep
+/// meaning); an error naming every column when none can carry a mark.
+fn planned(data: &[Row], plan: &Plan<'_>) -> Result<Vec<PlannedColumn>, DscError> {
+    let columns: Vec<PlannedColumn> = plan
+        .marked
+        .iter()
+        .map(|&(name, ty)| {
+            let (cells, forms, validity) = column_cells(data, name, ty);
+            let plan = profile(&cells, &validity, ty).plan(name, true);
+            PlannedColumn {
+                cells,
+                forms,
+                validity,
+                plan,
+            }
+        })
+        .collect();
+    if !data.is_empty() && columns.iter().all(|c| !c.plan.marks()) {
+        let why: Vec<String> = columns
+            .iter()
+            .map(|c| format!("`{}`: {}", c.plan.name, c.plan.reason))
+            .collect();
+        return Err(DscError::invalid(format!(
+            "columns: none can carry a mark without changing what it means ({})",
+            why.join("; ")
+        )));
+    }
+    Ok(columns)
+}
+
+struct PlannedColumn {
+    cells: Vec<Cell>,
+    forms: Vec<Form>,
+    validity: Vec<bool>,
+    plan: ColumnPlan,
+}
+
 /// Embeds the request's watermark.
 ///
 /// # Errors
@@ -302,15 +381,25 @@ pub fn embed(request: EmbedRequest) -> Result<EmbedResponse, DscError> {
         push_key(&data[i], &plan.keys, enc).is_ok()
     });
     let density = wm.density_for(Some(data.len()), &payload);
-    for &(name, ty) in &plan.marked {
-        let (mut cells, forms, validity) = column_cells(&data, name, ty);
+    for column in planned(&data, &plan)? {
+        let PlannedColumn {
+            mut cells,
+            forms,
+            validity,
+            plan,
+        } = column;
+        if !plan.marks() {
+            continue;
+        }
+        let name = plan.name.as_str();
         let original = cells.clone();
-        wm.embed_column(
+        wm.embed_column_within(
             &selection,
             &payload,
             density,
             ColumnMut::Cells(&mut cells),
             Some((&validity).into()),
+            &plan.limits,
         )?;
         for (i, row) in data.iter_mut().enumerate() {
             if cells[i] == original[i] {
@@ -342,17 +431,17 @@ pub fn extract(request: &ExtractRequest) -> Result<ExtractResponse, DscError> {
     let selection = wm.select(data.len(), |i, enc| {
         push_key(&data[i], &plan.keys, enc).is_ok()
     });
-    let tallies = plan
-        .marked
-        .iter()
-        .map(|&(name, ty)| {
-            let (cells, _, validity) = column_cells(data, name, ty);
+    let tallies = planned(data, &plan)?
+        .into_iter()
+        .filter(|c| c.plan.marks())
+        .map(|c| {
             let mut tally = Tally::new();
-            wm.tally_column(
+            wm.tally_column_within(
                 &selection,
-                ColumnRef::Cells(&cells),
-                Some((&validity).into()),
+                ColumnRef::Cells(&c.cells),
+                Some((&c.validity).into()),
                 &mut tally,
+                &c.plan.limits,
             )?;
             Ok(tally)
         })

@@ -261,6 +261,20 @@ impl ColumnProfile {
         self.decimals.iter().rposition(|&n| n >= floor).unwrap_or(0) as i32
     }
 
+    /// One value, seen at least twice.
+    fn is_constant(&self) -> bool {
+        self.distinct() == Some(1) && self.values() >= 2
+    }
+
+    /// Whether values repeat as a category's labels do: on average each
+    /// distinct value at least four times. A handful of rows (a small DSC
+    /// request, a tiny leak) has few distinct values without being a
+    /// category.
+    fn repeats(&self) -> bool {
+        self.distinct()
+            .is_none_or(|d| self.values() >= 4 * d as u64)
+    }
+
     fn all(&self, n: u64) -> bool {
         n == self.values() && n > 0
     }
@@ -407,7 +421,7 @@ impl ColumnProfile {
         if self.values() == 0 {
             return Ok((Kind::Empty, Carrier::Nothing, "no values".into()));
         }
-        if self.distinct() == Some(1) {
+        if self.is_constant() {
             return Ok((
                 Kind::Constant,
                 Carrier::Nothing,
@@ -444,11 +458,10 @@ impl ColumnProfile {
     fn classify(&self, name: &str, named: bool) -> (Kind, Carrier, String) {
         use Carrier::{Digits, Nothing, TextMark};
         let distinct = self.distinct();
-        let few = |n: usize| distinct.is_some_and(|d| d <= n);
         if self.values() == 0 {
             return (Kind::Empty, Nothing, "no values".into());
         }
-        if few(1) {
+        if self.is_constant() {
             return (Kind::Constant, Nothing, "one value in every row".into());
         }
         let lower = name.to_ascii_lowercase();
@@ -557,7 +570,7 @@ impl ColumnProfile {
                 "every value is an HHMM clock time".into(),
             );
         }
-        if whole && few(CATEGORY_MAX_DISTINCT) {
+        if whole && few(CATEGORY_MAX_DISTINCT) && self.repeats() {
             return (
                 Kind::Category,
                 Nothing,
