@@ -9,8 +9,8 @@ use crate::engine::rules::{ColumnRule, RuleError};
 /// Distinct values tracked exactly; beyond this a column counts as "many".
 pub const DISTINCT_CAP: usize = 4096;
 
-/// Whole-number columns with at most this many distinct values are
-/// categories or codes: a mark would add labels.
+/// Numeric columns with at most this many distinct values (each repeated)
+/// are categories, codes or fixed scales: a mark would add labels.
 pub const CATEGORY_MAX_DISTINCT: usize = 24;
 
 /// Text a numeric column of a text file may hold for a missing value; a
@@ -570,12 +570,14 @@ impl ColumnProfile {
                 "every value is an HHMM clock time".into(),
             );
         }
-        if whole && few(CATEGORY_MAX_DISTINCT) && self.repeats() {
+        if few(CATEGORY_MAX_DISTINCT) && self.repeats() {
+            // Whole or not: a rating, a discount level, a visibility scale.
+            let what = if whole { "whole values" } else { "values" };
             return (
                 Kind::Category,
                 Nothing,
                 format!(
-                    "{} distinct whole values: a category or code",
+                    "{} distinct {what}: a category, code or fixed scale",
                     distinct.unwrap_or(0)
                 ),
             );
@@ -647,7 +649,8 @@ impl NameHint {
         const IDS: [&str; 10] = [
             "id", "code", "no", "nr", "num", "number", "zip", "postcode", "phone", "flight",
         ];
-        if IDS.contains(&last) {
+        // `partkey`, `custkey`, `order_key`: join keys.
+        if IDS.contains(&last) || last.ends_with("key") || last == "fk" || last == "uuid" {
             return Some(Self::Identifier);
         }
         None
@@ -855,6 +858,25 @@ mod tests {
             Kind::Category
         );
         assert_eq!(ints("x", std::iter::repeat_n(3, 100)).kind, Kind::Constant);
+        // Join keys by name (TPC-H's `l_partkey`, `o_custkey`).
+        assert_eq!(
+            ints("l_partkey", (0..5000).map(|i| 1 + i * 7 % 9000)).kind,
+            Kind::Identifier
+        );
+    }
+
+    #[test]
+    fn a_handful_of_fractional_levels_is_a_fixed_scale_but_a_handful_of_rows_is_not_a_category() {
+        // TPC-H's discounts: 0.00 to 0.10 in hundredths.
+        let mut discount = ColumnProfile::new(Logical::Float);
+        for i in 0..5000 {
+            let v = (i % 11) as f64 / 100.0;
+            discount.number(v, if i % 11 == 0 { 0 } else { 2 });
+        }
+        assert_eq!(discount.plan("l_discount", false).kind, Kind::Category);
+        // Three rows of a measure have three distinct values.
+        assert_eq!(ints("qty", [3, 4, 9]).kind, Kind::Measure);
+        assert_eq!(ints("qty", [3]).kind, Kind::Measure);
     }
 
     #[test]
@@ -873,15 +895,17 @@ mod tests {
     fn the_working_precision_is_the_finest_place_in_real_use() {
         let mut p = ColumnProfile::new(Logical::Float);
         for i in 0..5000 {
+            // Wholes, tenths and hundredths of many distinct values.
+            let k = (i % 97 + 1) as f64;
             match i % 5 {
-                0 | 1 => p.number(10.0, 0),
-                2 => p.number(2.5, 1),
-                3 => p.number(0.25, 2),
+                0 | 1 => p.number(k, 0),
+                2 => p.number(k + 0.5, 1),
+                3 => p.number(k + 0.25, 2),
                 _ => p.number(0.0, 0),
             }
         }
         assert_eq!(p.working_decimals(), 2);
-        assert_eq!(p.plan("visib", false).limits.float_decimals, Some(2));
+        assert_eq!(p.plan("rain", false).limits.float_decimals, Some(2));
     }
 
     #[test]
