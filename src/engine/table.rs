@@ -1,11 +1,15 @@
 //! An owned, column-oriented table: the simplest way to use the core.
 
 use crate::engine::Watermarker;
+use crate::engine::codec;
 use crate::engine::column::{ColumnMut, ColumnRef, Validity, plain_types};
+use crate::engine::column::{Limits, MS_PER_DAY};
 use crate::engine::embed::ColumnReport;
 use crate::engine::error::{Error, Result};
 use crate::engine::extract::{Found, Tally};
 use crate::engine::key::KeyPart;
+use crate::engine::profile::{ColumnPlan, ColumnProfile, Logical};
+use crate::engine::rules::{ColumnRules, RuleError};
 
 macro_rules! values {
     ($($variant:ident: $t:ty, $doc:literal;)*) => {
@@ -231,6 +235,83 @@ impl Values {
     fn is_date(&self) -> bool {
         matches!(self, Values::Date32(_) | Values::Date64(_))
     }
+
+    /// The value of `row` as a number: integers, decimals and floats as
+    /// they are, timestamps in seconds and dates in days since the epoch;
+    /// `None` for strings.
+    pub fn number(&self, row: usize) -> Option<f64> {
+        Some(match self {
+            Values::Int8(v) => v[row].into(),
+            Values::Int16(v) => v[row].into(),
+            Values::Int32(v) => v[row].into(),
+            Values::Int64(v) => v[row] as f64,
+            Values::UInt8(v) => v[row].into(),
+            Values::UInt16(v) => v[row].into(),
+            Values::UInt32(v) => v[row].into(),
+            Values::UInt64(v) => v[row] as f64,
+            Values::Decimal { counts, scale, .. } => {
+                counts[row] as f64 * 10f64.powi(-i32::from(*scale))
+            }
+            Values::Float32(v) => v[row].into(),
+            Values::Float64(v) => v[row],
+            Values::Text(_) => return None,
+            Values::Timestamp {
+                values,
+                units_per_second,
+            } => values[row].div_euclid((*units_per_second).max(1)) as f64,
+            Values::Date32(v) => v[row].into(),
+            Values::Date64(v) => v[row].div_euclid(MS_PER_DAY) as f64,
+        })
+    }
+
+    /// The logical type the profile sees.
+    fn logical(&self) -> Logical {
+        match self {
+            Values::Decimal { scale, .. } => Logical::Decimal { scale: *scale },
+            Values::Float32(_) | Values::Float64(_) => Logical::Float,
+            Values::Text(_) => Logical::Text,
+            Values::Timestamp { .. } => Logical::Timestamp,
+            Values::Date32(_) | Values::Date64(_) => Logical::Date,
+            _ => Logical::Integer,
+        }
+    }
+
+    /// The profile of these values (`valid[row]` false for a null).
+    pub fn profile(&self, valid: impl Fn(usize) -> bool) -> ColumnProfile {
+        let mut p = ColumnProfile::new(self.logical());
+        for row in 0..self.len() {
+            if !valid(row) {
+                p.null();
+                continue;
+            }
+            match self {
+                Values::Text(v) => p.text(&v[row]),
+                Values::Float32(v) => {
+                    let d = codec::float_digits(v[row]).map_or(-1, |(_, s)| s);
+                    p.number(v[row].into(), d)
+                }
+                Values::Float64(v) => {
+                    let d = codec::float_digits(v[row]).map_or(-1, |(_, s)| s);
+                    p.number(v[row], d)
+                }
+                Values::Decimal { scale, .. } => {
+                    p.number(self.number(row).unwrap_or(f64::NAN), i32::from(*scale))
+                }
+                Values::Timestamp {
+                    values,
+                    units_per_second,
+                } => {
+                    let per = (*units_per_second).max(1);
+                    p.instant(
+                        values[row].div_euclid(per),
+                        values[row].rem_euclid(per * 60) == 0,
+                    )
+                }
+                _ => p.number(self.number(row).unwrap_or(f64::NAN), 0),
+            }
+        }
+        p
+    }
 }
 
 /// A named column with optional nulls.
@@ -288,7 +369,8 @@ impl Column {
         }
     }
 
-    fn is_valid(&self, row: usize) -> bool {
+    /// Whether `row` holds a value (not a null).
+    pub fn is_valid(&self, row: usize) -> bool {
         self.validity.as_ref().is_none_or(|v| v[row])
     }
 }
@@ -409,6 +491,60 @@ impl Table {
     }
 }
 
+impl Table {
+    /// The plan of each marked column, from the profile of its values under
+    /// the owner's `rules`: the same plan `dbwm embed` makes for a file's
+    /// columns (see [`ColumnProfile::plan_with`]).
+    ///
+    /// ```
+    /// use dbwatermark::{Column, ColumnRules, Config, Kind, Table, Values, WatermarkKey, Watermarker};
+    ///
+    /// let mut table = Table {
+    ///     key: vec![Column::new("id", Values::Int64((0..6000).collect()))],
+    ///     columns: vec![
+    ///         Column::new("month", Values::Int32((0..6000).map(|i| 1 + i % 12).collect())),
+    ///         Column::new("price", Values::Int64((0..6000).map(|i| 100 + i * 37 % 9000).collect())),
+    ///     ],
+    /// };
+    /// let plans = table.plan(&ColumnRules::new())?;
+    /// assert_eq!(plans[0].kind, Kind::Calendar);
+    /// let wm = Watermarker::new(WatermarkKey::new("secret")?, Config::default());
+    /// let before = table.clone();
+    /// wm.embed_table_planned(&mut table, "copy-7", &plans)?;
+    /// assert_eq!(table.columns[0], before.columns[0], "months untouched");
+    /// let leak_plans = table.plan(&ColumnRules::new())?;
+    /// assert_eq!(wm.extract_table_planned(&table, &leak_plans)?[0].content, "copy-7");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RuleError`] when a rule names no marked column of the table or
+    /// states a kind its column cannot be.
+    pub fn plan(&self, rules: &ColumnRules) -> std::result::Result<Vec<ColumnPlan>, RuleError> {
+        for (name, _) in rules.columns() {
+            if !self.columns.iter().any(|c| c.name == name) {
+                return Err(RuleError::new("the table has no such column").in_column(name));
+            }
+        }
+        self.columns
+            .iter()
+            .filter(|c| c.mark)
+            .map(|c| {
+                let rule = rules.get(&c.name).copied().unwrap_or_default();
+                c.values
+                    .profile(|row| c.is_valid(row))
+                    .plan_with(&c.name, false, &rule)
+            })
+            .collect()
+    }
+}
+
+/// The plan for `name` among `plans`, when it marks.
+fn marking<'a>(plans: &'a [ColumnPlan], name: &str) -> Option<&'a ColumnPlan> {
+    plans.iter().find(|p| p.name == name && p.marks())
+}
+
 impl Watermarker {
     /// Hashes the primary keys of `table`. A row with a null key part is skipped.
     pub fn select_table(&self, table: &Table) -> crate::Selection {
@@ -432,18 +568,32 @@ impl Watermarker {
     /// [`Error::NoPrimaryKey`], [`Error::RowCountMismatch`] for a column of
     /// the wrong length, [`Error::ContentLength`] for a bad content.
     pub fn embed_table(&self, table: &mut Table, content: &str) -> Result<EmbedReport> {
+        self.embed_table_by(table, content, |_| Some(Limits::default()))
+    }
+
+    /// Embeds into the marked columns `limits_of` gives limits for.
+    fn embed_table_by(
+        &self,
+        table: &mut Table,
+        content: &str,
+        limits_of: impl Fn(&str) -> Option<Limits>,
+    ) -> Result<EmbedReport> {
         table.check()?;
         let payload = self.payload(content)?;
         let density = self.density_for(Some(table.rows()), &payload);
         let selection = self.select_table(table);
         let mut columns = Vec::new();
         for c in table.columns.iter_mut().filter(|c| c.mark) {
-            let report = self.embed_column(
+            let Some(limits) = limits_of(&c.name) else {
+                continue;
+            };
+            let report = self.embed_column_within(
                 &selection,
                 &payload,
                 density,
                 c.values.as_column_mut(),
                 c.validity.as_ref().map(Validity::from),
+                &limits,
             )?;
             columns.push((c.name.clone(), report));
         }
@@ -455,25 +605,83 @@ impl Watermarker {
         })
     }
 
+    /// [`embed_table`](Self::embed_table) following `plans` (from
+    /// [`Table::plan`]): only the columns whose plan marks them, each
+    /// within its plan's [`Limits`](crate::Limits).
+    ///
+    /// # Errors
+    ///
+    /// As [`embed_table`](Self::embed_table).
+    pub fn embed_table_planned(
+        &self,
+        table: &mut Table,
+        content: &str,
+        plans: &[ColumnPlan],
+    ) -> Result<EmbedReport> {
+        self.embed_table_by(table, content, |name| {
+            marking(plans, name).map(|p| p.limits)
+        })
+    }
+
+    /// [`tally_table`](Self::tally_table) following `plans` (the leak's
+    /// own, from [`Table::plan`]): the columns whose plan marks them, read
+    /// as they were marked.
+    ///
+    /// # Errors
+    ///
+    /// As [`tally_table`](Self::tally_table).
+    pub fn tally_table_planned(
+        &self,
+        table: &Table,
+        plans: &[ColumnPlan],
+    ) -> Result<Vec<(String, Tally)>> {
+        self.tally_table_by(table, |name| marking(plans, name).map(|p| p.limits))
+    }
+
+    /// [`extract_table`](Self::extract_table) following `plans`.
+    ///
+    /// # Errors
+    ///
+    /// As [`extract_table`](Self::extract_table).
+    pub fn extract_table_planned(&self, table: &Table, plans: &[ColumnPlan]) -> Result<Vec<Found>> {
+        let tallies: Vec<Tally> = self
+            .tally_table_planned(table, plans)?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        Ok(self.decode(&tallies))
+    }
+
     /// The tallies of the marked columns of `table`, in column order.
     ///
     /// # Errors
     ///
     /// [`Error::NoPrimaryKey`] or [`Error::RowCountMismatch`].
     pub fn tally_table(&self, table: &Table) -> Result<Vec<(String, Tally)>> {
+        self.tally_table_by(table, |_| Some(Limits::default()))
+    }
+
+    /// The tallies of the marked columns `limits_of` gives limits for.
+    fn tally_table_by(
+        &self,
+        table: &Table,
+        limits_of: impl Fn(&str) -> Option<Limits>,
+    ) -> Result<Vec<(String, Tally)>> {
         table.check()?;
         let selection = self.select_table(table);
         table
             .columns
             .iter()
             .filter(|c| c.mark)
-            .map(|c| {
+            .filter_map(|c| limits_of(&c.name).map(|l| (c, l)))
+            .map(|(c, limits)| {
                 let mut t = Tally::new();
-                self.tally_column(
+                self.tally_column_within(
                     &selection,
                     c.values.as_column_ref(),
                     c.validity.as_ref().map(Validity::from),
                     &mut t,
+                    &limits,
                 )?;
                 Ok((c.name.clone(), t))
             })

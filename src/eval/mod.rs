@@ -3,6 +3,7 @@
 //! contents, with the targets a release must meet.
 
 pub mod attack;
+pub mod fidelity;
 pub mod sample;
 
 use std::time::Instant;
@@ -223,6 +224,54 @@ pub struct EvalConfig {
     pub seed: u64,
     /// Bytes of each random content.
     pub content_bytes: usize,
+    /// How copies are marked and leaks read.
+    pub marking: Marking,
+}
+
+/// How the evaluation marks a table and reads a leak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Marking {
+    /// As `dbwm embed` and `dbwm extract` do: each column profiled and
+    /// planned ([`Table::plan`]), the leak planned from its own rows.
+    #[default]
+    Planned,
+    /// Every column marked by its type, with only the zero and sign rule
+    /// ([`Watermarker::embed_table`]).
+    Typed,
+}
+
+impl Marking {
+    /// Embeds `content` into `table`.
+    pub fn embed(self, wm: &Watermarker, table: &mut Table, content: &str) -> crate::EmbedReport {
+        match self {
+            Self::Planned => {
+                let plans = table.plan(&crate::ColumnRules::new()).expect("no rules");
+                wm.embed_table_planned(table, content, &plans)
+            }
+            Self::Typed => wm.embed_table(table, content),
+        }
+        .expect("valid table and content")
+    }
+
+    /// The column tallies of a leak.
+    pub fn tallies(self, wm: &Watermarker, leak: &Table) -> Vec<crate::Tally> {
+        match self {
+            Self::Planned => {
+                let plans = leak.plan(&crate::ColumnRules::new()).expect("no rules");
+                wm.tally_table_planned(leak, &plans)
+            }
+            Self::Typed => wm.tally_table(leak),
+        }
+        .expect("valid table")
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect()
+    }
+
+    /// The watermarks decoded from a leak.
+    pub fn extract(self, wm: &Watermarker, leak: &Table) -> Vec<crate::Found> {
+        wm.decode(&self.tallies(wm, leak))
+    }
 }
 
 impl Default for EvalConfig {
@@ -232,6 +281,7 @@ impl Default for EvalConfig {
             false_positive_trials: 10_000,
             seed: 2026,
             content_bytes: 16,
+            marking: Marking::default(),
         }
     }
 }
@@ -249,14 +299,17 @@ const ALPHABET: [char; 36] = [
 
 /// Marks `table` with a random key and content: the watermarker, the content
 /// and the marked table, plus the distortion (share changed, mean steps).
-fn mark(table: &Table, rng: &mut Rng, bytes: usize) -> (Watermarker, String, Table, f64, f64) {
+fn mark(
+    table: &Table,
+    rng: &mut Rng,
+    bytes: usize,
+    marking: Marking,
+) -> (Watermarker, String, Table, f64, f64) {
     let key = WatermarkKey::new(&rng.string(&ALPHABET, 24)).expect("non-empty");
     let wm = Watermarker::new(key, Config::default());
     let content = rng.string(&ALPHABET, bytes);
     let mut marked = table.clone();
-    let report = wm
-        .embed_table(&mut marked, &content)
-        .expect("valid table and content");
+    let report = marking.embed(&wm, &mut marked, &content);
     let (changed, mean) = distortion(&report);
     (wm, content, marked, changed, mean)
 }
@@ -297,16 +350,17 @@ pub fn run(
     for k in 0..config.keys {
         let mut rng = Rng::new(config.seed.wrapping_add(k as u64));
         let start = Instant::now();
-        let (wm, content, marked, changed, mean) = mark(table, &mut rng, config.content_bytes);
+        let (wm, content, marked, changed, mean) =
+            mark(table, &mut rng, config.content_bytes, config.marking);
         // The other copy of a merge: same key, another content.
         let other_content = format!("{}~", &content[..content.len() - 1]);
         let mut other = table.clone();
-        wm.embed_table(&mut other, &other_content).expect("valid");
+        config.marking.embed(&wm, &mut other, &other_content);
         let embed_secs = start.elapsed().as_secs_f64();
         for (s, o) in scenarios.iter().zip(outcomes.iter_mut()) {
             let start = Instant::now();
             let leak = (s.attack)(&marked, &other, s.strength, rng.next_u64());
-            let found = wm.extract_table(&leak).expect("valid table");
+            let found = config.marking.extract(&wm, &leak);
             let allowed =
                 |c: &str| c == content || (s.name == "merge two copies" && c == other_content);
             o.trials += 1;
@@ -357,7 +411,7 @@ fn false_positives(
         trials as f64,
     );
     let mut rng = Rng::new(config.seed ^ 0xF00D);
-    let (_, _, marked, _, _) = mark(table, &mut rng, config.content_bytes);
+    let (_, _, marked, _, _) = mark(table, &mut rng, config.content_bytes, config.marking);
     for t in 0..trials {
         let key = WatermarkKey::new(&rng.string(&ALPHABET, 24)).expect("non-empty");
         let wm = Watermarker::new(key, Config::default());
@@ -370,11 +424,11 @@ fn false_positives(
                 // Same key, a content outside the registry.
                 let content = format!("{}->unissued", rng.string(&ALPHABET, 8));
                 let mut copy = table.clone();
-                wm.embed_table(&mut copy, &content).expect("valid");
+                config.marking.embed(&wm, &mut copy, &content);
                 (std::borrow::Cow::Owned(copy), Some(content))
             }
         };
-        let tallies = tallies_of(&wm, &data);
+        let tallies = config.marking.tallies(&wm, &data);
         decoded.wrong += wm
             .decode(&tallies)
             .iter()
@@ -394,15 +448,6 @@ fn false_positives(
     outcomes
 }
 
-/// The column tallies of a table.
-fn tallies_of(wm: &Watermarker, table: &Table) -> Vec<crate::Tally> {
-    wm.tally_table(table)
-        .expect("valid table")
-        .into_iter()
-        .map(|(_, t)| t)
-        .collect()
-}
-
 /// Copies issued per key in the leak-tracing scenarios.
 pub const ISSUED_COPIES: usize = 100;
 
@@ -420,6 +465,26 @@ fn issued_contents(rng: &mut Rng) -> Vec<String> {
     (1..=ISSUED_COPIES)
         .map(|i| format!("{org}/partner-{i:03}"))
         .collect()
+}
+
+/// The fidelity of one copy of `table`, marked as `config` says with a key
+/// and content drawn from its seed: see [`fidelity::compare`].
+pub fn fidelity_of(table: &Table, config: &EvalConfig) -> fidelity::Fidelity {
+    let mut rng = Rng::new(config.seed ^ 0xF1DE);
+    let (_, _, marked, _, _) = mark(table, &mut rng, config.content_bytes, config.marking);
+    fidelity::compare(table, &marked)
+}
+
+/// The outcome of a fidelity check: targeted at no semantic violation,
+/// which it counts as `wrong`.
+pub fn fidelity_outcome(f: &fidelity::Fidelity, cells_changed: f64) -> Outcome {
+    let mut o = Outcome::new("fidelity: semantic violations", 0.0);
+    o.trials = 1;
+    o.wrong = f.violations();
+    o.recovered = usize::from(o.wrong == 0);
+    o.cells_changed = cells_changed;
+    o.target_met = Some(o.wrong == 0);
+    o
 }
 
 /// The leak-tracing scenarios: (name, strength, targeted, attack). Mixes
@@ -493,16 +558,15 @@ pub fn trace(
         let leaker = rng.below(ISSUED_COPIES as u64) as usize;
         let other = (leaker + 1 + rng.below(ISSUED_COPIES as u64 - 1) as usize) % ISSUED_COPIES;
         let mut copy = table.clone();
-        let report = wm.embed_table(&mut copy, &issued[leaker]).expect("valid");
+        let report = config.marking.embed(&wm, &mut copy, &issued[leaker]);
         let mut other_copy = table.clone();
-        wm.embed_table(&mut other_copy, &issued[other])
-            .expect("valid");
+        config.marking.embed(&wm, &mut other_copy, &issued[other]);
         let (changed, mean) = distortion(&report);
         let embed_secs = start.elapsed().as_secs_f64();
         for (i, (s, o)) in scenarios.iter().zip(outcomes.iter_mut()).enumerate() {
             let start = Instant::now();
             let leak = (s.attack)(&copy, &other_copy, s.strength, rng.next_u64());
-            let result = wm.identify(&tallies_of(&wm, &leak), &candidates);
+            let result = wm.identify(&config.marking.tallies(&wm, &leak), &candidates);
             let mixed = s.name == "who leaked: mix of two copies";
             let expected: &[usize] = if mixed { &[leaker, other] } else { &[leaker] };
             let named: Vec<usize> = result.identified.iter().map(|m| m.candidate).collect();
@@ -562,9 +626,9 @@ pub fn dsc_minimum(config: &EvalConfig) -> Vec<Outcome> {
         let mut o = Outcome::new(name, fraction);
         for k in 0..config.keys {
             let mut rng = Rng::new(config.seed.wrapping_add(10_000 + k as u64));
-            let (wm, content, marked, changed, mean) = mark(table, &mut rng, bytes);
+            let (wm, content, marked, changed, mean) = mark(table, &mut rng, bytes, config.marking);
             let leak = attack::delete_rows(&marked, fraction, k as u64);
-            let found = wm.extract_table(&leak).expect("valid");
+            let found = config.marking.extract(&wm, &leak);
             o.trials += 1;
             o.recovered += usize::from(found.first().is_some_and(|f| f.content == content));
             o.wrong += found.iter().filter(|f| f.content != content).count();

@@ -31,6 +31,11 @@ pub struct EvalArgs {
     /// Folder for the results.
     #[arg(long, default_value = "dbwm-eval")]
     pub out: PathBuf,
+    /// Mark every column by its type (only the zero and sign rule), as
+    /// before column plans, instead of profiling and planning each column
+    /// as `dbwm embed` does.
+    #[arg(long)]
+    pub typed: bool,
 }
 
 /// Runs every scenario, prints the table of outcomes and writes the files;
@@ -41,6 +46,11 @@ pub fn run(args: &EvalArgs) -> Outcome {
         keys: args.keys,
         false_positive_trials: args.fp_trials,
         seed: args.seed,
+        marking: if args.typed {
+            eval::Marking::Typed
+        } else {
+            eval::Marking::Planned
+        },
         ..Default::default()
     };
     let config = &config;
@@ -66,6 +76,9 @@ pub fn run(args: &EvalArgs) -> Outcome {
     if input.is_none() {
         outcomes.extend(eval::dsc_minimum(config));
     }
+    let fidelity = eval::fidelity_of(&table, config);
+    let changed = outcomes.first().map_or(0.0, |o| o.cells_changed);
+    outcomes.push(eval::fidelity_outcome(&fidelity, changed));
     eprintln!(
         "dbwm: {} rows, {} keys per scenario, {:.1} s",
         table.rows(),
@@ -102,7 +115,9 @@ pub fn run(args: &EvalArgs) -> Outcome {
             }
         );
     }
+    print_fidelity(&fidelity);
     write_eval_files(&outcomes, out).map_err(Failure::Caller)?;
+    write_fidelity(&fidelity, out).map_err(Failure::Caller)?;
     let targeted: Vec<_> = outcomes.iter().filter_map(|o| o.target_met).collect();
     let met = targeted.iter().filter(|&&m| m).count();
     println!("results: {}", out.display());
@@ -112,6 +127,101 @@ pub fn run(args: &EvalArgs) -> Outcome {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn print_fidelity(f: &eval::fidelity::Fidelity) {
+    println!();
+    println!(
+        "{:<20} {:<11} {:>8} {:>17} {:>10} {:>8} {:>6} {:>6} {:>10} {:>9}",
+        "column",
+        "kind",
+        "changed",
+        "distinct",
+        "new labels",
+        "range",
+        "signs",
+        "zeros",
+        "mean Δ/sd",
+        "sd Δ/sd"
+    );
+    for c in &f.columns {
+        println!(
+            "{:<20} {:<11} {:>8} {:>17} {:>10} {:>8} {:>6} {:>6} {:>9.4}% {:>8.4}%",
+            c.name,
+            c.kind.as_str(),
+            c.cells_changed,
+            format!("{} → {}", c.distinct_before, c.distinct_after),
+            c.new_label_cells,
+            c.out_of_range,
+            c.sign_flips,
+            c.zeros_moved,
+            100.0 * c.mean_shift,
+            100.0 * c.std_change
+        );
+    }
+    if !f.groups.is_empty() {
+        println!(
+            "\n{:<20} {:>7} {:>15} {:>26} {:>12}",
+            "group by", "groups", "counts changed", "worst group mean Δ/sd", "filter lost"
+        );
+    }
+    for g in &f.groups {
+        println!(
+            "{:<20} {:>7} {:>15} {:>26} {:>12}",
+            g.column,
+            g.groups,
+            g.counts_changed,
+            format!(
+                "{:.4}% ({})",
+                100.0 * g.worst_mean_shift,
+                g.worst_measure.as_deref().unwrap_or("-")
+            ),
+            g.filter_rows_lost
+        );
+    }
+    println!("fidelity: {} semantic violations\n", f.violations());
+}
+
+fn write_fidelity(f: &eval::fidelity::Fidelity, out: &Path) -> Result<(), String> {
+    let mut csv = String::from(
+        "column,kind,cells_changed,distinct_before,distinct_after,new_label_cells,out_of_range,sign_flips,zeros_moved,mean_shift_of_sd,sd_change_of_sd,violations\n",
+    );
+    for c in &f.columns {
+        csv.push_str(&format!(
+            "\"{}\",{},{},{},{},{},{},{},{},{:.6},{:.6},{}\n",
+            c.name,
+            c.kind.as_str(),
+            c.cells_changed,
+            c.distinct_before,
+            c.distinct_after,
+            c.new_label_cells,
+            c.out_of_range,
+            c.sign_flips,
+            c.zeros_moved,
+            c.mean_shift,
+            c.std_change,
+            c.violations()
+        ));
+    }
+    let mut groups = String::from(
+        "column,groups,counts_changed,worst_mean_shift_of_sd,worst_measure,filter_rows_lost\n",
+    );
+    for g in &f.groups {
+        groups.push_str(&format!(
+            "\"{}\",{},{},{:.6},{},{}\n",
+            g.column,
+            g.groups,
+            g.counts_changed,
+            g.worst_mean_shift,
+            g.worst_measure.as_deref().unwrap_or(""),
+            g.filter_rows_lost
+        ));
+    }
+    let write = |name: &str, bytes: &[u8]| {
+        files::write_atomically(&out.join(name), bytes).map_err(|e| e.to_string())
+    };
+    write("fidelity.csv", csv.as_bytes())?;
+    write("groupby.csv", groups.as_bytes())
 }
 
 fn write_eval_files(outcomes: &[eval::Outcome], out: &Path) -> Result<(), String> {
