@@ -1,9 +1,12 @@
 //! Naming the leaker against marking density: the share of trials in which
 //! the right one of 100 issued copies of the default evaluation table is
 //! named (p ≤ 1e-9), with no wrong copy, after deleting a share of the rows,
-//! at several densities; and the share of cells each density changes.
+//! at several densities; and the share of all non-key cells each density
+//! changes. Copies are marked and leaks read as `dbwm embed` and `dbwm
+//! extract` do (each column profiled and planned); `--typed` marks every
+//! column by its type instead.
 //!
-//! `cargo run --release --example leaker_density [keys]`
+//! `cargo run --release --example leaker_density [keys] [--typed]`
 
 use dbwatermark::eval::{self, attack};
 use dbwatermark::{Config, Density, WatermarkKey, Watermarker};
@@ -13,6 +16,11 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100);
+    let marking = if std::env::args().any(|a| a == "--typed") {
+        eval::Marking::Typed
+    } else {
+        eval::Marking::Planned
+    };
     let table = eval::default_table();
     let alphabet: Vec<char> = ('a'..='z').chain('0'..='9').collect();
     println!("density  cells changed  deleted  named (of {keys})  wrong");
@@ -32,17 +40,11 @@ fn main() {
                     (1..=100).map(|i| format!("{org}/partner-{i:03}")).collect();
                 let leaker = rng.below(100) as usize;
                 let mut copy = table.clone();
-                changed += wm
-                    .embed_table(&mut copy, &issued[leaker])
-                    .unwrap()
-                    .changed_fraction();
+                let report = marking.embed(&wm, &mut copy, &issued[leaker]);
+                let cells: usize = report.columns.iter().map(|(_, r)| r.changed).sum();
+                changed += cells as f64 / (table.rows() * table.columns.len()) as f64;
                 let leak = attack::delete_rows(&copy, fraction, rng.next_u64());
-                let tallies: Vec<_> = wm
-                    .tally_table(&leak)
-                    .unwrap()
-                    .into_iter()
-                    .map(|(_, t)| t)
-                    .collect();
+                let tallies = marking.tallies(&wm, &leak);
                 let result = wm.identify(&tallies, &wm.candidates(&issued).unwrap());
                 named += u64::from(
                     result.identified.len() == 1 && result.identified[0].candidate == leaker,

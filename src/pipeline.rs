@@ -158,6 +158,11 @@ fn plan(mut input: Input, path: &Path, columns: &Columns) -> Result<(BatchPlan, 
     Ok((plan, input))
 }
 
+/// Whether `path` (in format `named`, else by its extension) is CSV.
+fn is_csv(path: &Path, named: Option<files::Format>) -> bool {
+    files::Format::of(path, named).ok() == Some(files::Format::Csv)
+}
+
 /// What embedding a file would do, measured on its first batches without
 /// writing anything: see [`plan_file`].
 #[derive(Debug, Clone)]
@@ -185,9 +190,10 @@ impl FilePlan {
     }
 }
 
-/// The plan `dbwm embed` would follow for the file at `path`, with the
-/// changes marking `content` makes in its first batches (the rows the plan
-/// was profiled from); nothing is written.
+/// The plan `dbwm embed` would follow for the file at `path` written in
+/// its own format (a CSV read as exact text, as a CSV-to-CSV embed reads
+/// it), with the changes marking `content` makes in its first batches (the
+/// rows the plan was profiled from); nothing is written.
 ///
 /// # Errors
 ///
@@ -200,6 +206,12 @@ pub fn plan_file(
     read: &ReadOptions,
 ) -> Result<FilePlan> {
     let payload = wm.payload(content)?;
+    // As an embed into the same format reads it: a CSV copy keeps every
+    // cell's exact text, so numbers are planned as text.
+    let read = &ReadOptions {
+        exact_text: read.exact_text || is_csv(path, read.format),
+        ..read.clone()
+    };
     let source = files::open(path, read).map_err(Error::Input)?;
     let rows = source.rows;
     let density = wm.density_for(rows, &payload);
@@ -270,9 +282,8 @@ pub fn embed_file(
     let payload = wm.payload(content)?;
     // CSV to CSV keeps every cell's exact text: numbers are read as text
     // and marked as numbers at the scale their text has.
-    let csv = |path: &Path, named| files::Format::of(path, named).ok() == Some(files::Format::Csv);
     let read = &ReadOptions {
-        exact_text: read.exact_text || (csv(input, read.format) && csv(output, write.format)),
+        exact_text: read.exact_text || (is_csv(input, read.format) && is_csv(output, write.format)),
         ..read.clone()
     };
     let source = files::open(input, read).map_err(Error::Input)?;

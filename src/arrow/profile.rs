@@ -9,7 +9,7 @@ use arrow_array::types::{
 use arrow_schema::DataType;
 
 use super::{str_refs, timestamp_values, units_per_second};
-use crate::engine::codec::{PrintedFloat, float_digits};
+use crate::engine::codec::{PrintedFloat, decimal_value, float_digits};
 use crate::engine::column::MS_PER_DAY;
 use crate::{ColumnProfile, Logical};
 
@@ -75,14 +75,14 @@ pub(crate) fn observe(profile: &mut ColumnProfile, array: &dyn Array) {
         }
         &DataType::Decimal128(_, scale) => {
             let a = array.as_primitive::<Decimal128Type>();
-            let unit = 10f64.powi(-i32::from(scale));
-            each(&mut |i, p| p.number(a.value(i) as f64 * unit, i32::from(scale)))
+            let s = i32::from(scale);
+            each(&mut |i, p| p.number(decimal_value(a.value(i), s), s))
         }
         &DataType::Decimal256(_, scale) => {
             let a = array.as_primitive::<Decimal256Type>();
-            let unit = 10f64.powi(-i32::from(scale));
+            let s = i32::from(scale);
             each(&mut |i, p| match a.value(i).to_i128() {
-                Some(c) => p.number(c as f64 * unit, i32::from(scale)),
+                Some(c) => p.number(decimal_value(c, s), s),
                 None => p.number(f64::INFINITY, 0),
             })
         }

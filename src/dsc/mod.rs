@@ -302,7 +302,7 @@ fn profile(cells: &[Cell], validity: &[bool], ty: ColumnType) -> ColumnProfile {
             Cell::Decimal { count, scale, .. } => {
                 let (count, scale) = crate::engine::column::significant(*count, *scale);
                 p.number(
-                    count as f64 * 10f64.powi(-i32::from(scale)),
+                    crate::engine::codec::decimal_value(count, scale.into()),
                     i32::from(scale),
                 )
             }

@@ -252,6 +252,18 @@ pub(crate) fn read_float<F: PrintedFloat>(v: F, step: u32, at: Option<i32>) -> O
     read_decimal(count, scale, step)
 }
 
+/// The value `count × 10^-scale` as the float nearest to it (dividing by an
+/// exact power of ten, so `9838` at scale 1 is `983.8`, not
+/// `983.8000000000001`).
+#[inline]
+pub(crate) fn decimal_value(count: i128, scale: i32) -> f64 {
+    if scale >= 0 {
+        count as f64 / 10f64.powi(scale)
+    } else {
+        count as f64 * 10f64.powi(-scale)
+    }
+}
+
 /// Largest count of a 38-digit decimal.
 pub(crate) const DECIMAL_MAX: i128 = 10i128.pow(38) - 1;
 

@@ -485,11 +485,9 @@ pub(crate) fn mark_decimal(
 ) -> Outcome {
     let old = *v;
     let scale = i32::from(scale);
-    let unit = 10f64.powi(-scale);
+    let value = |c: i128| codec::decimal_value(c, scale);
     let ok = |w: i128| {
-        codec::decimal_ok(w, scale)
-            && keeps_sign(old, w)
-            && limits.allows(old as f64 * unit, w as f64 * unit)
+        codec::decimal_ok(w, scale) && keeps_sign(old, w) && limits.allows(value(old), value(w))
     };
     match codec::nearest(old, m, -max, max, ok) {
         Some(new) => {

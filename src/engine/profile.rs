@@ -68,6 +68,9 @@ pub struct ColumnProfile {
     /// Strings: how many are plain numbers, and how many are null tokens.
     numeric_text: u64,
     null_tokens: u64,
+    /// Strings: how many are dates or times (`2013-01-01`, `05:40`,
+    /// `2013-01-01 05:00:00`).
+    datelike: u64,
 }
 
 impl ColumnProfile {
@@ -92,6 +95,7 @@ impl ColumnProfile {
             round_minutes: 0,
             numeric_text: 0,
             null_tokens: 0,
+            datelike: 0,
         }
     }
 
@@ -162,11 +166,13 @@ impl ColumnProfile {
             let (count, scale) = crate::engine::column::significant(count, scale);
             self.numeric_text += 1;
             self.numeric(
-                count as f64 * 10f64.powi(-i32::from(scale)),
+                crate::engine::codec::decimal_value(count, scale.into()),
                 i32::from(scale),
             );
         } else if NULL_TOKENS.contains(&value) {
             self.null_tokens += 1;
+        } else if is_datelike(value) {
+            self.datelike += 1;
         }
     }
 
@@ -220,6 +226,7 @@ impl ColumnProfile {
         self.round_minutes += other.round_minutes;
         self.numeric_text += other.numeric_text;
         self.null_tokens += other.null_tokens;
+        self.datelike += other.datelike;
     }
 
     /// Rows seen.
@@ -499,15 +506,21 @@ impl ColumnProfile {
             }
             Logical::Text if self.is_numeric_text() => {
                 let (kind, carrier, reason) = self.classify_number(name, named, hint);
-                let reason = if carrier == Digits {
-                    format!(
-                        "{reason} (numbers as text, each at its own decimals; {} null tokens kept)",
-                        self.null_tokens
-                    )
-                } else {
-                    reason
+                let reason = match (carrier, self.null_tokens) {
+                    (Digits, 0) => format!("{reason} (numbers as text)"),
+                    (Digits, n) => format!("{reason} (numbers as text; {n} N/A-like cells kept)"),
+                    _ => reason,
                 };
                 (kind, carrier, reason)
+            }
+            Logical::Text
+                if self.datelike > 0 && self.datelike + self.null_tokens == self.values() =>
+            {
+                (
+                    Kind::Calendar,
+                    Nothing,
+                    "dates or times written as text: calendar fields".into(),
+                )
             }
             Logical::Text => {
                 let free = self.spaced * 2 >= self.values()
@@ -614,6 +627,24 @@ impl ColumnProfile {
             format!("a measure: low digit in {unit}, zeros and signs kept"),
         )
     }
+}
+
+/// Whether `s` starts like a date (`2013-01-01`, `2013/01/01`) or is a
+/// time of day (`05:40`, `05:40:00`).
+fn is_datelike(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    let date = digits(0..4) && at(4, b"-/") && digits(5..7) && at(7, b"-/") && digits(8..10);
+    let time = (b.len() == 5 || b.len() == 8)
+        && digits(0..2)
+        && at(2, b":")
+        && digits(3..5)
+        && (b.len() == 5 || at(5, b":") && digits(6..8));
+    date || time
 }
 
 /// The step of a number marked at `decimals` places, in words.
@@ -877,6 +908,24 @@ mod tests {
         // Three rows of a measure have three distinct values.
         assert_eq!(ints("qty", [3, 4, 9]).kind, Kind::Measure);
         assert_eq!(ints("qty", [3]).kind, Kind::Measure);
+    }
+
+    #[test]
+    fn dates_and_times_written_as_text_are_calendar_fields() {
+        for sample in [
+            "2013-01-01 05:00:00",
+            "2013-01-01",
+            "2013/01/01T05:00Z",
+            "05:40",
+        ] {
+            let mut p = ColumnProfile::new(Logical::Text);
+            for _ in 0..500 {
+                p.text(sample);
+                p.text("NA");
+            }
+            assert_eq!(p.plan("when", false).kind, Kind::Calendar, "{sample}");
+        }
+        assert!(!is_datelike("12345-01-01") && !is_datelike("5:40") && !is_datelike("ab"));
     }
 
     #[test]

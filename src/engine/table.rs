@@ -250,7 +250,7 @@ impl Values {
             Values::UInt32(v) => v[row].into(),
             Values::UInt64(v) => v[row] as f64,
             Values::Decimal { counts, scale, .. } => {
-                counts[row] as f64 * 10f64.powi(-i32::from(*scale))
+                codec::decimal_value(counts[row], (*scale).into())
             }
             Values::Float32(v) => v[row].into(),
             Values::Float64(v) => v[row],
