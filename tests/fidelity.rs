@@ -63,7 +63,7 @@ fn write_table(path: &Path) {
         let minute = i * 7 % 60;
         let dep_time = (5 + i % 19) * 100 + i * 13 % 60;
         let precip = if i % 9 == 0 {
-            format!("0.{:02}", 1 + i % 40)
+            format!("{}.{:02}", i % 4, 1 + i % 97)
         } else {
             "0".to_owned()
         };

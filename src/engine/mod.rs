@@ -45,6 +45,7 @@ pub use key::{KeyEncoder, KeyPart, SCHEME_VERSION, WatermarkKey};
 pub use payload::{BINS, CLASS_LENGTHS, Payload};
 pub use profile::{
     CATEGORY_MAX_DISTINCT, Carrier, ColumnPlan, ColumnProfile, DISTINCT_CAP, Kind, Logical,
+    MAX_STEP_OF_SD,
 };
 pub use rules::{ColumnRule, ColumnRules, RuleError};
 pub use select::{Config, ConfigBuilder, Density, MAX_LEVEL, Selection, Slot};

@@ -13,6 +13,12 @@ pub const DISTINCT_CAP: usize = 4096;
 /// are categories, codes or fixed scales: a mark would add labels.
 pub const CATEGORY_MAX_DISTINCT: usize = 24;
 
+/// Largest step of a marked measure, as a share of its standard deviation.
+/// A group of `n ≥ 100` rows whose `k ≤ n` cells move by one step each, in
+/// keyed random directions, sees its mean move by about
+/// `step·√k / (n·sd) ≤ 0.1/√n`: at most 1% of a standard deviation.
+pub const MAX_STEP_OF_SD: f64 = 0.1;
+
 /// Text a numeric column of a text file may hold for a missing value; a
 /// column of numbers and these is numbers, and these cells pass through.
 pub const NULL_TOKENS: [&str; 9] = ["", "N/A", "n/a", "NA", "-", "null", "NULL", "None", "nan"];
@@ -71,6 +77,9 @@ pub struct ColumnProfile {
     /// Strings: how many are dates or times (`2013-01-01`, `05:40`,
     /// `2013-01-01 05:00:00`).
     datelike: u64,
+    /// Numbers: count, mean and sum of squared deviations (Welford; merged
+    /// with Chan's formula).
+    moments: (u64, f64, f64),
 }
 
 impl ColumnProfile {
@@ -96,6 +105,7 @@ impl ColumnProfile {
             numeric_text: 0,
             null_tokens: 0,
             datelike: 0,
+            moments: (0, 0.0, 0.0),
         }
     }
 
@@ -130,6 +140,11 @@ impl ColumnProfile {
     fn numeric(&mut self, value: f64, decimals: i32) {
         self.min = self.min.min(value);
         self.max = self.max.max(value);
+        let (n, mean, m2) = &mut self.moments;
+        *n += 1;
+        let delta = value - *mean;
+        *mean += delta / *n as f64;
+        *m2 += delta * (value - *mean);
         if value == 0.0 {
             self.zeros += 1;
         } else if decimals >= 0 {
@@ -227,6 +242,16 @@ impl ColumnProfile {
         self.numeric_text += other.numeric_text;
         self.null_tokens += other.null_tokens;
         self.datelike += other.datelike;
+        let ((na, ma, qa), (nb, mb, qb)) = (self.moments, other.moments);
+        if nb > 0 {
+            let n = na + nb;
+            let delta = mb - ma;
+            self.moments = (
+                n,
+                ma + delta * nb as f64 / n as f64,
+                qa + qb + delta * delta * na as f64 * nb as f64 / n as f64,
+            );
+        }
     }
 
     /// Rows seen.
@@ -253,6 +278,16 @@ impl ColumnProfile {
             .and_then(|c| c.values().max().copied())
             .unwrap_or(0);
         top as f64 / self.values().max(1) as f64
+    }
+
+    /// The standard deviation of the numbers seen (0 for fewer than two).
+    pub fn std_dev(&self) -> f64 {
+        let (n, _, m2) = self.moments;
+        if n < 2 {
+            0.0
+        } else {
+            (m2 / (n - 1) as f64).max(0.0).sqrt()
+        }
     }
 
     /// The smallest and largest number seen.
@@ -609,7 +644,31 @@ impl ColumnProfile {
                 "every value is a multiple of 10: a coded scale (name it to mark it)".into(),
             );
         }
+        let step = self.step();
+        let sd = self.std_dev();
+        // Only where groups of 100 rows can exist: a handful of rows (a
+        // small DSC request) has no small groups to move.
+        if self.values() >= 200 && step > MAX_STEP_OF_SD * sd {
+            return (
+                Kind::Measure,
+                Nothing,
+                format!(
+                    "its step ({step}) is {:.0}% of its standard deviation ({sd:.3}): a mark would move the means of small groups (set `kind = measure` to mark it anyway)",
+                    100.0 * step / sd.max(f64::MIN_POSITIVE)
+                ),
+            );
+        }
         self.measure()
+    }
+
+    /// The smallest change a mark makes to one value: one unit of the last
+    /// digit in use.
+    fn step(&self) -> f64 {
+        match self.logical {
+            Logical::Decimal { scale } => 10f64.powi(-i32::from(scale)),
+            Logical::Float | Logical::Text => 10f64.powi(-self.working_decimals()),
+            Logical::Integer | Logical::Timestamp | Logical::Date => 1.0,
+        }
     }
 
     /// A column marked in its low digit, and the reason saying so.
@@ -911,6 +970,38 @@ mod tests {
     }
 
     #[test]
+    fn a_measure_whose_step_is_coarse_for_its_spread_is_left_alone() {
+        // Hourly rain: mostly 0, hundredths up to 0.3 (sd ≈ 0.03).
+        let mut rain = ColumnProfile::new(Logical::Float);
+        for i in 0..5000 {
+            let v = if i % 10 == 0 {
+                (i % 31) as f64 / 100.0
+            } else {
+                0.0
+            };
+            rain.number(v, 2);
+        }
+        let plan = rain.plan("precip", false);
+        assert_eq!(
+            (plan.kind, plan.carrier),
+            (Kind::Measure, Carrier::Nothing),
+            "{}",
+            plan.reason
+        );
+        assert!(
+            plan.reason.contains("standard deviation"),
+            "{}",
+            plan.reason
+        );
+        let mut rule = ColumnRule::default();
+        rule.set("kind", "measure").unwrap();
+        assert_eq!(
+            rain.plan_with("precip", false, &rule).unwrap().carrier,
+            Carrier::Digits
+        );
+    }
+
+    #[test]
     fn dates_and_times_written_as_text_are_calendar_fields() {
         for sample in [
             "2013-01-01 05:00:00",
@@ -963,8 +1054,9 @@ mod tests {
         let mut b = ColumnProfile::new(Logical::Integer);
         let mut whole = ColumnProfile::new(Logical::Integer);
         for i in 0..2000 {
-            let v = (i * 37 % 500) as f64;
-            if i < 1000 {
+            // Far from zero, where naive sums of squares lose the spread.
+            let v = (i * 37 % 500) as f64 + 1e9;
+            if i < 700 {
                 a.number(v, 0)
             } else {
                 b.number(v, 0)
@@ -975,5 +1067,11 @@ mod tests {
         assert_eq!(a.distinct(), whole.distinct());
         assert_eq!(a.range(), whole.range());
         assert_eq!(a.plan("v", false), whole.plan("v", false));
+        assert!((a.std_dev() - whole.std_dev()).abs() < 1e-6 * whole.std_dev());
+        assert!(
+            (144.0..145.0).contains(&whole.std_dev()),
+            "{}",
+            whole.std_dev()
+        );
     }
 }
