@@ -313,17 +313,9 @@ enum Sink {
 /// [`Output::finish`] succeeds, and is removed if dropped before that.
 pub struct Output {
     sink: Option<Sink>,
-    tmp: PathBuf,
+    /// Removed when dropped unless persisted by [`Output::finish`].
+    tmp: Option<tempfile::TempPath>,
     path: PathBuf,
-    committed: bool,
-}
-
-impl Drop for Output {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
 }
 
 #[cfg(feature = "parquet")]
@@ -331,9 +323,11 @@ fn external(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> E
     fmt(path)(ArrowError::ExternalError(Box::new(e)))
 }
 
-/// A temporary path next to `path`, in the same folder so the final rename
-/// is atomic.
-fn temporary_next_to(path: &Path) -> PathBuf {
+/// A new temporary file next to `path`, in the same folder so the final
+/// rename is atomic: created exclusively (`O_EXCL`) under a random name, so
+/// a symlink planted at a guessable name cannot redirect the write; removed
+/// when dropped unless persisted.
+fn temporary_next_to(path: &Path) -> std::io::Result<(File, tempfile::TempPath)> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -342,7 +336,18 @@ fn temporary_next_to(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // The permissions `File::create` gives (0666 less the umask), not the
+    // temporary file's private 0600: the copy is meant to be shared.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let named = builder.tempfile_in(dir)?;
+    Ok(named.into_parts())
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, so
@@ -353,14 +358,11 @@ fn temporary_next_to(path: &Path) -> PathBuf {
 /// [`Error::Io`] naming `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
-    let tmp = temporary_next_to(path);
-    let result = File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io(path))
+    let (mut file, tmp) = temporary_next_to(path).map_err(io(path))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io(path))?;
+    tmp.persist(path).map_err(|e| io(path)(e.error))
 }
 
 impl Output {
@@ -371,13 +373,11 @@ impl Output {
     /// [`Error::Io`] if the temporary file cannot be created, [`Error::UnknownFormat`].
     pub fn create(path: &Path, schema: &Schema, options: &WriteOptions) -> Result<Self> {
         let format = Format::of(path, options.format)?;
-        let tmp = temporary_next_to(path);
-        let file = File::create(&tmp).map_err(io(path))?;
+        let (file, tmp) = temporary_next_to(path).map_err(io(path))?;
         let mut out = Output {
             sink: None,
-            tmp,
+            tmp: Some(tmp),
             path: path.to_owned(),
-            committed: false,
         };
         let ipc_options = || {
             arrow_ipc::writer::IpcWriteOptions::default()
@@ -473,10 +473,10 @@ impl Output {
             Some(Sink::Parquet(w)) => w.into_inner().map_err(|e| external(&path, e))?,
             None => return Ok(()),
         };
-        file.sync_all()
-            .and_then(|()| std::fs::rename(&self.tmp, &self.path))
-            .map_err(io(&path))?;
-        self.committed = true;
-        Ok(())
+        file.sync_all().map_err(io(&path))?;
+        match self.tmp.take() {
+            Some(tmp) => tmp.persist(&path).map_err(|e| io(&path)(e.error)),
+            None => Ok(()),
+        }
     }
 }

@@ -555,3 +555,39 @@ fn an_embed_stream_as_a_record_batch_reader_marks_every_batch_and_keeps_errors()
     let err = reader.next().unwrap().unwrap_err();
     assert!(err.to_string().contains("row 7: bad"), "{err}");
 }
+
+#[test]
+#[cfg(unix)]
+fn the_temporary_output_ignores_a_symlink_planted_at_the_old_predictable_name() {
+    let dir = TempDir::new("symlink");
+    let victim = dir.path("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let target = dir.path("out.csv");
+    // The name the temporary file used to have: `.{name}.{pid}.tmp`.
+    let planted = dir.path(&format!(".out.csv.{}.tmp", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    write(&sample::customers(50, 1, 3), &target);
+    files::write_atomically(&dir.path("report.json"), b"{}").unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .starts_with("customer_id,")
+    );
+    // Only the planted link is left beside the outputs: no temporary file.
+    let mut names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let planted_name = planted.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        names,
+        [
+            planted_name.as_str(),
+            "out.csv",
+            "report.json",
+            "victim.txt"
+        ]
+    );
+}

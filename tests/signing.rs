@@ -248,3 +248,27 @@ mod untrusted_input {
         }
     }
 }
+
+#[test]
+fn a_signed_request_replayed_with_another_body_and_the_old_body_hash_is_rejected() {
+    use sha2::{Digest, Sha256};
+    let v = &vectors()[0];
+    let auth = Authorization::parse(&v.authorization).unwrap();
+    let hash: String = Sha256::digest(&v.body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let verify = |body: &[u8], claim: &str| {
+        with_request(v, &[("X-Sdk-Content-Sha256", claim)], |r| {
+            signing::verify(&Request { body, ..*r }, &auth, &v.sk)
+        })
+    };
+    // The claim of the captured request's own hash, with its own body: the
+    // SDK signs the claim literally, so this is the original request.
+    assert_eq!(verify(&v.body, &hash), Ok(()));
+    // The same signature and claim with an attacker's body.
+    let forged = br#"{"task_name":"attacker","files":["../../etc/passwd"]}"#;
+    assert_eq!(verify(forged, &hash), Err(SignError::BodyHash));
+    // A body sent as unsigned is refused, whatever the signature.
+    assert_eq!(verify(forged, "UNSIGNED-PAYLOAD"), Err(SignError::BodyHash));
+}

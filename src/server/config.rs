@@ -268,8 +268,36 @@ impl Secrets {
     ///
     /// The [`ConfigError`] of the first bad file or line.
     pub fn load(config: &ServerConfig) -> Result<Self, ConfigError> {
+        Self::load_with(config, |name| std::env::var(name).ok())
+    }
+
+    /// [`Secrets::load`] with the environment read through `env`. An empty
+    /// or whitespace-only secret from any source (token, AK, SK, key) is an
+    /// error: it would be a credential anyone can send.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of the first bad file, line or secret.
+    pub fn load_with(
+        config: &ServerConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let filled = |setting: &'static str, value: String| {
+            if value.trim().is_empty() {
+                Err(ConfigError::Setting {
+                    setting,
+                    reason: "is empty or only whitespace; refusing to start with a secret anyone can send".to_owned(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
         let mut secrets = Self {
-            tokens: config.tokens.clone(),
+            tokens: config
+                .tokens
+                .iter()
+                .map(|t| filled("tokens", t.clone()))
+                .collect::<Result<_, _>>()?,
             ..Self::default()
         };
         if let Some(path) = &config.credentials {
@@ -283,11 +311,22 @@ impl Secrets {
                 secrets.credentials.insert(ak, sk);
             }
         }
-        if let (Ok(ak), Ok(sk)) = (std::env::var("DBWM_AK"), std::env::var("DBWM_SK")) {
-            secrets.credentials.insert(ak, sk);
+        match (env("DBWM_AK"), env("DBWM_SK")) {
+            (Some(ak), Some(sk)) => {
+                secrets
+                    .credentials
+                    .insert(filled("DBWM_AK", ak)?, filled("DBWM_SK", sk)?);
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::Setting {
+                    setting: "DBWM_AK",
+                    reason: "DBWM_AK and DBWM_SK must be set together".to_owned(),
+                });
+            }
+            (None, None) => {}
         }
-        if let Ok(token) = std::env::var("DBWM_AUTH_TOKEN") {
-            secrets.tokens.push(token);
+        if let Some(token) = env("DBWM_AUTH_TOKEN") {
+            secrets.tokens.push(filled("DBWM_AUTH_TOKEN", token)?);
         }
         if let Some(path) = &config.keyring {
             for (name, key) in pairs(path, &read(path)?)? {
@@ -298,9 +337,12 @@ impl Secrets {
                 secrets.keyring.insert(name, key);
             }
         }
-        if let Ok(key) = std::env::var("DBWM_KEY")
-            && let Ok(key) = WatermarkKey::new(&key)
-        {
+        if let Some(key) = env("DBWM_KEY") {
+            let key =
+                WatermarkKey::new(&filled("DBWM_KEY", key)?).map_err(|_| ConfigError::Setting {
+                    setting: "DBWM_KEY",
+                    reason: "is empty".to_owned(),
+                })?;
             secrets.keyring.entry("default".to_owned()).or_insert(key);
         }
         Ok(secrets)
@@ -310,6 +352,37 @@ impl Secrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_or_blank_secrets_from_the_environment_or_config_refuse_to_start() {
+        let config = ServerConfig::default();
+        for (var, value) in [
+            ("DBWM_AUTH_TOKEN", ""),
+            ("DBWM_AUTH_TOKEN", "  "),
+            ("DBWM_SK", ""),
+            ("DBWM_SK", "\t"),
+            ("DBWM_AK", " "),
+            ("DBWM_KEY", " "),
+        ] {
+            let env = |name: &str| match name {
+                n if n == var => Some(value.to_owned()),
+                "DBWM_AK" => Some("ak".to_owned()),
+                "DBWM_SK" => Some("sk".to_owned()),
+                _ => None,
+            };
+            let e = Secrets::load_with(&config, env).unwrap_err().to_string();
+            assert!(
+                e.contains(var) && e.contains("empty"),
+                "{var}={value:?}: {e}"
+            );
+        }
+        let blank: ServerConfig = toml::from_str("tokens = [\"\"]").unwrap();
+        assert!(Secrets::load_with(&blank, |_| None).is_err());
+        let half = |n: &str| (n == "DBWM_SK").then(|| "sk".to_owned());
+        assert!(Secrets::load_with(&config, half).is_err());
+        let fine = Secrets::load_with(&config, |n| Some(format!("{n}-value"))).unwrap();
+        assert_eq!(fine.tokens, ["DBWM_AUTH_TOKEN-value"]);
+    }
 
     #[test]
     fn a_config_file_overrides_defaults_and_rejects_unknown_keys() {

@@ -38,6 +38,8 @@ pub use crate::timefmt::{parse_sdk_date, sdk_date};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::engine::key::hex;
+
 /// The algorithm name in the `Authorization` header.
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 
@@ -67,6 +69,11 @@ pub enum SignError {
     /// The signature does not match.
     #[error("signature does not match")]
     Mismatch,
+    /// `X-Sdk-Content-Sha256` claims a hash that is not the body's (a signed
+    /// request replayed with another body), or is `UNSIGNED-PAYLOAD`, which
+    /// this server does not accept: the body is always signed.
+    #[error("X-Sdk-Content-Sha256 is not the SHA-256 of the body")]
+    BodyHash,
 }
 
 /// A request as received (or about to be sent): the raw path and query of
@@ -235,10 +242,6 @@ pub fn canonical_query(query: &str) -> String {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The canonical request for `signed_headers` (lowercase names, in order).
 ///
 /// # Errors
@@ -325,7 +328,9 @@ pub fn sign(request: &Request<'_>, ak: &str, sk: &str) -> String {
 
 /// Checks `request`'s signature against `sk` (the caller has looked up the
 /// SK of `authorization.access` and checks the date's skew). `host` and
-/// `x-sdk-date` must be signed. The comparison takes the same time whatever
+/// `x-sdk-date` must be signed. The body is always covered: an
+/// `X-Sdk-Content-Sha256` header must be the SHA-256 of the body received
+/// (`UNSIGNED-PAYLOAD` is refused; the DSC calls never send it). The comparison takes the same time whatever
 /// the signature.
 ///
 /// # Errors
@@ -347,6 +352,16 @@ pub fn verify(
         .trim();
     if crate::timefmt::parse_sdk_date(date).is_none() {
         return Err(SignError::BadDate);
+    }
+    // The SDK signs a claimed body hash literally; a claim must be the hash
+    // of the body received, or a captured signature would cover any body.
+    if let Some(claimed) = request.header("x-sdk-content-sha256")
+        && !request.body.is_empty()
+        && !claimed
+            .trim()
+            .eq_ignore_ascii_case(&hex(&Sha256::digest(request.body)))
+    {
+        return Err(SignError::BodyHash);
     }
     let canonical = canonical_request(request, &authorization.signed_headers)?;
     let received = decode_hex(&authorization.signature).ok_or(SignError::Mismatch)?;
