@@ -590,3 +590,25 @@ fn a_dsc_request_with_nothing_that_can_carry_a_mark_is_an_invalid_parameter_nami
         assert!(reason.contains(says), "{says}: {reason}");
     }
 }
+
+#[test]
+fn a_row_with_a_key_given_twice_is_an_invalid_parameter_naming_the_row_and_key() {
+    for path in ["embed", "extract"] {
+        let mut body = String::from(
+            r#"{"watermark_key":"k","watermark_content":"dup","columns":[{"name":"id","type":"INT","primary_key":true},{"name":"n","type":"INT","primary_key":false}],"data":["#,
+        );
+        for i in 0..10 {
+            body.push_str(&format!(r#"{{"id":{i},"n":{i}}},"#));
+        }
+        body.push_str(r#"{"id":10,"n":1,"n":2}]}"#);
+        let result = match path {
+            "embed" => dsc::embed_json(body.as_bytes()),
+            _ => dsc::extract_json(body.as_bytes()),
+        };
+        let reason = invalid(result);
+        assert!(
+            reason.contains("data[10]: key `n` appears more than once"),
+            "{path}: {reason}"
+        );
+    }
+}

@@ -614,6 +614,48 @@ fn bad_submissions_name_the_field() {
 }
 
 #[test]
+fn unbounded_task_fields_and_control_characters_are_refused_naming_the_field() {
+    let s = start("bounds", |_| {});
+    let base = || json!({"files": ["a"], "primary_key": ["id"], "watermark_key_name": "tasks"});
+    let long = "d".repeat(4 << 20);
+    for (field, value, says) in [
+        (
+            "description",
+            json!(long),
+            "description: at most 1024 characters",
+        ),
+        (
+            "name",
+            json!("x".repeat(257)),
+            "name: at most 256 characters",
+        ),
+        (
+            "name",
+            json!("task\u{1b}[2J"),
+            "name: control character U+001B",
+        ),
+        (
+            "files",
+            json!(["a\u{0}b"]),
+            "files[0]: control character U+0000",
+        ),
+        (
+            "columns",
+            json!((0..1001).map(|i| format!("c{i}")).collect::<Vec<_>>()),
+            "at most 1000 column names",
+        ),
+    ] {
+        let mut body = base();
+        body[field] = value;
+        let r = submit(&s, PROJECT, body);
+        assert_eq!(r.status, 400, "{field}: {r:?}");
+        let msg = r.body["error_msg"].as_str().unwrap();
+        assert!(msg.contains(says), "{field}: {msg}");
+        assert!(msg.len() < 1000, "the error does not echo the value");
+    }
+}
+
+#[test]
 fn higher_job_levels_run_first_and_a_queued_task_can_be_cancelled() {
     let s = start("priority", |c| {
         c.workers = 1;

@@ -211,6 +211,18 @@ fn check_data(
             data.len()
         )));
     }
+    // A key given twice is read differently by different consumers (a
+    // classic parser differential): refuse it rather than echo both.
+    let twice = data.par_iter().enumerate().find_map_first(|(i, row)| {
+        let mut seen = std::collections::HashSet::with_capacity(row.fields.len());
+        row.fields
+            .iter()
+            .find(|(k, _)| !seen.insert(k.as_str()))
+            .map(|(k, _)| format!("data[{i}]: key `{k}` appears more than once"))
+    });
+    if let Some(reason) = twice {
+        return Err(DscError::invalid(reason));
+    }
     let too_long = data.par_iter().enumerate().find_map_first(|(i, row)| {
         columns.iter().find_map(|c| {
             let raw = row.get(&c.name)?;

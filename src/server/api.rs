@@ -125,6 +125,31 @@ pub const MAX_FILES: usize = 10_000;
 /// Longest `user_data`, as COS.
 pub const MAX_USER_DATA: usize = 1024;
 
+/// Longest task `name`, file address or column name, in characters.
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// Longest task `description`, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+
+/// Most `primary_key` plus `columns` names.
+pub const MAX_COLUMNS: usize = 1000;
+
+/// Checks that `text` (the field `field`) has at most `max` characters and
+/// no control characters (which would also break XML callbacks).
+fn bounded_text(field: &str, text: &str, max: usize) -> Result<(), String> {
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(format!("{field}: at most {max} characters, got {chars}"));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{field}: control character U+{:04X} is not allowed",
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a submission; returns the task to insert and its raw key, if any.
 fn validate(
     app: &AppState,
@@ -137,12 +162,28 @@ fn validate(
             s.files.len()
         ));
     }
-    for f in &s.files {
+    for (i, f) in s.files.iter().enumerate() {
+        bounded_text(&format!("files[{i}]"), f, MAX_NAME_CHARS)?;
         super::worker::resolve(&app.files_root, f)?;
     }
     if s.primary_key.is_empty() || s.primary_key.iter().any(String::is_empty) {
         return Err("primary_key: at least one column name, none empty".to_owned());
     }
+    let names = s.primary_key.iter().chain(s.columns.iter().flatten());
+    if names.clone().count() > MAX_COLUMNS {
+        return Err(format!(
+            "primary_key and columns: at most {MAX_COLUMNS} column names in all"
+        ));
+    }
+    for n in names {
+        bounded_text("primary_key and columns", n, MAX_NAME_CHARS)?;
+    }
+    bounded_text("name", s.name.as_deref().unwrap_or(""), MAX_NAME_CHARS)?;
+    bounded_text(
+        "description",
+        s.description.as_deref().unwrap_or(""),
+        MAX_DESCRIPTION_CHARS,
+    )?;
     let job_level = s.job_level.unwrap_or(0);
     if !(0..=2).contains(&job_level) {
         return Err(format!("job_level: 0, 1 or 2, got {job_level}"));
@@ -312,9 +353,12 @@ fn list_query(raw: Option<&str>) -> Result<(u64, u64, Option<String>), String> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
             "offset" => {
+                // SQLite counts in i64: a larger offset would wrap to -1.
                 offset = v
                     .parse()
-                    .map_err(|_| format!("offset: `{v}` is not a count"))?
+                    .ok()
+                    .filter(|&o: &u64| i64::try_from(o).is_ok())
+                    .ok_or_else(|| format!("offset: 0 to {}, got `{v}`", i64::MAX))?
             }
             "limit" => {
                 limit = v
@@ -402,5 +446,20 @@ mod tests {
                 .starts_with("state")
         );
         assert!(list_query(Some("page=2")).unwrap_err().contains("page"));
+    }
+
+    #[test]
+    fn a_list_offset_past_i64_is_refused_rather_than_wrapped_to_the_first_page() {
+        for bad in ["18446744073709551615", "9223372036854775808", "-1", "x"] {
+            let e = list_query(Some(&format!("offset={bad}"))).unwrap_err();
+            assert!(
+                e.starts_with("offset: 0 to 9223372036854775807"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(
+            list_query(Some("offset=9223372036854775807")).unwrap().0,
+            i64::MAX as u64
+        );
     }
 }

@@ -259,6 +259,12 @@ fn escape_xml(text: &str, out: &mut String) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot hold, even as references.
+            c if (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+                || matches!(c, '\u{FFFE}' | '\u{FFFF}') =>
+            {
+                out.push('\u{FFFD}')
+            }
             c => out.push(c),
         }
     }
@@ -342,5 +348,13 @@ mod tests {
             out,
             "<R><a>x&lt;y</a><list><b>1</b></list><list><b>2</b></list><n/></R>"
         );
+    }
+
+    #[test]
+    fn xml_callbacks_replace_control_characters_xml_cannot_hold() {
+        let v = serde_json::json!({"name": "a\u{1}b\u{1b}[31m\tc\u{ffff}"});
+        let mut out = String::new();
+        xml_value("R", &v, &mut out);
+        assert_eq!(out, "<R><name>a\u{FFFD}b\u{FFFD}[31m\tc\u{FFFD}</name></R>");
     }
 }
