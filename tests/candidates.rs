@@ -89,6 +89,12 @@ fn unmarked_data_and_wrong_keys_name_no_copy() {
             "unmarked, key {k}"
         );
         assert!(named(&wm, &marked, &contents).is_empty(), "wrong key {k}");
+        // Chance agreement gives no estimate of the rows needed.
+        let r = wm.identify(&tallies(&wm, &table), &wm.candidates(&contents).unwrap());
+        assert!(
+            r.rows_factor_needed.is_none() || r.best_other.unwrap().p_value <= 0.01,
+            "key {k}"
+        );
     }
 }
 

@@ -223,6 +223,16 @@ fn embed_registers_copies_and_extract_names_the_leaker_with_exit_0_else_3() {
             .unwrap()
             > 1e-9
     );
+    // No number of rows would name a copy in unmarked data: no estimate.
+    assert_eq!(
+        report["candidates"]["more_rows_needed"],
+        serde_json::Value::Null
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no candidate shows any agreement beyond chance"),
+        "{stderr}"
+    );
     // A hand-written list works too; a bad line is bad input, exit 2.
     std::fs::write(
         path("list.txt"),

@@ -154,6 +154,11 @@ pub struct Score {
     pub round: u32,
 }
 
+/// The corrected p-value below which an unnamed best candidate counts as
+/// evidence worth more rows: above it, the agreement is what chance gives
+/// (on unmarked data the best of many candidates lands there).
+pub const SOME_EVIDENCE: f64 = 0.01;
+
 /// The result of [`Watermarker::identify`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -164,9 +169,10 @@ pub struct Identification {
     pub best_other: Option<Score>,
     /// The threshold used.
     pub threshold: f64,
-    /// When nothing was named but the best candidate agrees more than half
-    /// the time: roughly how many times as many rows would name it at the
-    /// same agreement rate.
+    /// When nothing was named but the best candidate shows real evidence
+    /// (corrected p ≤ [`SOME_EVIDENCE`]): roughly how many times as many
+    /// rows would name it at the same agreement rate. `None` when no
+    /// candidate agrees beyond chance, where no number of rows would.
     pub rows_factor_needed: Option<f64>,
 }
 
@@ -340,7 +346,9 @@ impl<'a> Scorer<'a> {
             .filter(|t| !identified.iter().any(|i| i.candidate == t.candidate))
             .min_by(|a, b| a.log10_p.total_cmp(&b.log10_p));
         let rows_factor_needed = match (&best, identified.is_empty()) {
-            (Some(t), true) => rows_factor(&t.at, family * 2.0, threshold),
+            (Some(t), true) if t.log10_p <= SOME_EVIDENCE.log10() => {
+                rows_factor(&t.at, family * 2.0, threshold)
+            }
             _ => None,
         };
         Identification {

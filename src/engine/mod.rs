@@ -35,7 +35,9 @@ pub(crate) mod select;
 mod table;
 mod watermarker;
 
-pub use candidates::{Candidates, DEFAULT_THRESHOLD, Identification, Score, log10_binomial_tail};
+pub use candidates::{
+    Candidates, DEFAULT_THRESHOLD, Identification, SOME_EVIDENCE, Score, log10_binomial_tail,
+};
 pub use codec::{TEXT_MARKS, marked_text};
 pub use column::{Cell, ColumnMut, ColumnRef, Limits, Validity};
 pub use embed::ColumnReport;

@@ -130,20 +130,31 @@ fn load_candidates(
 /// was.
 fn report_identification(i: &Identification, rows_needed: Option<u64>) {
     for s in &i.identified {
+        // The p-value is a corrected bound; when every position read
+        // agrees, it is the smallest the code can show for that many.
+        let all = if s.agree == s.total {
+            " (every position read agrees)"
+        } else {
+            ""
+        };
         eprintln!(
-            "dbwm: identified {:?}: {} of {} code positions agree, p = {:.1e}",
+            "dbwm: identified {:?}: {} of {} code positions agree, p ≤ {:.1e}{all}",
             s.content, s.agree, s.total, s.p_value
         );
     }
     if i.identified.is_empty() {
         match (&i.best_other, rows_needed) {
+            (Some(s), Some(0)) => eprintln!(
+                "dbwm: no candidate reached p ≤ {:.0e}, but {:?} is close: {} of {} positions agree, p ≤ {:.1e}; a few more rows of the same leak would settle it",
+                i.threshold, s.content, s.agree, s.total, s.p_value
+            ),
             (Some(s), Some(more)) => eprintln!(
-                "dbwm: no candidate reached p ≤ {:.0e}; best {:?}: {} of {} positions agree, p = {:.1e}; about {more} more rows would settle it",
+                "dbwm: no candidate reached p ≤ {:.0e}; best {:?}: {} of {} positions agree, p ≤ {:.1e}; about {more} more rows of the same leak would settle it",
                 i.threshold, s.content, s.agree, s.total, s.p_value
             ),
             (Some(s), None) => eprintln!(
-                "dbwm: no candidate reached p ≤ {:.0e}; none agrees beyond chance (best {:?}: {} of {} positions, p = {:.2})",
-                i.threshold, s.content, s.agree, s.total, s.p_value
+                "dbwm: no candidate shows any agreement beyond chance (best {:?}: {} of {} positions, p = {:.2}); more rows would not change that unless the leak carries a mark",
+                s.content, s.agree, s.total, s.p_value
             ),
             (None, _) => eprintln!("dbwm: no candidate to test"),
         }
