@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use crate::engine::Watermarker;
-use crate::engine::column::{self, ColumnRef, Limits, MS_PER_DAY, Validity};
+use crate::engine::column::{self, Cell, ColumnRef, Limits, MS_PER_DAY, Validity};
 use crate::engine::error::Result;
 use crate::engine::payload::{self, ATTEMPTS_PER_LEVEL, BINS, Payload};
 use crate::engine::select::{Density, MAX_LEVEL, Selection, Slot};
@@ -178,8 +178,11 @@ impl Watermarker {
         self.tally_column_within(selection, column, validity, tally, &Limits::default())
     }
 
-    /// [`Watermarker::tally_column`] for a column embedded within `limits`:
-    /// floats are read at [`Limits::float_decimals`] as they were marked.
+    /// [`Watermarker::tally_column`] for a column embedded within `limits`
+    /// (the leak's own plan's): floats are read at
+    /// [`Limits::float_decimals`] as they were marked, and numbers equal to
+    /// `min` or `max` give no vote, since that is where cells that could not
+    /// take their bit inside the range were left.
     ///
     /// # Errors
     ///
@@ -193,25 +196,67 @@ impl Watermarker {
         limits: &Limits,
     ) -> Result<()> {
         let at = limits.float_decimals;
+        // Values at the range's edges are where cells that could not take
+        // their bit within the range stayed: they carry no vote.
+        let edge = |v: f64| v == limits.min || v == limits.max;
         Self::check_rows(selection, column.len(), validity)?;
         let slots = selection.slots();
         let part = match column {
-            ColumnRef::Int8(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
-            ColumnRef::Int16(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
-            ColumnRef::Int32(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
-            ColumnRef::Int64(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
-            ColumnRef::UInt8(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
-            ColumnRef::UInt16(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
-            ColumnRef::UInt32(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
-            ColumnRef::UInt64(v) => count(slots, validity, v, |&x, s| column::read_int(x, s)),
+            ColumnRef::Int8(v) => count(slots, validity, v, |&x, s| {
+                (!edge(i128::from(x) as f64))
+                    .then(|| column::read_int(x, s))
+                    .flatten()
+            }),
+            ColumnRef::Int16(v) => count(slots, validity, v, |&x, s| {
+                (!edge(i128::from(x) as f64))
+                    .then(|| column::read_int(x, s))
+                    .flatten()
+            }),
+            ColumnRef::Int32(v) => count(slots, validity, v, |&x, s| {
+                (!edge(i128::from(x) as f64))
+                    .then(|| column::read_int(x, s))
+                    .flatten()
+            }),
+            ColumnRef::Int64(v) => count(slots, validity, v, |&x, s| {
+                (!edge(i128::from(x) as f64))
+                    .then(|| column::read_int(x, s))
+                    .flatten()
+            }),
+            ColumnRef::UInt8(v) => count(slots, validity, v, |&x, s| {
+                (!edge(i128::from(x) as f64))
+                    .then(|| column::read_int(x, s))
+                    .flatten()
+            }),
+            ColumnRef::UInt16(v) => count(slots, validity, v, |&x, s| {
+                (!edge(i128::from(x) as f64))
+                    .then(|| column::read_int(x, s))
+                    .flatten()
+            }),
+            ColumnRef::UInt32(v) => count(slots, validity, v, |&x, s| {
+                (!edge(i128::from(x) as f64))
+                    .then(|| column::read_int(x, s))
+                    .flatten()
+            }),
+            ColumnRef::UInt64(v) => count(slots, validity, v, |&x, s| {
+                (!edge(i128::from(x) as f64))
+                    .then(|| column::read_int(x, s))
+                    .flatten()
+            }),
             ColumnRef::Decimal { counts, scale } => count(slots, validity, counts, |&x, s| {
-                column::read_decimal(x, scale, s)
+                let v = crate::engine::codec::decimal_value(x, scale.into());
+                (!edge(v))
+                    .then(|| column::read_decimal(x, scale, s))
+                    .flatten()
             }),
             ColumnRef::Float32(v) => count(slots, validity, v, |&x, s| {
-                crate::engine::codec::read_float(x, s, at)
+                (!edge(x.into()))
+                    .then(|| crate::engine::codec::read_float(x, s, at))
+                    .flatten()
             }),
             ColumnRef::Float64(v) => count(slots, validity, v, |&x, s| {
-                crate::engine::codec::read_float(x, s, at)
+                (!edge(x))
+                    .then(|| crate::engine::codec::read_float(x, s, at))
+                    .flatten()
             }),
             ColumnRef::Text(v) => count(slots, validity, v, |x, _| {
                 crate::engine::codec::read_text(x)
@@ -226,7 +271,18 @@ impl Watermarker {
             ColumnRef::Date64(v) => count(slots, validity, v, |&x, s| {
                 column::read_unit(x, MS_PER_DAY, s)
             }),
-            ColumnRef::Cells(v) => count(slots, validity, v, column::read_cell),
+            ColumnRef::Cells(v) => count(slots, validity, v, |x, s| {
+                let value = match x {
+                    Cell::Integer { value, .. } => Some(*value as f64),
+                    Cell::Decimal { count, scale, .. } => {
+                        Some(crate::engine::codec::decimal_value(*count, (*scale).into()))
+                    }
+                    _ => None,
+                };
+                (!value.is_some_and(edge))
+                    .then(|| column::read_cell(x, s))
+                    .flatten()
+            }),
             ColumnRef::Strs(v) => count(slots, validity, v, |x, _| {
                 crate::engine::codec::read_text(x)
             }),
