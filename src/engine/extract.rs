@@ -201,47 +201,24 @@ impl Watermarker {
         let edge = |v: f64| v == limits.min || v == limits.max;
         Self::check_rows(selection, column.len(), validity)?;
         let slots = selection.slots();
+        macro_rules! ints {
+            ($v:expr) => {
+                count(slots, validity, $v, |&x, s| {
+                    (!edge(i128::from(x) as f64))
+                        .then(|| column::read_int(x, s))
+                        .flatten()
+                })
+            };
+        }
         let part = match column {
-            ColumnRef::Int8(v) => count(slots, validity, v, |&x, s| {
-                (!edge(i128::from(x) as f64))
-                    .then(|| column::read_int(x, s))
-                    .flatten()
-            }),
-            ColumnRef::Int16(v) => count(slots, validity, v, |&x, s| {
-                (!edge(i128::from(x) as f64))
-                    .then(|| column::read_int(x, s))
-                    .flatten()
-            }),
-            ColumnRef::Int32(v) => count(slots, validity, v, |&x, s| {
-                (!edge(i128::from(x) as f64))
-                    .then(|| column::read_int(x, s))
-                    .flatten()
-            }),
-            ColumnRef::Int64(v) => count(slots, validity, v, |&x, s| {
-                (!edge(i128::from(x) as f64))
-                    .then(|| column::read_int(x, s))
-                    .flatten()
-            }),
-            ColumnRef::UInt8(v) => count(slots, validity, v, |&x, s| {
-                (!edge(i128::from(x) as f64))
-                    .then(|| column::read_int(x, s))
-                    .flatten()
-            }),
-            ColumnRef::UInt16(v) => count(slots, validity, v, |&x, s| {
-                (!edge(i128::from(x) as f64))
-                    .then(|| column::read_int(x, s))
-                    .flatten()
-            }),
-            ColumnRef::UInt32(v) => count(slots, validity, v, |&x, s| {
-                (!edge(i128::from(x) as f64))
-                    .then(|| column::read_int(x, s))
-                    .flatten()
-            }),
-            ColumnRef::UInt64(v) => count(slots, validity, v, |&x, s| {
-                (!edge(i128::from(x) as f64))
-                    .then(|| column::read_int(x, s))
-                    .flatten()
-            }),
+            ColumnRef::Int8(v) => ints!(v),
+            ColumnRef::Int16(v) => ints!(v),
+            ColumnRef::Int32(v) => ints!(v),
+            ColumnRef::Int64(v) => ints!(v),
+            ColumnRef::UInt8(v) => ints!(v),
+            ColumnRef::UInt16(v) => ints!(v),
+            ColumnRef::UInt32(v) => ints!(v),
+            ColumnRef::UInt64(v) => ints!(v),
             ColumnRef::Decimal { counts, scale } => count(slots, validity, counts, |&x, s| {
                 let v = crate::engine::codec::decimal_value(x, scale.into());
                 (!edge(v))
