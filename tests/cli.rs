@@ -286,3 +286,67 @@ fn the_demo_traces_both_leaks_to_partner_b_and_exits_0() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_full_standard_output_or_error_never_panics_and_a_written_copy_is_registered() {
+    let dir = std::env::temp_dir().join(format!("dbwm-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    let mut csv = String::from("id,amount\n");
+    for i in 0..3000 {
+        csv.push_str(&format!("{i},{}\n", 100 + i * 37 % 9000));
+    }
+    std::fs::write(path("in.csv"), csv).unwrap();
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let run = |args: &[&str], stdout: Stdio, stderr: Stdio| {
+        Command::new(env!("CARGO_BIN_EXE_dbwm"))
+            .args(args)
+            .env("DBWM_KEY", "full streams")
+            .stdout(stdout)
+            .stderr(stderr)
+            .output()
+            .unwrap()
+    };
+    // Standard error full: the copy is written and registered, no panic.
+    let embed = run(
+        &[
+            "embed",
+            "--pk",
+            "id",
+            "--content",
+            "full-1",
+            &path("in.csv"),
+            "-o",
+            &path("out.csv"),
+            "--register",
+            &path("issued.jsonl"),
+        ],
+        Stdio::null(),
+        full().into(),
+    );
+    assert_eq!(embed.status.code(), Some(0));
+    assert!(
+        std::fs::read_to_string(path("issued.jsonl"))
+            .unwrap()
+            .contains("full-1")
+    );
+    // Standard output full: exit 1 with a message, no panic (101).
+    let extract = run(
+        &["extract", "--pk", "id", &path("out.csv")],
+        full().into(),
+        Stdio::piped(),
+    );
+    let stderr = String::from_utf8_lossy(&extract.stderr);
+    assert_eq!(extract.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write to standard output"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

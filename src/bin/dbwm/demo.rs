@@ -28,7 +28,7 @@ pub fn run(args: &DemoArgs) -> Outcome {
 }
 
 fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
-    println!(
+    outln!(
         "dbwatermark demo: who leaked the customer table?  (files in {}/)\n",
         dir.display()
     );
@@ -36,7 +36,7 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
     let original = dir.join("customers.parquet");
     let table = sample::customers(rows, 1, 2026);
     write_table(&table, &original)?;
-    println!(
+    outln!(
         "1. Generated {}: {} customers, key `customer_id`, columns {}.",
         original.display(),
         table.rows(),
@@ -80,7 +80,7 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
             .map(|(_, r)| r.max_abs_steps)
             .max()
             .unwrap_or(0);
-        println!(
+        outln!(
             "2. Wrote {} carrying \"{content}\" in {:.2} s: {} of the rows carry marks, \
              {changed} of {cells} cells changed ({:.1}%), each number by at most {max_steps} step(s) \
              of its last digit.",
@@ -105,7 +105,7 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
     let copy_b = read_table(&dir.join("partner-B.parquet"), &["customer_id".to_owned()])?;
     let leak = attack::replace_cells(&attack::delete_rows(&copy_b, 0.8, 7), 0.05, 8);
     write_table(&leak, &leak_path)?;
-    println!(
+    outln!(
         "3. A leak turns up: {} with {} rows (20% of partner B's copy), shuffled, 5% of cells edited.",
         leak_path.display(),
         leak.rows()
@@ -122,13 +122,13 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
     .map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
     for extra in summary.found.iter().skip(1) {
-        println!("   (also found: \"{}\")", extra.content);
+        outln!("   (also found: \"{}\")", extra.content);
     }
     let Some(f) = summary.found.first() else {
-        println!("4. No watermark found in {secs:.2} s.");
+        outln!("4. No watermark found in {secs:.2} s.");
         return Ok(ExitCode::from(3));
     };
-    println!(
+    outln!(
         "4. Extracted from the CSV in {secs:.2} s: the leak carries \"{}\" (columns {}).\n   Evidence: {} of {} votes agree; \
          probability that a table without this watermark reports one: below {:.1e}.",
         f.content,
@@ -139,7 +139,7 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
     );
     let clean = pipeline::extract_files(&wm, &[original], &columns, &read, &mut |_, _| {})
         .map_err(|e| e.to_string())?;
-    println!(
+    outln!(
         "5. The same extraction on the unmarked original finds {} watermark(s).",
         clean.found.len()
     );
@@ -169,7 +169,7 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
         .as_ref()
         .and_then(|i| i.identified.first());
     match named {
-        Some(s) => println!(
+        Some(s) => outln!(
             "6. A smaller leak, {} ({} rows): free decoding finds {} watermark(s), but testing \
              the {} issued copies in {} names \"{}\" ({}) in {secs:.2} s:\n   {} of {} code \
              positions agree; probability of that by chance: {:.1e}.",
@@ -185,7 +185,7 @@ fn demo(rows: usize, dir: &Path) -> Result<ExitCode, String> {
             s.p_value,
         ),
         None => {
-            println!("6. No issued copy named in {}.", small_path.display());
+            outln!("6. No issued copy named in {}.", small_path.display());
             return Ok(ExitCode::from(3));
         }
     }

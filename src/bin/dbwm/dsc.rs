@@ -73,7 +73,7 @@ pub fn run(op: DscOp) -> ExitCode {
     let _ = out
         .write_all(&error.body_json())
         .and_then(|()| out.write_all(b"\n"));
-    eprintln!("dbwm dsc: {error}");
+    say!("dbwm dsc: {error}");
     match error {
         DscError::InvalidParameter(_) => ExitCode::from(2),
         _ => ExitCode::from(1),

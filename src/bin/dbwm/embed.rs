@@ -95,7 +95,7 @@ pub fn run(args: &EmbedArgs) -> Outcome {
     }
     print_summary(&summary, &args.output, start.elapsed().as_secs_f64());
     if let Some(path) = &args.register {
-        eprintln!("  registered in {}", path.display());
+        say!("  registered in {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -103,7 +103,7 @@ pub fn run(args: &EmbedArgs) -> Outcome {
 fn print_summary(summary: &pipeline::EmbedSummary, output: &Path, seconds: f64) {
     let cells = summary.rows * summary.columns.len();
     let changed: usize = summary.columns.iter().map(|(_, r)| r.changed).sum();
-    eprintln!(
+    say!(
         "dbwm: wrote {} rows to {} in {seconds:.2} s; {} of the rows carry marks; {changed} of {cells} cells changed ({:.1}%)",
         summary.rows,
         output.display(),
@@ -114,9 +114,9 @@ fn print_summary(summary: &pipeline::EmbedSummary, output: &Path, seconds: f64) 
             100.0 * changed as f64 / cells as f64
         },
     );
-    eprintln!("  plan {}", summary.plan_fingerprint);
+    say!("  plan {}", summary.plan_fingerprint);
     for (name, r) in &summary.columns {
-        eprintln!(
+        say!(
             "  {name}: {} changed, {} nulls and {} unmarkable skipped, mean change {:.3}, max {:.3}",
             r.changed,
             r.nulls,
@@ -126,6 +126,6 @@ fn print_summary(summary: &pipeline::EmbedSummary, output: &Path, seconds: f64) 
         );
     }
     for p in summary.plans.iter().filter(|p| !p.marks()) {
-        eprintln!("  {}: not marked, {}", p.name, p.reason);
+        say!("  {}: not marked, {}", p.name, p.reason);
     }
 }

@@ -79,13 +79,13 @@ pub fn run(args: &EvalArgs) -> Outcome {
     let fidelity = eval::fidelity_of(&table, config);
     let changed = outcomes.first().map_or(0.0, |o| o.cells_changed);
     outcomes.push(eval::fidelity_outcome(&fidelity, changed));
-    eprintln!(
+    say!(
         "dbwm: {} rows, {} keys per scenario, {:.1} s",
         table.rows(),
         config.keys,
         start.elapsed().as_secs_f64()
     );
-    println!(
+    outln!(
         "{:<68} {:>8} {:>10} {:>6} {:>9} {:>11} {:>8} {:>8}  target",
         "scenario",
         "strength",
@@ -97,7 +97,7 @@ pub fn run(args: &EvalArgs) -> Outcome {
         "seconds"
     );
     for o in &outcomes {
-        println!(
+        outln!(
             "{:<68} {:>8} {:>9.1}% {:>6} {:>8.1}% {:>11.2} {:>8} {:>8.2}  {}",
             o.scenario,
             o.strength,
@@ -115,13 +115,13 @@ pub fn run(args: &EvalArgs) -> Outcome {
             }
         );
     }
-    print_fidelity(&fidelity);
+    print_fidelity(&fidelity)?;
     write_eval_files(&outcomes, out).map_err(Failure::Caller)?;
     write_fidelity(&fidelity, out).map_err(Failure::Caller)?;
     let targeted: Vec<_> = outcomes.iter().filter_map(|o| o.target_met).collect();
     let met = targeted.iter().filter(|&&m| m).count();
-    println!("results: {}", out.display());
-    println!("eval: {met}/{} scenarios met target", targeted.len());
+    outln!("results: {}", out.display());
+    outln!("eval: {met}/{} scenarios met target", targeted.len());
     Ok(if met == targeted.len() {
         ExitCode::SUCCESS
     } else {
@@ -129,9 +129,9 @@ pub fn run(args: &EvalArgs) -> Outcome {
     })
 }
 
-fn print_fidelity(f: &eval::fidelity::Fidelity) {
-    println!();
-    println!(
+fn print_fidelity(f: &eval::fidelity::Fidelity) -> Result<(), Failure> {
+    outln!();
+    outln!(
         "{:<20} {:<11} {:>8} {:>17} {:>10} {:>8} {:>6} {:>6} {:>10} {:>9}",
         "column",
         "kind",
@@ -145,7 +145,7 @@ fn print_fidelity(f: &eval::fidelity::Fidelity) {
         "sd Δ/sd"
     );
     for c in &f.columns {
-        println!(
+        outln!(
             "{:<20} {:<11} {:>8} {:>17} {:>10} {:>8} {:>6} {:>6} {:>9.4}% {:>8.4}%",
             c.name,
             c.kind.as_str(),
@@ -160,13 +160,17 @@ fn print_fidelity(f: &eval::fidelity::Fidelity) {
         );
     }
     if !f.groups.is_empty() {
-        println!(
+        outln!(
             "\n{:<20} {:>7} {:>15} {:>26} {:>12}",
-            "group by", "groups", "counts changed", "worst group mean Δ/sd", "filter lost"
+            "group by",
+            "groups",
+            "counts changed",
+            "worst group mean Δ/sd",
+            "filter lost"
         );
     }
     for g in &f.groups {
-        println!(
+        outln!(
             "{:<20} {:>7} {:>15} {:>26} {:>12}",
             g.column,
             g.groups,
@@ -179,7 +183,8 @@ fn print_fidelity(f: &eval::fidelity::Fidelity) {
             g.filter_rows_lost
         );
     }
-    println!("fidelity: {} semantic violations\n", f.violations());
+    outln!("fidelity: {} semantic violations\n", f.violations());
+    Ok(())
 }
 
 fn write_fidelity(f: &eval::fidelity::Fidelity, out: &Path) -> Result<(), String> {

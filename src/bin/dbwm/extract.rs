@@ -70,7 +70,7 @@ pub fn run(args: &ExtractArgs) -> Outcome {
         });
         report_identification(i, rows_needed);
     }
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&report).unwrap_or_default()
     );
@@ -101,7 +101,7 @@ fn load_candidates(
         }
         match kept.iter().find(|k| k.content == r.content) {
             // The same content issued twice cannot tell its copies apart.
-            Some(k) if k.recipient != r.recipient => eprintln!(
+            Some(k) if k.recipient != r.recipient => say!(
                 "dbwm: warning: {}: {:?} was issued to {:?} and to {:?}; a match names the first",
                 path.display(),
                 r.content,
@@ -137,26 +137,40 @@ fn report_identification(i: &Identification, rows_needed: Option<u64>) {
         } else {
             ""
         };
-        eprintln!(
+        say!(
             "dbwm: identified {:?}: {} of {} code positions agree, p ≤ {:.1e}{all}",
-            s.content, s.agree, s.total, s.p_value
+            s.content,
+            s.agree,
+            s.total,
+            s.p_value
         );
     }
     if i.identified.is_empty() {
         match (&i.best_other, rows_needed) {
-            (Some(s), Some(0)) => eprintln!(
+            (Some(s), Some(0)) => say!(
                 "dbwm: no candidate reached p ≤ {:.0e}, but {:?} is close: {} of {} positions agree, p ≤ {:.1e}; a few more rows of the same leak would settle it",
-                i.threshold, s.content, s.agree, s.total, s.p_value
+                i.threshold,
+                s.content,
+                s.agree,
+                s.total,
+                s.p_value
             ),
-            (Some(s), Some(more)) => eprintln!(
+            (Some(s), Some(more)) => say!(
                 "dbwm: no candidate reached p ≤ {:.0e}; best {:?}: {} of {} positions agree, p ≤ {:.1e}; about {more} more rows of the same leak would settle it",
-                i.threshold, s.content, s.agree, s.total, s.p_value
+                i.threshold,
+                s.content,
+                s.agree,
+                s.total,
+                s.p_value
             ),
-            (Some(s), None) => eprintln!(
+            (Some(s), None) => say!(
                 "dbwm: no candidate shows any agreement beyond chance (best {:?}: {} of {} positions, p = {:.2}); more rows would not change that unless the leak carries a mark",
-                s.content, s.agree, s.total, s.p_value
+                s.content,
+                s.agree,
+                s.total,
+                s.p_value
             ),
-            (None, _) => eprintln!("dbwm: no candidate to test"),
+            (None, _) => say!("dbwm: no candidate to test"),
         }
     }
 }

@@ -2,6 +2,27 @@
 //! command to the module of the same name and turns its outcome into an
 //! exit code (0 done, 1 internal error, 2 bad input, 3 nothing found).
 
+/// `eprintln!` that never panics: a closed or full standard error loses
+/// the message, not the work.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` for a command's results: a closed or full standard output
+/// returns an internal failure (exit 1) from the enclosing function instead
+/// of panicking.
+macro_rules! outln {
+    () => {
+        $crate::output::out(format_args!(""))?
+    };
+    ($($arg:tt)*) => {
+        $crate::output::out(format_args!($($arg)*))?
+    };
+}
+
 mod args;
 mod demo;
 mod dsc;

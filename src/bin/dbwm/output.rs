@@ -20,7 +20,7 @@ impl Failure {
             Self::Caller(m) => (m, 2),
             Self::Internal(m) => (m, 1),
         };
-        eprintln!("dbwm: {message}");
+        say!("dbwm: {message}");
         ExitCode::from(code)
     }
 }
@@ -36,8 +36,29 @@ impl From<dbwatermark::pipeline::Error> for Failure {
     }
 }
 
+impl From<Failure> for String {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Caller(m) | Failure::Internal(m) => m,
+        }
+    }
+}
+
 /// A command's outcome: the exit status it chose, or why it failed.
 pub type Outcome = Result<ExitCode, Failure>;
+
+/// Writes one line of results to standard output.
+///
+/// # Errors
+///
+/// [`Failure::Internal`] when standard output is closed or full.
+pub fn out(line: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Internal(format!("cannot write to standard output: {e}")))
+}
 
 /// `Failure::Caller` from any error, for `map_err`.
 pub fn caller(e: impl ToString) -> Failure {

@@ -44,7 +44,7 @@ pub fn run(args: &PlanArgs) -> Outcome {
     )?;
     let report = PlanReport::new(&plan, &args.input);
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
@@ -53,7 +53,7 @@ pub fn run(args: &PlanArgs) -> Outcome {
     let rows = report
         .rows
         .map_or_else(|| "?".to_owned(), |r| r.to_string());
-    println!(
+    outln!(
         "{}: {rows} rows; 1 row in {} carries marks (--trace-rows {}: such a leak holds about {:.0} marked rows); measured on the first {} rows",
         report.file,
         report.density.trim_start_matches("1/"),
@@ -61,18 +61,25 @@ pub fn run(args: &PlanArgs) -> Outcome {
         args.density.trace_rows as f64 * plan.density.fraction(),
         report.sample_rows,
     );
-    println!("plan {}", report.fingerprint);
-    println!(
+    outln!("plan {}", report.fingerprint);
+    outln!(
         "{:<18} {:<11} {:<10} {:>9}  reason",
-        "column", "kind", "carrier", "changes"
+        "column",
+        "kind",
+        "carrier",
+        "changes"
     );
     for c in &report.columns {
         let changes = c
             .expected_changes
             .map_or_else(|| "-".to_owned(), |n| n.to_string());
-        println!(
+        outln!(
             "{:<18} {:<11} {:<10} {:>9}  {}",
-            c.name, c.kind, c.carrier, changes, c.reason
+            c.name,
+            c.kind,
+            c.carrier,
+            changes,
+            c.reason
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -41,7 +41,7 @@ pub fn run(args: ServeArgs) -> Outcome {
     }
     let secrets = server::Secrets::load(&settings).map_err(internal)?;
     if secrets.credentials.is_empty() && secrets.tokens.is_empty() {
-        eprintln!(
+        say!(
             "dbwm: warning: no credentials (--credentials FILE, DBWM_AK/DBWM_SK or tokens): every API call will get 401"
         );
     }
@@ -50,10 +50,10 @@ pub fn run(args: ServeArgs) -> Outcome {
         .block_on(server::serve(
             settings,
             secrets,
-            |addr| eprintln!("listening on {addr}"),
+            |addr| say!("listening on {addr}"),
             server::shutdown_signal(),
         ))
         .map_err(internal)?;
-    eprintln!("dbwm: stopped");
+    say!("dbwm: stopped");
     Ok(ExitCode::SUCCESS)
 }
