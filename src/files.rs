@@ -318,9 +318,39 @@ pub struct Output {
     path: PathBuf,
 }
 
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Some(tmp) = &self.tmp {
+            untrack(tmp);
+        }
+    }
+}
+
 #[cfg(feature = "parquet")]
 fn external(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     fmt(path)(ArrowError::ExternalError(Box::new(e)))
+}
+
+/// Temporary outputs being written, for [`remove_temporaries`].
+static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn untrack(path: &Path) {
+    live().retain(|p| p != path);
+}
+
+/// Removes every temporary output still being written. For a signal
+/// handler that is about to end the process (destructors will not run):
+/// an interrupted `dbwm embed` leaves neither a partial output nor a
+/// temporary file.
+pub fn remove_temporaries() {
+    for path in live().drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// A new temporary file next to `path`, in the same folder so the final
@@ -347,6 +377,7 @@ fn temporary_next_to(path: &Path) -> std::io::Result<(File, tempfile::TempPath)>
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     let named = builder.tempfile_in(dir)?;
+    live().push(named.path().to_owned());
     Ok(named.into_parts())
 }
 
@@ -359,10 +390,14 @@ fn temporary_next_to(path: &Path) -> std::io::Result<(File, tempfile::TempPath)>
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let (mut file, tmp) = temporary_next_to(path).map_err(io(path))?;
-    file.write_all(bytes)
+    let tmp_path = tmp.to_path_buf();
+    let result = file
+        .write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(io(path))?;
-    tmp.persist(path).map_err(|e| io(path)(e.error))
+        .map_err(io(path))
+        .and_then(|()| tmp.persist(path).map_err(|e| io(path)(e.error)));
+    untrack(&tmp_path);
+    result
 }
 
 impl Output {
@@ -475,7 +510,13 @@ impl Output {
         };
         file.sync_all().map_err(io(&path))?;
         match self.tmp.take() {
-            Some(tmp) => tmp.persist(&path).map_err(|e| io(&path)(e.error)),
+            Some(tmp) => {
+                // Renamed first: a signal in between finds nothing to remove.
+                let tmp_path = tmp.to_path_buf();
+                let result = tmp.persist(&path).map_err(|e| io(&path)(e.error));
+                untrack(&tmp_path);
+                result
+            }
             None => Ok(()),
         }
     }

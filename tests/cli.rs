@@ -350,3 +350,86 @@ fn a_full_standard_output_or_error_never_panics_and_a_written_copy_is_registered
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+#[cfg(unix)]
+fn an_embed_stopped_by_sigterm_or_ctrl_c_leaves_no_temporary_file() {
+    use dbwatermark::arrow::table_to_batch;
+    use dbwatermark::files::Output;
+    let dir = std::env::temp_dir().join(format!("dbwm-signal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    // An Arrow IPC stream of 200,000 rows, in batches of 10,000.
+    let table = dbwatermark::eval::sample::customers(200_000, 1, 9);
+    let batch = table_to_batch(&table).unwrap();
+    let mut stream = Output::create(
+        std::path::Path::new(&path("data.arrows")),
+        &batch.schema(),
+        &Default::default(),
+    )
+    .unwrap();
+    for start in (0..200_000).step_by(10_000) {
+        stream.write(&batch.slice(start, 10_000)).unwrap();
+    }
+    stream.finish().unwrap();
+    let bytes = std::fs::read(path("data.arrows")).unwrap();
+    for signal in ["TERM", "INT"] {
+        // The input is a FIFO fed three quarters of the stream and held
+        // open: the embed profiles, starts its output, then waits for more.
+        let fifo = path("in.arrows");
+        let _ = std::fs::remove_file(&fifo);
+        assert!(
+            Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dbwm"))
+            .args([
+                "embed",
+                "--pk",
+                "customer_id",
+                "--content",
+                "stopped",
+                &fifo,
+                "-o",
+                &path("out.arrows"),
+            ])
+            .env("DBWM_KEY", "signals")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        writer.write_all(&bytes[..bytes.len() * 3 / 4]).unwrap();
+        let temporary = || {
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        };
+        let start = std::time::Instant::now();
+        while !temporary() {
+            assert!(
+                start.elapsed().as_secs() < 60,
+                "no temporary output appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        drop(writer);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "SIG{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(!temporary(), "SIG{signal} left a temporary file");
+        assert!(!std::path::Path::new(&path("out.arrows")).exists());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -88,8 +88,28 @@ enum Command {
     Demo(demo::DemoArgs),
 }
 
+/// On Ctrl-C, SIGTERM or SIGHUP: remove the temporary outputs being written
+/// and exit 130, so an interrupted command leaves nothing behind. (`serve`
+/// handles its own signals, to finish its tasks gracefully.)
+fn remove_temporaries_on_signal() {
+    let installed = ctrlc::set_handler(|| {
+        dbwatermark::files::remove_temporaries();
+        say!("dbwm: interrupted; no output written");
+        std::process::exit(130);
+    });
+    if let Err(e) = installed {
+        say!(
+            "dbwm: warning: cannot handle interruptions ({e}); an interrupted run may leave a temporary file"
+        );
+    }
+}
+
 fn main() -> ExitCode {
-    let outcome = match Cli::parse().command {
+    let command = Cli::parse().command;
+    if !matches!(command, Command::Serve(_)) {
+        remove_temporaries_on_signal();
+    }
+    let outcome = match command {
         Command::Embed(args) => embed::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Eval(args) => eval::run(&args),
