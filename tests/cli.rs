@@ -386,7 +386,7 @@ fn an_embed_stopped_by_sigterm_or_ctrl_c_leaves_no_temporary_file() {
                 .unwrap()
                 .success()
         );
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dbwm"))
+        let child = Command::new(env!("CARGO_BIN_EXE_dbwm"))
             .args([
                 "embed",
                 "--pk",
