@@ -157,6 +157,59 @@ fn fmt(path: &Path) -> impl FnOnce(ArrowError) -> Error + '_ {
     }
 }
 
+/// The error a reader's panic becomes.
+fn corrupt() -> ArrowError {
+    ArrowError::ParseError(
+        "corrupt data (offsets or lengths out of bounds): the format's reader gave up".to_owned(),
+    )
+}
+
+/// Runs `f`, turning a panic into an error. `arrow-ipc` 60 panics instead of
+/// failing on some corrupt files (buffer offsets past the end); such a
+/// panic, in any format's reader, is contained here, at the file boundary, so a bad input is an
+/// error naming the file and never ends the process or a server task. The
+/// default panic hook still prints its message to standard error.
+fn contained<T>(f: impl FnOnce() -> Result<T, ArrowError>) -> Result<T, ArrowError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err(corrupt()))
+}
+
+/// A batch reader whose panics become one error, after which it ends.
+/// (`R` may be a boxed reader of any format.)
+struct Contained<R> {
+    inner: Option<R>,
+    schema: arrow_schema::SchemaRef,
+}
+
+impl<R: RecordBatchReader> Contained<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            schema: inner.schema(),
+            inner: Some(inner),
+        }
+    }
+}
+
+impl<R: RecordBatchReader> Iterator for Contained<R> {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let inner = self.inner.as_mut()?;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.next())) {
+            Ok(item) => item,
+            Err(_) => {
+                self.inner = None;
+                Some(Err(corrupt()))
+            }
+        }
+    }
+}
+
+impl<R: RecordBatchReader> RecordBatchReader for Contained<R> {
+    fn schema(&self) -> arrow_schema::SchemaRef {
+        self.schema.clone()
+    }
+}
+
 /// Counts lines that are not blank, reading the file in blocks.
 fn count_lines(path: &Path) -> Result<usize> {
     let mut reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(io(path))?);
@@ -244,12 +297,14 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Input> {
             (Box::new(reader), Some(count_lines(path)?))
         }
         Format::IpcFile => {
-            let reader = arrow_ipc::reader::FileReader::try_new(file, None).map_err(fmt(path))?;
+            let reader = contained(|| arrow_ipc::reader::FileReader::try_new(file, None))
+                .map_err(fmt(path))?;
             (Box::new(reader), None)
         }
         Format::IpcStream => {
-            let reader = arrow_ipc::reader::StreamReader::try_new(BufReader::new(file), None)
-                .map_err(fmt(path))?;
+            let reader =
+                contained(|| arrow_ipc::reader::StreamReader::try_new(BufReader::new(file), None))
+                    .map_err(fmt(path))?;
             (Box::new(reader), None)
         }
         #[cfg(feature = "parquet")]
@@ -274,7 +329,9 @@ pub fn open(path: &Path, options: &ReadOptions) -> Result<Input> {
         Format::Parquet => return Err(Error::Unsupported(path.to_owned())),
     };
     Ok(Input {
-        reader,
+        // Every format's reader: a dependency's panic on corrupt data is an
+        // error here, not the end of the process.
+        reader: Box::new(Contained::new(reader)),
         format,
         rows,
         #[cfg(feature = "parquet")]

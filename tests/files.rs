@@ -591,3 +591,56 @@ fn the_temporary_output_ignores_a_symlink_planted_at_the_old_predictable_name() 
         ]
     );
 }
+
+/// Bytes of `bytes` changed at a few positions chosen by `seed`.
+fn mutated(bytes: &[u8], seed: u64) -> Vec<u8> {
+    let mut rng = sample::Rng::new(seed);
+    let mut out = bytes.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        let at = rng.below(out.len() as u64) as usize;
+        out[at] = match rng.below(3) {
+            0 => out[at] ^ (1 << rng.below(8)),
+            1 => 0xFF,
+            _ => rng.below(256) as u8,
+        };
+    }
+    out
+}
+
+#[test]
+fn corrupt_arrow_ipc_files_and_streams_are_errors_never_panics() {
+    let dir = TempDir::new("ipc-fuzz");
+    let table = sample::customers(3000, 1, 12);
+    let mut outcomes = (0, 0);
+    for name in ["data.arrow", "data.arrows"] {
+        let good = dir.path(name);
+        write(&table, &good);
+        let bytes = std::fs::read(&good).unwrap();
+        for seed in 0..300 {
+            let bad = dir.path(&format!("bad-{name}"));
+            std::fs::write(&bad, mutated(&bytes, seed)).unwrap();
+            let read = std::panic::catch_unwind(|| {
+                let input = files::open(&bad, &ReadOptions::default())?;
+                let mut rows = 0;
+                for batch in input.reader {
+                    rows += batch
+                        .map_err(|source| files::Error::Format {
+                            path: bad.clone(),
+                            source,
+                        })?
+                        .num_rows();
+                }
+                Ok::<usize, files::Error>(rows)
+            });
+            match read {
+                Ok(Ok(_)) => outcomes.0 += 1,
+                Ok(Err(e)) => {
+                    assert!(e.to_string().contains("bad-"), "{e}");
+                    outcomes.1 += 1;
+                }
+                Err(_) => panic!("{name} mutation {seed} panicked the reader"),
+            }
+        }
+    }
+    assert!(outcomes.1 > 50, "most mutations are refused: {outcomes:?}");
+}
