@@ -908,3 +908,47 @@ fn two_hundred_concurrent_signed_extracts_are_all_answered_correctly() {
     }
     assert_eq!(ids.len(), 200, "every response has its own request id");
 }
+
+#[test]
+fn an_idle_connection_flood_does_not_lock_out_a_valid_client_and_slow_headers_are_cut() {
+    use std::io::{Read, Write};
+    let s = start("flood", |c| {
+        c.max_connections = 32;
+        c.header_read_timeout_secs = 1;
+    });
+    // Three times the cap of connections that never send a byte.
+    let idle: Vec<std::net::TcpStream> = (0..96)
+        .map(|_| std::net::TcpStream::connect(s.addr).unwrap())
+        .collect();
+    // A slowloris: half a request line, then silence.
+    let mut slow = std::net::TcpStream::connect(s.addr).unwrap();
+    slow.write_all(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let r = s.call("GET", &tasks_path(PROJECT), b"", signed());
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the valid client waited {:?}",
+        started.elapsed()
+    );
+    // The server closed the idle and the slow connections (read gives EOF
+    // or a reset), within a few header timeouts.
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    // EOF or a reset is closed; a read timeout is not.
+    let closed = |c: &mut std::net::TcpStream, buf: &mut [u8]| match c.read(buf) {
+        Ok(0) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        Ok(_) => false,
+    };
+    assert!(closed(&mut slow, &mut buf), "the slow client was not cut");
+    for mut c in idle.into_iter().take(5) {
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        assert!(closed(&mut c, &mut buf), "an idle connection stayed open");
+    }
+}

@@ -114,6 +114,13 @@ pub struct ServerConfig {
     /// Largest accepted difference between `X-Sdk-Date` and the server's
     /// clock. Default 900 s.
     pub max_clock_skew_secs: u64,
+    /// Time a client has to send a request's headers, and the longest an
+    /// idle keep-alive connection stays open. Default 10 s.
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once; beyond it, new connections wait in the
+    /// listen backlog until one closes. Default 512 (below the usual
+    /// 1,024-descriptor limit).
+    pub max_connections: usize,
     /// Callbacks.
     pub callbacks: CallbackConfig,
 }
@@ -134,6 +141,8 @@ impl Default for ServerConfig {
             workers: 2,
             files_in_parallel: 2,
             max_clock_skew_secs: 900,
+            header_read_timeout_secs: 10,
+            max_connections: 512,
             callbacks: CallbackConfig::default(),
         }
     }
@@ -155,6 +164,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("workers", &self.workers)
             .field("files_in_parallel", &self.files_in_parallel)
             .field("max_clock_skew_secs", &self.max_clock_skew_secs)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("max_connections", &self.max_connections)
             .field("callbacks", &self.callbacks)
             .finish()
     }
@@ -192,6 +203,11 @@ impl ServerConfig {
             ("queue_capacity", self.queue_capacity),
             ("body_limit_bytes", self.body_limit_bytes),
             ("request_timeout_secs", self.request_timeout_secs as usize),
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs as usize,
+            ),
+            ("max_connections", self.max_connections),
         ] {
             if value == 0 {
                 return Err(ConfigError::Setting {

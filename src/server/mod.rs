@@ -256,13 +256,12 @@ pub async fn serve(
         .collect();
     ready(bound);
     let stopping = app.clone();
-    let served = axum::serve(listener, router(app.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stopping.stopping.store(true, Ordering::SeqCst);
-            stopping.wake.notify_waiters();
-        })
-        .await;
+    let served = connections(listener, router(app.clone()), &app.config, async move {
+        shutdown.await;
+        stopping.stopping.store(true, Ordering::SeqCst);
+        stopping.wake.notify_waiters();
+    })
+    .await;
     app.stopping.store(true, Ordering::SeqCst);
     app.wake.notify_waiters();
     for w in workers {
@@ -274,6 +273,70 @@ pub async fn serve(
         address: bound,
         source,
     })
+}
+
+/// The connection loop: at most `max_connections` at once (the rest wait
+/// in the listen backlog, so descriptors never run out), each HTTP/1 with a
+/// header-read timeout that also closes idle keep-alive connections. On
+/// `shutdown` it stops accepting, lets every connection finish its request
+/// in flight, and waits for them (at most 30 s).
+async fn connections(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    config: &ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let header_timeout = Duration::from_secs(config.header_read_timeout_secs);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of descriptors or a connection reset before accept:
+                // keep serving the others.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+        // Reap finished connections as we go.
+        while tasks.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
