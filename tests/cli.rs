@@ -290,9 +290,8 @@ fn the_demo_traces_both_leaks_to_partner_b_and_exits_0() {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_full_standard_output_or_error_never_panics_and_a_written_copy_is_registered() {
-    let dir = std::env::temp_dir().join(format!("dbwm-full-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    let dir = crate::support::TempDir::new("cli-full");
+    let path = |n: &str| dir.path(n).to_str().unwrap().to_owned();
     let mut csv = String::from("id,amount\n");
     for i in 0..3000 {
         csv.push_str(&format!("{i},{}\n", 100 + i * 37 % 9000));
@@ -348,7 +347,6 @@ fn a_full_standard_output_or_error_never_panics_and_a_written_copy_is_registered
         stderr.contains("cannot write to standard output"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -356,10 +354,8 @@ fn a_full_standard_output_or_error_never_panics_and_a_written_copy_is_registered
 fn an_embed_stopped_by_sigterm_or_ctrl_c_leaves_no_temporary_file() {
     use dbwatermark::arrow::table_to_batch;
     use dbwatermark::files::Output;
-    let dir = std::env::temp_dir().join(format!("dbwm-signal-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    let dir = crate::support::TempDir::new("cli-signal");
+    let path = |n: &str| dir.path(n).to_str().unwrap().to_owned();
     // An Arrow IPC stream of 200,000 rows, in batches of 10,000.
     let table = dbwatermark::eval::sample::customers(200_000, 1, 9);
     let batch = table_to_batch(&table).unwrap();
@@ -405,7 +401,7 @@ fn an_embed_stopped_by_sigterm_or_ctrl_c_leaves_no_temporary_file() {
         let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
         writer.write_all(&bytes[..bytes.len() * 3 / 4]).unwrap();
         let temporary = || {
-            std::fs::read_dir(&dir)
+            std::fs::read_dir(&dir.0)
                 .unwrap()
                 .filter_map(Result::ok)
                 .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
@@ -431,5 +427,4 @@ fn an_embed_stopped_by_sigterm_or_ctrl_c_leaves_no_temporary_file() {
         assert!(!temporary(), "SIG{signal} left a temporary file");
         assert!(!std::path::Path::new(&path("out.arrows")).exists());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,31 +3,13 @@
 //! `dbwm embed` leaves alone and what it marks, end to end through CSV.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use crate::support::TempDir;
 
 const KEY: &str = "fidelity test key";
 const ROWS: usize = 20_000;
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("dbwm-fidelity-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Self(d)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn dbwm(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dbwm"))
@@ -94,7 +76,7 @@ fn column(rows: &[Vec<String>], i: usize) -> Vec<&str> {
 
 #[test]
 fn default_embed_leaves_codes_calendar_and_clock_fields_alone_and_keeps_measures_in_range() {
-    let dir = Dir::new("defaults");
+    let dir = TempDir::new("fidelity-defaults");
     let (input, output) = (dir.path("in.csv"), dir.path("out.csv"));
     write_table(&input);
     let r = dbwm(&[
@@ -165,7 +147,7 @@ fn default_embed_leaves_codes_calendar_and_clock_fields_alone_and_keeps_measures
 
 #[test]
 fn a_table_with_nothing_that_can_carry_a_mark_is_refused_naming_each_column() {
-    let dir = Dir::new("nothing");
+    let dir = TempDir::new("fidelity-nothing");
     let input = dir.path("codes.csv");
     let mut text = String::from("id,carrier,month\n");
     for i in 0..5000 {
@@ -195,7 +177,7 @@ fn a_table_with_nothing_that_can_carry_a_mark_is_refused_naming_each_column() {
 
 #[test]
 fn dbwm_plan_prints_each_columns_kind_carrier_and_reason_without_writing() {
-    let dir = Dir::new("plan");
+    let dir = TempDir::new("fidelity-plan");
     let input = dir.path("in.csv");
     write_table(&input);
     let before: Vec<_> = std::fs::read_dir(&dir.0).unwrap().collect();
@@ -257,7 +239,7 @@ fn dbwm_plan_prints_each_columns_kind_carrier_and_reason_without_writing() {
 
 #[test]
 fn a_column_named_explicitly_is_marked_but_not_past_the_rules_that_keep_meaning() {
-    let dir = Dir::new("named");
+    let dir = TempDir::new("fidelity-named");
     let (input, output) = (dir.path("in.csv"), dir.path("out.csv"));
     write_table(&input);
     // `month` is a calendar field even when named; `distance` is marked.
@@ -283,7 +265,7 @@ fn a_column_named_explicitly_is_marked_but_not_past_the_rules_that_keep_meaning(
 
 #[test]
 fn csv_cells_keep_their_exact_text_and_na_keeps_a_column_numeric() {
-    let dir = Dir::new("text");
+    let dir = TempDir::new("fidelity-text");
     let (input, output) = (dir.path("in.csv"), dir.path("out.csv"));
     let mut text = String::from("id,amount,reading,at,delay\n");
     for i in 0..20_000 {
@@ -369,7 +351,7 @@ fn csv_cells_keep_their_exact_text_and_na_keeps_a_column_numeric() {
 
 #[test]
 fn the_owners_rules_from_a_file_and_flags_decide_what_is_marked_and_extraction_follows_them() {
-    let dir = Dir::new("rules");
+    let dir = TempDir::new("fidelity-rules");
     let (input, output) = (dir.path("in.csv"), dir.path("out.csv"));
     let (rules, registry) = (dir.path("rules.toml"), dir.path("issued.jsonl"));
     write_table(&input);
@@ -440,7 +422,7 @@ fn the_owners_rules_from_a_file_and_flags_decide_what_is_marked_and_extraction_f
 
 #[test]
 fn a_rule_that_does_not_fit_the_table_is_refused_naming_the_column_and_nothing_is_written() {
-    let dir = Dir::new("badrules");
+    let dir = TempDir::new("fidelity-badrules");
     let (input, output) = (dir.path("in.csv"), dir.path("out.csv"));
     write_table(&input);
     for (rule, says) in [

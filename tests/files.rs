@@ -1,6 +1,6 @@
 //! Arrow batches, files and the `dbwm embed` / `dbwm extract` commands.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,31 +12,12 @@ use dbwatermark::files::{self, Output, ReadOptions};
 use dbwatermark::pipeline;
 use dbwatermark::{Config, WatermarkKey, Watermarker};
 
+use crate::support::TempDir;
+
 const SECRET: &str = "files test key";
 
 fn wm() -> Watermarker {
     Watermarker::new(WatermarkKey::new(SECRET).unwrap(), Config::default())
-}
-
-/// A fresh folder under the system temporary folder.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("dbwm-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn write(table: &dbwatermark::Table, path: &Path) {

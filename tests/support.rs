@@ -3,6 +3,29 @@
 use dbwatermark::eval::sample::Rng;
 use dbwatermark::{Column, Config, Table, Values, WatermarkKey, Watermarker};
 
+/// A fresh folder under the system temporary folder, removed when dropped;
+/// `name` must be unique among the tests (they share a process).
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("dbwm-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A watermarker with the default configuration.
 pub fn watermarker(secret: &str) -> Watermarker {
     Watermarker::new(WatermarkKey::new(secret).unwrap(), Config::default())

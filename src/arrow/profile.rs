@@ -9,7 +9,7 @@ use arrow_array::types::{
 use arrow_schema::DataType;
 
 use super::{str_refs, timestamp_values, units_per_second};
-use crate::engine::codec::{PrintedFloat, decimal_value, float_digits};
+use crate::engine::codec::decimal_value;
 use crate::engine::column::MS_PER_DAY;
 use crate::{ColumnProfile, Logical};
 
@@ -44,12 +44,6 @@ pub(crate) fn observe(profile: &mut ColumnProfile, array: &dyn Array) {
             each(&mut |i, p| p.number(a.value(i) as f64, 0))
         }};
     }
-    fn float<F: PrintedFloat + Into<f64>>(v: F, p: &mut ColumnProfile) {
-        match float_digits(v) {
-            Some((_, scale)) => p.number(v.into(), scale),
-            None => p.number(v.into(), -1),
-        }
-    }
     match array.data_type() {
         DataType::Int8 => ints!(Int8Type),
         DataType::Int16 => ints!(Int16Type),
@@ -67,11 +61,11 @@ pub(crate) fn observe(profile: &mut ColumnProfile, array: &dyn Array) {
         }
         DataType::Float32 => {
             let a = array.as_primitive::<Float32Type>();
-            each(&mut |i, p| float(a.value(i), p))
+            each(&mut |i, p| p.float(a.value(i)))
         }
         DataType::Float64 => {
             let a = array.as_primitive::<Float64Type>();
-            each(&mut |i, p| float(a.value(i), p))
+            each(&mut |i, p| p.float(a.value(i)))
         }
         &DataType::Decimal128(_, scale) => {
             let a = array.as_primitive::<Decimal128Type>();
@@ -93,10 +87,7 @@ pub(crate) fn observe(profile: &mut ColumnProfile, array: &dyn Array) {
         DataType::Timestamp(unit, _) => {
             let per = units_per_second(unit);
             let values = timestamp_values(array, unit);
-            each(&mut |i, p| {
-                let v = values[i];
-                p.instant(v.div_euclid(per), v.rem_euclid(per * 60) == 0)
-            })
+            each(&mut |i, p| p.instant_in(values[i], per))
         }
         _ => {}
     }

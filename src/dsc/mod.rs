@@ -308,16 +308,10 @@ fn profile(cells: &[Cell], validity: &[bool], ty: ColumnType) -> ColumnProfile {
         match cell {
             _ if !valid => p.null(),
             Cell::Integer { value, .. } if logical == Logical::Timestamp => {
-                p.instant(*value as i64, value % 60 == 0)
+                p.instant_in(*value as i64, 1)
             }
             Cell::Integer { value, .. } => p.number(*value as f64, 0),
-            Cell::Decimal { count, scale, .. } => {
-                let (count, scale) = crate::engine::column::significant(*count, *scale);
-                p.number(
-                    crate::engine::codec::decimal_value(count, scale.into()),
-                    i32::from(scale),
-                )
-            }
+            Cell::Decimal { count, scale, .. } => p.written_decimal(*count, *scale),
             Cell::Text(t) => p.text(t),
             Cell::Unmarkable => p.null(),
         }
@@ -325,43 +319,31 @@ fn profile(cells: &[Cell], validity: &[bool], ty: ColumnType) -> ColumnProfile {
     p
 }
 
-/// Each marked column's cells, forms, validity and plan, from the profile
-/// of the request's rows (the caller named every `primary_key: false`
-/// column, which overrides guesses from names, not the rules that keep
-/// meaning); an error naming every column when none can carry a mark.
-fn planned(data: &[Row], plan: &Plan<'_>) -> Result<Vec<PlannedColumn>, DscError> {
-    let columns: Vec<PlannedColumn> = plan
+/// The plan of each `primary_key: false` column, from the profile of the
+/// request's rows (the caller named every such column, which overrides
+/// guesses from names, not the rules that keep meaning), with its type; an
+/// error naming every column when none can carry a mark. Each column's
+/// cells are dropped once profiled: one column is in memory at a time.
+fn planned(data: &[Row], plan: &Plan<'_>) -> Result<Vec<(ColumnType, ColumnPlan)>, DscError> {
+    let plans: Vec<(ColumnType, ColumnPlan)> = plan
         .marked
         .iter()
         .map(|&(name, ty)| {
-            let (cells, forms, validity) = column_cells(data, name, ty);
-            let plan = profile(&cells, &validity, ty).plan(name, true);
-            PlannedColumn {
-                cells,
-                forms,
-                validity,
-                plan,
-            }
+            let (cells, _, validity) = column_cells(data, name, ty);
+            (ty, profile(&cells, &validity, ty).plan(name, true))
         })
         .collect();
-    if !data.is_empty() && columns.iter().all(|c| !c.plan.marks()) {
-        let why: Vec<String> = columns
+    if !data.is_empty() && plans.iter().all(|(_, p)| !p.marks()) {
+        let why: Vec<String> = plans
             .iter()
-            .map(|c| format!("`{}`: {}", c.plan.name, c.plan.reason))
+            .map(|(_, p)| format!("`{}`: {}", p.name, p.reason))
             .collect();
         return Err(DscError::invalid(format!(
             "columns: none can carry a mark without changing what it means ({})",
             why.join("; ")
         )));
     }
-    Ok(columns)
-}
-
-struct PlannedColumn {
-    cells: Vec<Cell>,
-    forms: Vec<Form>,
-    validity: Vec<bool>,
-    plan: ColumnPlan,
+    Ok(plans.into_iter().filter(|(_, p)| p.marks()).collect())
 }
 
 /// Embeds the request's watermark.
@@ -393,17 +375,9 @@ pub fn embed(request: EmbedRequest) -> Result<EmbedResponse, DscError> {
         push_key(&data[i], &plan.keys, enc).is_ok()
     });
     let density = wm.density_for(Some(data.len()), &payload);
-    for column in planned(&data, &plan)? {
-        let PlannedColumn {
-            mut cells,
-            forms,
-            validity,
-            plan,
-        } = column;
-        if !plan.marks() {
-            continue;
-        }
+    for (ty, plan) in planned(&data, &plan)? {
         let name = plan.name.as_str();
+        let (mut cells, forms, validity) = column_cells(&data, name, ty);
         let original = cells.clone();
         wm.embed_column_within(
             &selection,
@@ -445,15 +419,15 @@ pub fn extract(request: &ExtractRequest) -> Result<ExtractResponse, DscError> {
     });
     let tallies = planned(data, &plan)?
         .into_iter()
-        .filter(|c| c.plan.marks())
-        .map(|c| {
+        .map(|(ty, plan)| {
+            let (cells, _, validity) = column_cells(data, &plan.name, ty);
             let mut tally = Tally::new();
             wm.tally_column_within(
                 &selection,
-                ColumnRef::Cells(&c.cells),
-                Some((&c.validity).into()),
+                ColumnRef::Cells(&cells),
+                Some((&validity).into()),
                 &mut tally,
-                &c.plan.limits,
+                &plan.limits,
             )?;
             Ok(tally)
         })

@@ -178,12 +178,9 @@ impl ColumnProfile {
             self.spaced += 1;
         }
         if let Some((count, scale)) = crate::engine::codec::parse_plain_number(value) {
-            let (count, scale) = crate::engine::column::significant(count, scale);
             self.numeric_text += 1;
-            self.numeric(
-                crate::engine::codec::decimal_value(count, scale.into()),
-                i32::from(scale),
-            );
+            let (value, decimals) = written(count, scale);
+            self.numeric(value, decimals);
         } else if NULL_TOKENS.contains(&value) {
             self.null_tokens += 1;
         } else if is_datelike(value) {
@@ -198,6 +195,25 @@ impl ColumnProfile {
             && self.numeric_text > 0
             && self.numeric_text + self.null_tokens == self.values()
             && self.numeric_text * 2 >= self.values()
+    }
+
+    /// Counts a float, with the decimals its shortest text prints.
+    pub(crate) fn float<F: crate::engine::codec::PrintedFloat + Into<f64>>(&mut self, v: F) {
+        let decimals = crate::engine::codec::float_digits(v).map_or(-1, |(_, s)| s);
+        self.number(v.into(), decimals);
+    }
+
+    /// Counts a decimal written as `count × 10^-scale`, at the decimals its
+    /// text needs (`12.30` counts as `12.3`, one decimal).
+    pub(crate) fn written_decimal(&mut self, count: i128, scale: i8) {
+        let (value, decimals) = written(count, scale);
+        self.number(value, decimals);
+    }
+
+    /// Counts an instant of `units` in `1 / per` seconds since the epoch.
+    pub(crate) fn instant_in(&mut self, units: i64, per: i64) {
+        let per = per.max(1);
+        self.instant(units.div_euclid(per), units.rem_euclid(per * 60) == 0);
     }
 
     /// Counts an instant `seconds` after the epoch (`whole_minute` when it
@@ -686,6 +702,16 @@ impl ColumnProfile {
             format!("a measure: low digit in {unit}, zeros and signs kept"),
         )
     }
+}
+
+/// The value and the decimals in use of `count × 10^-scale` as written,
+/// without trailing zeros.
+fn written(count: i128, scale: i8) -> (f64, i32) {
+    let (count, scale) = crate::engine::column::significant(count, scale);
+    (
+        crate::engine::codec::decimal_value(count, scale.into()),
+        scale.into(),
+    )
 }
 
 /// Whether `s` starts like a date (`2013-01-01`, `2013/01/01`) or is a

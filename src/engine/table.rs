@@ -286,27 +286,15 @@ impl Values {
             }
             match self {
                 Values::Text(v) => p.text(&v[row]),
-                Values::Float32(v) => {
-                    let d = codec::float_digits(v[row]).map_or(-1, |(_, s)| s);
-                    p.number(v[row].into(), d)
-                }
-                Values::Float64(v) => {
-                    let d = codec::float_digits(v[row]).map_or(-1, |(_, s)| s);
-                    p.number(v[row], d)
-                }
+                Values::Float32(v) => p.float(v[row]),
+                Values::Float64(v) => p.float(v[row]),
                 Values::Decimal { scale, .. } => {
                     p.number(self.number(row).unwrap_or(f64::NAN), i32::from(*scale))
                 }
                 Values::Timestamp {
                     values,
                     units_per_second,
-                } => {
-                    let per = (*units_per_second).max(1);
-                    p.instant(
-                        values[row].div_euclid(per),
-                        values[row].rem_euclid(per * 60) == 0,
-                    )
-                }
+                } => p.instant_in(values[row], *units_per_second),
                 _ => p.number(self.number(row).unwrap_or(f64::NAN), 0),
             }
         }
