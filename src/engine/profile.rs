@@ -205,7 +205,7 @@ impl ColumnProfile {
 
     /// Counts a decimal written as `count × 10^-scale`, at the decimals its
     /// text needs (`12.30` counts as `12.3`, one decimal).
-    pub(crate) fn written_decimal(&mut self, count: i128, scale: i8) {
+    pub fn written_decimal(&mut self, count: i128, scale: i8) {
         let (value, decimals) = written(count, scale);
         self.number(value, decimals);
     }
