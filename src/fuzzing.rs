@@ -42,3 +42,16 @@ pub fn extract_table(data: &[u8]) {
     }
     let _ = wm.extract_table(&marked);
 }
+
+/// Fuzzing entry point: reads arbitrary bytes as a [`TableTally`]
+/// (crate::TableTally); whatever reads must write back to the same bytes'
+/// meaning, merge with itself and decode. Must never panic.
+pub fn tally_bytes(data: &[u8]) {
+    let Ok(tally) = crate::TableTally::from_bytes(data) else {
+        return;
+    };
+    let again = crate::TableTally::from_bytes(&tally.to_bytes()).expect("written tallies read");
+    assert_eq!(again, tally);
+    let mut doubled = tally.clone();
+    doubled.merge(&tally).expect("the same key merges");
+}

@@ -323,3 +323,235 @@ impl<'a> PlanReport<'a> {
         }
     }
 }
+
+/// A plan made once and followed by every partition of a table: the key
+/// columns, the density and every non-key column's plan, as JSON. A Spark
+/// driver or a database coordinator makes it from the whole table (or a
+/// sample), sends it to the workers, and each worker marks its rows
+/// exactly as one embed of the whole table would.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Float64Array, Int64Array, RecordBatch};
+/// use arrow_schema::{DataType, Field, Schema};
+/// use dbwatermark::arrow::BatchPlan;
+/// use dbwatermark::report::SharedPlan;
+/// use dbwatermark::Density;
+///
+/// let schema = Arc::new(Schema::new(vec![
+///     Field::new("id", DataType::Int64, false),
+///     Field::new("price", DataType::Float64, false),
+/// ]));
+/// let batch = RecordBatch::try_new(schema.clone(), vec![
+///     Arc::new(Int64Array::from_iter_values(0..2000)),
+///     Arc::new(Float64Array::from_iter_values((0..2000).map(|i| 10.0 + (i * 37 % 500) as f64 / 100.0))),
+/// ])?;
+/// let plan = BatchPlan::profiled(&schema, &["id"], None, &[batch])?;
+/// let shared = SharedPlan::new(&plan, &["id".to_owned()], Density::from_level(3)?);
+/// let json = shared.to_json();
+/// let back = SharedPlan::from_json(&json)?;
+/// assert_eq!(back.density()?, Density::from_level(3)?);
+/// assert_eq!(back.batch_plan(&schema)?.fingerprint(), plan.fingerprint());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPlan {
+    /// Always `dbwatermark-plan`.
+    pub format: String,
+    /// The form's version, [`SharedPlan::VERSION`].
+    pub version: u32,
+    /// The primary-key columns, in key order.
+    pub key: Vec<String>,
+    /// The density's level ([`Density::level`](crate::Density::level)).
+    pub density_level: u8,
+    /// The density, as `1/N` (for people; `density_level` is read).
+    pub density: String,
+    /// The plan's fingerprint ([`BatchPlan::fingerprint`]); checked when read.
+    pub fingerprint: String,
+    /// Every non-key column's plan.
+    pub columns: Vec<SharedColumnPlan>,
+}
+
+/// One column of a [`SharedPlan`].
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedColumnPlan {
+    /// The column.
+    pub name: String,
+    /// [`Kind::as_str`](crate::Kind::as_str).
+    pub kind: String,
+    /// [`Carrier::as_str`](crate::Carrier::as_str).
+    pub carrier: String,
+    /// Smallest value a changed cell may take (`null`: unbounded).
+    pub min: Option<f64>,
+    /// Largest value a changed cell may take (`null`: unbounded).
+    pub max: Option<f64>,
+    /// Floats: the decimal place marks move in.
+    pub float_decimals: Option<i32>,
+    /// Largest change of one value (`null`: unbounded).
+    pub max_change: Option<f64>,
+    /// Why.
+    pub reason: String,
+}
+
+/// What is wrong with a [`SharedPlan`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SharedPlanError {
+    /// Not the JSON of a plan.
+    #[error("not a dbwatermark plan: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A field holds something a plan cannot.
+    #[error("invalid plan: {0}")]
+    Field(String),
+    /// The plan does not fit the table's schema.
+    #[error("the plan does not fit the table: {0}")]
+    Columns(#[from] crate::arrow::Error),
+}
+
+impl SharedPlan {
+    /// The version of the form this build writes and reads.
+    pub const VERSION: u32 = 1;
+    const FORMAT: &'static str = "dbwatermark-plan";
+
+    /// The shared form of `plan` (made by [`BatchPlan::profiled`] or
+    /// [`BatchPlan::profiled_with`]), with its `key` names and `density`.
+    pub fn new(plan: &crate::arrow::BatchPlan, key: &[String], density: crate::Density) -> Self {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        Self {
+            format: Self::FORMAT.to_owned(),
+            version: Self::VERSION,
+            key: key.to_vec(),
+            density_level: density.level(),
+            density: density.to_string(),
+            fingerprint: plan.fingerprint(),
+            columns: plan
+                .column_plans()
+                .iter()
+                .map(|p| SharedColumnPlan {
+                    name: p.name.clone(),
+                    kind: p.kind.as_str().to_owned(),
+                    carrier: p.carrier.as_str().to_owned(),
+                    min: finite(p.limits.min),
+                    max: finite(p.limits.max),
+                    float_decimals: p.limits.float_decimals,
+                    max_change: finite(p.limits.max_change),
+                    reason: p.reason.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The JSON form (one line).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a plan serializes")
+    }
+
+    /// Reads the JSON form.
+    ///
+    /// # Errors
+    ///
+    /// [`SharedPlanError`] naming what is not a plan, or a version this
+    /// build does not read.
+    pub fn from_json(json: &str) -> Result<Self, SharedPlanError> {
+        let plan: Self = serde_json::from_str(json)?;
+        if plan.format != Self::FORMAT {
+            return Err(SharedPlanError::Field(format!(
+                "`format` is `{}`, expected `{}`",
+                plan.format,
+                Self::FORMAT
+            )));
+        }
+        if plan.version != Self::VERSION {
+            return Err(SharedPlanError::Field(format!(
+                "`version` {} (this build reads version {})",
+                plan.version,
+                Self::VERSION
+            )));
+        }
+        plan.density()?;
+        plan.column_plans()?;
+        Ok(plan)
+    }
+
+    /// The density.
+    ///
+    /// # Errors
+    ///
+    /// [`SharedPlanError::Field`] for a level past [`crate::MAX_LEVEL`].
+    pub fn density(&self) -> Result<crate::Density, SharedPlanError> {
+        crate::Density::from_level(self.density_level)
+            .map_err(|e| SharedPlanError::Field(format!("`density_level`: {e}")))
+    }
+
+    /// The column plans.
+    ///
+    /// # Errors
+    ///
+    /// [`SharedPlanError::Field`] naming the column with an unknown kind or
+    /// carrier, or a bound that is not a number.
+    pub fn column_plans(&self) -> Result<Vec<ColumnPlan>, SharedPlanError> {
+        self.columns
+            .iter()
+            .map(|c| {
+                let bad =
+                    |what: &str| SharedPlanError::Field(format!("column `{}`: {what}", c.name));
+                let kind = crate::Kind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == c.kind)
+                    .ok_or_else(|| bad(&format!("unknown kind `{}`", c.kind)))?;
+                let carrier = crate::Carrier::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == c.carrier)
+                    .ok_or_else(|| bad(&format!("unknown carrier `{}`", c.carrier)))?;
+                let limits = crate::Limits {
+                    min: c.min.unwrap_or(f64::NEG_INFINITY),
+                    max: c.max.unwrap_or(f64::INFINITY),
+                    float_decimals: c.float_decimals,
+                    max_change: c.max_change.unwrap_or(f64::INFINITY),
+                };
+                if limits.min > limits.max || limits.max_change.is_nan() {
+                    return Err(bad("`min` is above `max`"));
+                }
+                if limits
+                    .float_decimals
+                    .is_some_and(|d| !(-30..=30).contains(&d))
+                {
+                    return Err(bad("`float_decimals` outside -30..=30"));
+                }
+                let mut plan = ColumnPlan::unsupported(&c.name, "");
+                plan.kind = kind;
+                plan.carrier = carrier;
+                plan.limits = limits;
+                plan.reason = c.reason.clone();
+                Ok(plan)
+            })
+            .collect()
+    }
+
+    /// The [`BatchPlan`](crate::arrow::BatchPlan) for a partition whose
+    /// batches have `schema`.
+    ///
+    /// # Errors
+    ///
+    /// [`SharedPlanError::Columns`] when the schema lacks a planned column
+    /// or its type cannot carry the planned marks; [`SharedPlanError::Field`]
+    /// when the rebuilt plan's fingerprint is not the one recorded (the
+    /// plan was edited).
+    pub fn batch_plan(
+        &self,
+        schema: &arrow_schema::Schema,
+    ) -> Result<crate::arrow::BatchPlan, SharedPlanError> {
+        let key: Vec<&str> = self.key.iter().map(String::as_str).collect();
+        let plan = crate::arrow::BatchPlan::from_column_plans(schema, &key, &self.column_plans()?)?;
+        if plan.fingerprint() != self.fingerprint {
+            return Err(SharedPlanError::Field(format!(
+                "its columns give fingerprint {}, not the {} it records",
+                plan.fingerprint(),
+                self.fingerprint
+            )));
+        }
+        Ok(plan)
+    }
+}

@@ -23,3 +23,4 @@ mod roundtrip;
 mod server;
 #[cfg(feature = "dsc")]
 mod signing;
+mod tallies;

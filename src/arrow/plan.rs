@@ -136,7 +136,8 @@ impl BatchPlan {
     }
 
     /// A plan made from the column profiles of `sample` (the first batches
-    /// of the stream, up to [`PROFILE_ROWS`] rows are enough): each
+    /// of the stream; only their first [`PROFILE_ROWS`] rows are read, so
+    /// the plan does not depend on how the rows are cut into batches): each
     /// candidate column — those named in `columns`, else every non-key
     /// column — gets a [`ColumnPlan`] saying whether and how it carries
     /// marks without changing what it means (no new labels in categories and
@@ -229,9 +230,12 @@ impl BatchPlan {
                 continue;
             };
             let mut profile = ColumnProfile::new(logical);
+            let mut left = PROFILE_ROWS;
             for batch in sample {
                 if let Some(array) = batch.columns().get(i) {
-                    super::profile::observe(&mut profile, array.as_ref());
+                    let take = left.min(array.len());
+                    super::profile::observe(&mut profile, array.slice(0, take).as_ref());
+                    left -= take;
                 }
             }
             let rule = rules.get(field.name()).copied().unwrap_or_default();
@@ -265,6 +269,83 @@ impl BatchPlan {
                 .map(|p| p.name.clone())
                 .collect(),
             plans,
+            ..base
+        })
+    }
+
+    /// The plan that follows `plans` (every non-key column's plan, as
+    /// [`BatchPlan::column_plans`] gives them; a plan made once for a whole
+    /// table and sent to each of its partitions) on `schema` with `key`:
+    /// the columns whose plan marks them carry marks within its limits.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{Float64Array, Int64Array, RecordBatch};
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// use dbwatermark::arrow::BatchPlan;
+    ///
+    /// let schema = Arc::new(Schema::new(vec![
+    ///     Field::new("id", DataType::Int64, false),
+    ///     Field::new("price", DataType::Float64, false),
+    /// ]));
+    /// let batch = RecordBatch::try_new(schema.clone(), vec![
+    ///     Arc::new(Int64Array::from_iter_values(0..2000)),
+    ///     Arc::new(Float64Array::from_iter_values((0..2000).map(|i| 10.0 + (i * 37 % 500) as f64 / 100.0))),
+    /// ])?;
+    /// let whole = BatchPlan::profiled(&schema, &["id"], None, &[batch])?;
+    /// let again = BatchPlan::from_column_plans(&schema, &["id"], whole.column_plans())?;
+    /// assert_eq!(again.fingerprint(), whole.fingerprint());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchPlan::new`] for the key; [`Error::MissingColumn`] for a
+    /// planned column the schema lacks, [`Error::KeyColumnMarked`] for a
+    /// key column, [`Error::UnsupportedType`] where the column's type cannot
+    /// carry the plan's marks, [`Error::NothingToMark`] when no plan marks.
+    pub fn from_column_plans(schema: &Schema, key: &[&str], plans: &[ColumnPlan]) -> Result<Self> {
+        let base = Self::new(schema, key, Some(&[]))?;
+        let (mut marked, mut limits, mut text_numbers) = (Vec::new(), Vec::new(), Vec::new());
+        for p in plans {
+            let i = schema
+                .index_of(&p.name)
+                .map_err(|_| Error::MissingColumn(p.name.clone()))?;
+            if base.key.contains(&i) {
+                return Err(Error::KeyColumnMarked(p.name.clone()));
+            }
+            if !p.marks() {
+                continue;
+            }
+            let dt = schema.field(i).data_type();
+            let text = super::profile::logical(dt) == Some(Logical::Text);
+            let fits = can_be_marked(dt) && (p.carrier == Carrier::Digits || text);
+            if !fits {
+                return Err(Error::UnsupportedType {
+                    column: p.name.clone(),
+                    data_type: dt.clone(),
+                    role: "cannot carry the marks of the plan it was given",
+                });
+            }
+            marked.push(i);
+            limits.push(p.limits);
+            text_numbers.push(text && p.carrier == Carrier::Digits);
+        }
+        if marked.is_empty() {
+            return Err(Error::NothingToMark(
+                "the plan given marks no column".to_owned(),
+            ));
+        }
+        Ok(Self {
+            marked,
+            limits,
+            text_numbers,
+            skipped: plans
+                .iter()
+                .filter(|p| !p.marks())
+                .map(|p| p.name.clone())
+                .collect(),
+            plans: plans.to_vec(),
             ..base
         })
     }

@@ -57,6 +57,17 @@ impl Tally {
         }
     }
 
+    /// A tally of these counts (`[zeros, ones]` per cell, level-major).
+    pub(crate) fn from_cells(counts: Vec<[u32; 2]>) -> Self {
+        debug_assert_eq!(counts.len(), LEVELS * BINS);
+        Self { counts }
+    }
+
+    /// The counts, `[zeros, ones]` per cell, level-major.
+    pub(crate) fn cells(&self) -> &[[u32; 2]] {
+        &self.counts
+    }
+
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &Tally) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {

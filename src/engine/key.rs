@@ -104,6 +104,11 @@ impl WatermarkKey {
         hex(&self.fingerprint)
     }
 
+    /// The fingerprint's bytes.
+    pub(crate) fn fingerprint_bytes(&self) -> [u8; 8] {
+        self.fingerprint
+    }
+
     /// The keyed row hash of an already encoded primary key.
     pub(crate) fn row_hash(&self, encoded_key: &[u8]) -> [u8; 32] {
         let mut mac = self.row.clone();

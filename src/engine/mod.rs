@@ -14,6 +14,8 @@
 //!   reason) that keeps a marked copy meaning what the original means;
 //!   `rules`: what the owner says about a column, which the plan follows.
 //! * `table`: an owned in-memory table over all of them.
+//! * `tallies`: a table's named column tallies under one key, and their
+//!   compact, versioned binary form for shipping between machines.
 //! * `watermarker`: [`Watermarker`], the prepared key and configuration every
 //!   front end goes through.
 //!
@@ -33,6 +35,7 @@ mod profile;
 mod rules;
 pub(crate) mod select;
 mod table;
+mod tallies;
 mod watermarker;
 
 pub use candidates::{
@@ -52,6 +55,9 @@ pub use profile::{
 pub use rules::{ColumnRule, ColumnRules, RuleError};
 pub use select::{Config, ConfigBuilder, Density, MAX_LEVEL, Selection, Slot};
 pub use table::{Column, EmbedReport, Table, Values};
+pub use tallies::{
+    MAX_TALLY_COLUMNS, MAX_TALLY_NAME_BYTES, TALLY_FORMAT_VERSION, TableTally, TallyError,
+};
 pub use watermarker::Watermarker;
 
 /// Largest watermark content in bytes (the frame's 6-bit length header).

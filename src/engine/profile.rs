@@ -798,6 +798,19 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 9] = [
+        Kind::Measure,
+        Kind::Category,
+        Kind::Calendar,
+        Kind::FreeText,
+        Kind::Code,
+        Kind::Identifier,
+        Kind::Constant,
+        Kind::Empty,
+        Kind::Unsupported,
+    ];
+
     /// The kind as one lowercase word (`measure`, `category`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -827,6 +840,9 @@ pub enum Carrier {
 }
 
 impl Carrier {
+    /// Every carrier.
+    pub const ALL: [Carrier; 3] = [Carrier::Digits, Carrier::TextMark, Carrier::Nothing];
+
     /// The carrier as a short phrase (`low digit`, `text mark`, `none`).
     pub fn as_str(self) -> &'static str {
         match self {
