@@ -9,8 +9,8 @@ use arrow_schema::{ArrowError, SchemaRef};
 use crate::arrow::{self as adapter, BatchPlan};
 use crate::files::{self, Input, Output, ReadOptions, WriteOptions};
 use crate::{
-    Candidates, ColumnPlan, ColumnReport, ColumnRules, Density, Evidence, Identification, Tally,
-    Watermarker,
+    Candidates, ColumnPlan, ColumnReport, ColumnRules, Density, Evidence, Identification,
+    TableTally, Watermarker,
 };
 
 /// Errors of a file job.
@@ -381,13 +381,12 @@ pub fn extract_files_against(
     candidates: Option<&Candidates>,
     progress: &mut dyn FnMut(usize, Option<usize>),
 ) -> Result<ExtractSummary> {
-    let mut names: Vec<String> = Vec::new();
-    let mut tallies: Vec<Tally> = Vec::new();
-    let mut rows = 0;
+    let mut all = TableTally::new(wm);
     for path in paths {
         let source = files::open(path, read).map_err(Error::Input)?;
         let (plan, source) = plan(source, path, columns)?;
         let total = source.rows;
+        let done = all.rows() as usize;
         let mut file_tallies = plan.new_tallies();
         let mut file_rows = 0;
         for batch in source.reader {
@@ -395,37 +394,49 @@ pub fn extract_files_against(
             wm.tally_batch(&batch, &plan, &mut file_tallies)
                 .map_err(columns_error(path))?;
             file_rows += batch.num_rows();
-            progress(rows + file_rows, total.map(|t| rows + t));
+            progress(done + file_rows, total.map(|t| done + t));
         }
-        rows += file_rows;
+        all.add_rows(file_rows as u64);
         for (name, t) in plan.marked_names().into_iter().zip(file_tallies) {
-            match names.iter().position(|n| *n == name) {
-                Some(i) => tallies[i].merge(&t),
-                None => {
-                    names.push(name);
-                    tallies.push(t);
-                }
-            }
+            all.add(&name, t);
         }
     }
-    let found = wm
-        .decode(&tallies)
+    Ok(summarize(wm, &all, candidates).expect("tallied under wm's key"))
+}
+
+/// What a table's tally (merged from any partitioning of its rows) says:
+/// the watermarks decoded, the votes per column and, when `candidates`
+/// are given, the test against them; the same summary as
+/// [`extract_files_against`] gives for the same rows.
+///
+/// # Errors
+///
+/// [`TallyError::KeyMismatch`](crate::TallyError::KeyMismatch) when the
+/// tally was made with another key.
+pub fn summarize(
+    wm: &Watermarker,
+    tally: &TableTally,
+    candidates: Option<&Candidates>,
+) -> std::result::Result<ExtractSummary, crate::TallyError> {
+    let names: Vec<&str> = tally.columns().iter().map(|(n, _)| n.as_str()).collect();
+    let found = tally
+        .decode(wm)?
         .into_iter()
         .map(|f| FoundIn {
             content: f.content,
-            columns: f.columns.iter().map(|&i| names[i].clone()).collect(),
+            columns: f.columns.iter().map(|&i| names[i].to_owned()).collect(),
             evidence: f.evidence,
         })
         .collect();
-    let identification = candidates.map(|c| wm.identify(&tallies, c));
-    let votes = names
-        .into_iter()
-        .zip(tallies.iter().map(Tally::votes))
-        .collect();
+    let identification = candidates.map(|c| tally.identify(wm, c)).transpose()?;
     Ok(ExtractSummary {
-        rows,
+        rows: tally.rows() as usize,
         found,
-        votes,
+        votes: tally
+            .columns()
+            .iter()
+            .map(|(n, t)| (n.clone(), t.votes()))
+            .collect(),
         identification,
     })
 }

@@ -137,6 +137,87 @@ impl Record {
     }
 }
 
+/// The issued copies a leak is tested against: the records of a registry
+/// issued under one key, each content once.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Issued {
+    /// The prepared candidates, in the order of `records`.
+    pub candidates: crate::Candidates,
+    /// The records kept: issued under the key (or with no fingerprint),
+    /// the first of each content.
+    pub records: Vec<Record>,
+    /// Records set aside because another key issued them.
+    pub other_keys: usize,
+    /// One line per content issued to two different recipients (a match
+    /// names the first).
+    pub warnings: Vec<String>,
+}
+
+impl Issued {
+    /// The copies of `records` issued under `wm`'s key, tested at
+    /// `threshold`; `source` names the registry in messages.
+    ///
+    /// # Errors
+    ///
+    /// A message naming `source` when no record was issued under the key,
+    /// or a content or threshold is invalid.
+    pub fn from_records(
+        wm: &Watermarker,
+        records: Vec<Record>,
+        threshold: f64,
+        source: &str,
+    ) -> Result<Self, String> {
+        let total = records.len();
+        let other_keys = records.iter().filter(|r| !r.matches_key(wm)).count();
+        let mut kept: Vec<Record> = Vec::new();
+        let mut warnings = Vec::new();
+        for r in records {
+            if !r.matches_key(wm) {
+                continue;
+            }
+            match kept.iter().find(|k| k.content == r.content) {
+                // The same content issued twice cannot tell its copies apart.
+                Some(k) if k.recipient != r.recipient => warnings.push(format!(
+                    "{source}: {:?} was issued to {:?} and to {:?}; a match names the first",
+                    r.content,
+                    k.recipient.as_deref().unwrap_or("?"),
+                    r.recipient.as_deref().unwrap_or("?")
+                )),
+                Some(_) => {}
+                None => kept.push(r),
+            }
+        }
+        if kept.is_empty() {
+            return Err(format!(
+                "{source}: no candidate issued under this key (fingerprint {}) among {total} records",
+                wm.key_fingerprint()
+            ));
+        }
+        let candidates = wm
+            .candidates(kept.iter().map(|r| r.content.as_str()))
+            .and_then(|c| c.with_threshold(threshold))
+            .map_err(|e| format!("{source}: {e}"))?;
+        Ok(Self {
+            candidates,
+            records: kept,
+            other_keys,
+            warnings,
+        })
+    }
+
+    /// [`Issued::from_records`] of the registry (or list of contents) at
+    /// `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Issued::from_records`], and when the file cannot be read.
+    pub fn read(wm: &Watermarker, path: &Path, threshold: f64) -> Result<Self, String> {
+        let records = read(path).map_err(|e| e.to_string())?;
+        Self::from_records(wm, records, threshold, &path.display().to_string())
+    }
+}
+
 /// Parses a registry: JSON lines and/or plain content lines.
 ///
 /// # Errors

@@ -181,6 +181,32 @@ impl<'a> ExtractReport<'a> {
     }
 }
 
+impl<'a> ExtractReport<'a> {
+    /// [`ExtractReport::new`] with the test against the `issued` copies
+    /// the summary's identification was made with, as `dbwm extract
+    /// --candidates` prints it.
+    pub fn tested(
+        summary: &'a ExtractSummary,
+        files: &[std::path::PathBuf],
+        issued: Option<&'a crate::registry::Issued>,
+    ) -> Self {
+        let records = issued.map_or(&[][..], |t| t.records.as_slice());
+        let mut report = Self::new(summary, files, records);
+        if let (Some(i), Some(t)) = (&summary.identification, issued) {
+            report.candidates = Some(CandidatesReport {
+                best_other: i.best_other.as_ref().map(|s| ScoreReport::new(s, records)),
+                more_rows_needed: i
+                    .rows_factor_needed
+                    .map(|f| ((f - 1.0) * summary.rows as f64).ceil() as u64),
+                other_keys: t.other_keys,
+                tested: t.candidates.len(),
+                threshold: i.threshold,
+            });
+        }
+        report
+    }
+}
+
 /// The evidence of one file of a server task: `{rows, watermarks}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileEvidence<'a> {

@@ -12,6 +12,7 @@
 //! 1                   format version, 1 byte
 //! scheme              the embedding scheme's version (SCHEME_VERSION)
 //! fingerprint         the key's public fingerprint, 8 bytes
+//! rows                rows read
 //! levels, bins        the tally's shape (must be this build's)
 //! columns             number of columns, then per column:
 //!   name              length, then UTF-8 bytes
@@ -113,6 +114,7 @@ pub enum TallyError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct TableTally {
     fingerprint: [u8; 8],
+    rows: u64,
     columns: Vec<(String, Tally)>,
 }
 
@@ -120,6 +122,7 @@ impl std::fmt::Debug for TableTally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TableTally")
             .field("key_fingerprint", &self.key_fingerprint())
+            .field("rows", &self.rows)
             .field(
                 "columns",
                 &self
@@ -137,8 +140,19 @@ impl TableTally {
     pub fn new(wm: &Watermarker) -> Self {
         Self {
             fingerprint: wm.key.fingerprint_bytes(),
+            rows: 0,
             columns: Vec::new(),
         }
+    }
+
+    /// Rows read into the tally.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Counts `rows` more rows read.
+    pub fn add_rows(&mut self, rows: u64) {
+        self.rows = self.rows.saturating_add(rows);
     }
 
     /// The public fingerprint of the key the tally was made with
@@ -194,6 +208,7 @@ impl TableTally {
         for (name, t) in &other.columns {
             self.add(name, t.clone());
         }
+        self.add_rows(other.rows);
         Ok(self)
     }
 
@@ -252,6 +267,7 @@ impl TableTally {
         out.push(TALLY_FORMAT_VERSION);
         put(&mut out, u64::from(SCHEME_VERSION));
         out.extend_from_slice(&self.fingerprint);
+        put(&mut out, self.rows);
         put(&mut out, LEVELS as u64);
         put(&mut out, BINS as u64);
         put(&mut out, self.columns.len() as u64);
@@ -312,6 +328,7 @@ impl TableTally {
             });
         }
         let fingerprint: [u8; 8] = r.take(8)?.try_into().expect("took 8 bytes");
+        let rows = r.varint()?;
         let (levels, bins) = (r.varint()?, r.varint()?);
         if (levels, bins) != (LEVELS as u64, BINS as u64) {
             return Err(r.fail(
@@ -386,6 +403,7 @@ impl TableTally {
         }
         Ok(Self {
             fingerprint,
+            rows,
             columns,
         })
     }
@@ -473,6 +491,7 @@ mod tests {
         big[LEVELS * BINS - 1] = [u32::MAX, 3];
         big[0] = [5, 0];
         t.add("big", Tally::from_cells(big));
+        t.add_rows(u64::MAX);
         let back = TableTally::from_bytes(&t.to_bytes()).unwrap();
         assert_eq!(back, t);
         assert_eq!(back.key_fingerprint(), w.key_fingerprint());

@@ -1,12 +1,12 @@
 //! `dbwm extract`: find the watermarks of one or more files, and test them
 //! against the issued copies.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use dbwatermark::registry::{self, Record};
-use dbwatermark::report::{CandidatesReport, ExtractReport, ScoreReport};
-use dbwatermark::{Candidates, Config, Identification, Watermarker, pipeline};
+use dbwatermark::registry::Issued;
+use dbwatermark::report::ExtractReport;
+use dbwatermark::{Config, Identification, pipeline};
 
 use crate::args::{KeyArgs, ReadArgs};
 use crate::output::{Failure, Outcome, Progress};
@@ -40,9 +40,12 @@ pub fn run(args: &ExtractArgs) -> Outcome {
     let tested = args
         .candidates
         .as_deref()
-        .map(|path| load_candidates(&wm, path, args.threshold))
+        .map(|path| Issued::read(&wm, path, args.threshold))
         .transpose()
         .map_err(Failure::Caller)?;
+    for warning in tested.iter().flat_map(|t| &t.warnings) {
+        say!("dbwm: warning: {warning}");
+    }
     let read = args.read.options().map_err(Failure::Caller)?;
     let progress = Progress::new("extracting");
     let result = pipeline::extract_files_against(
@@ -50,25 +53,14 @@ pub fn run(args: &ExtractArgs) -> Outcome {
         &args.files,
         &args.read.columns().map_err(Failure::Caller)?,
         &read,
-        tested.as_ref().map(|(c, _, _)| c),
+        tested.as_ref().map(|t| &t.candidates),
         &mut |done, total| progress.update(done, total),
     );
     drop(progress);
     let summary = result?;
-    let records = tested.as_ref().map_or(&[][..], |(_, r, _)| r.as_slice());
-    let mut report = ExtractReport::new(&summary, &args.files, records);
-    if let (Some(i), Some((c, _, other_keys))) = (&summary.identification, &tested) {
-        let rows_needed = i
-            .rows_factor_needed
-            .map(|f| ((f - 1.0) * summary.rows as f64).ceil() as u64);
-        report.candidates = Some(CandidatesReport {
-            best_other: i.best_other.as_ref().map(|s| ScoreReport::new(s, records)),
-            more_rows_needed: rows_needed,
-            other_keys: *other_keys,
-            tested: c.len(),
-            threshold: i.threshold,
-        });
-        report_identification(i, rows_needed);
+    let report = ExtractReport::tested(&summary, &args.files, tested.as_ref());
+    if let (Some(i), Some(c)) = (&summary.identification, &report.candidates) {
+        report_identification(i, c.more_rows_needed);
     }
     outln!(
         "{}",
@@ -81,49 +73,6 @@ pub fn run(args: &ExtractArgs) -> Outcome {
             ExitCode::SUCCESS
         },
     )
-}
-
-/// The registry records to test a leak against: those issued under `wm`'s
-/// key (or with no fingerprint), each content once; and how many other
-/// records were set aside.
-fn load_candidates(
-    wm: &Watermarker,
-    path: &Path,
-    threshold: f64,
-) -> Result<(Candidates, Vec<Record>, usize), String> {
-    let records = registry::read(path).map_err(|e| e.to_string())?;
-    let total = records.len();
-    let other_keys = records.iter().filter(|r| !r.matches_key(wm)).count();
-    let mut kept: Vec<Record> = Vec::new();
-    for r in records {
-        if !r.matches_key(wm) {
-            continue;
-        }
-        match kept.iter().find(|k| k.content == r.content) {
-            // The same content issued twice cannot tell its copies apart.
-            Some(k) if k.recipient != r.recipient => say!(
-                "dbwm: warning: {}: {:?} was issued to {:?} and to {:?}; a match names the first",
-                path.display(),
-                r.content,
-                k.recipient.as_deref().unwrap_or("?"),
-                r.recipient.as_deref().unwrap_or("?")
-            ),
-            Some(_) => {}
-            None => kept.push(r),
-        }
-    }
-    if kept.is_empty() {
-        return Err(format!(
-            "{}: no candidate issued under this key (fingerprint {}) among {total} records",
-            path.display(),
-            wm.key_fingerprint()
-        ));
-    }
-    let candidates = wm
-        .candidates(kept.iter().map(|r| r.content.as_str()))
-        .and_then(|c| c.with_threshold(threshold))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((candidates, kept, other_keys))
 }
 
 /// One line per copy named on standard error, or what the best evidence
