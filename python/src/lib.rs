@@ -1,0 +1,600 @@
+//! `dbwatermark._native`: the engine for Python. The public API is the
+//! Python package `dbwatermark` (python/dbwatermark/), which wraps these
+//! classes; this module does the work, without the GIL, on Arrow data
+//! received through the Arrow C stream interface (no copy of the columns).
+
+use std::fmt::Display;
+
+use arrow_array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
+use arrow_pyarrow::{FromPyArrow, IntoPyArrow};
+use arrow_schema::{ArrowError, SchemaRef};
+use dbwatermark::arrow::{self as adapter, BatchPlan, PROFILE_ROWS};
+use dbwatermark::registry::{Issued, Record};
+use dbwatermark::report::{ExtractReport, SharedPlan, SharedPlanError};
+use dbwatermark::{
+    ColumnReport, ColumnRules, Config, Density, Payload, TableTally, TallyError, WatermarkKey,
+    Watermarker, pipeline,
+};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyType};
+
+type Reader = Box<dyn RecordBatchReader + Send>;
+
+/// An exception of `dbwatermark._errors` (`class`), with `message`.
+fn error(py: Python<'_>, class: &str, message: impl Display) -> PyErr {
+    let ty = py
+        .import("dbwatermark._errors")
+        .and_then(|m| m.getattr(class))
+        .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
+    match ty {
+        Ok(ty) => PyErr::from_type(ty, message.to_string()),
+        Err(e) => e,
+    }
+}
+
+fn invalid(py: Python<'_>, message: impl Display) -> PyErr {
+    error(py, "InvalidInputError", message)
+}
+
+fn adapter_error(py: Python<'_>, e: adapter::Error) -> PyErr {
+    match e {
+        adapter::Error::NothingToMark(_) => error(py, "NothingToMarkError", e),
+        other => invalid(py, other),
+    }
+}
+
+fn tally_error(py: Python<'_>, e: TallyError) -> PyErr {
+    match e {
+        TallyError::KeyMismatch { .. } => error(py, "KeyMismatchError", e),
+        other => error(py, "TallyFormatError", other),
+    }
+}
+
+fn plan_error(py: Python<'_>, e: SharedPlanError) -> PyErr {
+    match e {
+        SharedPlanError::Columns(e) => adapter_error(py, e),
+        other => error(py, "PlanError", other),
+    }
+}
+
+/// The input as a stream of batches: anything with `__arrow_c_stream__`
+/// (pyarrow tables and readers, Polars and pandas frames), else
+/// `__arrow_c_array__` (a record batch).
+fn reader(data: &Bound<'_, PyAny>) -> PyResult<Reader> {
+    if data.hasattr("__arrow_c_stream__")? {
+        let stream = arrow_array::ffi_stream::RecordBatchStreamReader::from_pyarrow_bound(data)?;
+        return Ok(Box::new(stream));
+    }
+    if data.hasattr("__arrow_c_array__")? {
+        let batch = RecordBatch::from_pyarrow_bound(data)?;
+        let schema = batch.schema();
+        return Ok(Box::new(RecordBatchIterator::new([Ok(batch)], schema)));
+    }
+    Err(PyTypeError::new_err(format!(
+        "expected Arrow data (an object with __arrow_c_stream__ or __arrow_c_array__, \
+         such as a pyarrow Table, RecordBatch or RecordBatchReader, or a Polars or pandas \
+         DataFrame), got {}",
+        data.get_type().name()?
+    )))
+}
+
+/// The owner's rules from `(column, setting, value)` triples.
+fn rules(py: Python<'_>, triples: &[(String, String, String)]) -> PyResult<ColumnRules> {
+    let mut rules = ColumnRules::new();
+    for (column, setting, value) in triples {
+        rules
+            .entry(column)
+            .set(setting, value)
+            .map_err(|e| invalid(py, e.in_column(column)))?;
+    }
+    Ok(rules)
+}
+
+/// Which columns a call uses.
+struct Columns {
+    key: Vec<String>,
+    marked: Option<Vec<String>>,
+    rules: ColumnRules,
+}
+
+/// A stream whose first batches were read to make a plan, then put back.
+struct Planned {
+    schema: SchemaRef,
+    head: std::vec::IntoIter<RecordBatch>,
+    rest: Reader,
+    plan: BatchPlan,
+}
+
+impl Iterator for Planned {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.head.next().map(Ok).or_else(|| self.rest.next())
+    }
+}
+
+/// What went wrong while planning, before Python can be told.
+enum Failure {
+    Input(ArrowError),
+    Columns(adapter::Error),
+    Plan(SharedPlanError),
+}
+
+impl Failure {
+    fn into_py(self, py: Python<'_>) -> PyErr {
+        match self {
+            Self::Input(e) => invalid(py, format!("cannot read the input: {e}")),
+            Self::Columns(e) => adapter_error(py, e),
+            Self::Plan(e) => plan_error(py, e),
+        }
+    }
+}
+
+/// Plans `input`: with `shared`, its plan; else the profile of the first
+/// [`PROFILE_ROWS`] rows, exactly as `dbwm embed` and `dbwm extract` plan
+/// a file.
+fn plan(mut input: Reader, columns: &Columns, shared: Option<&SharedPlan>) -> Result<Planned, Failure> {
+    let schema = input.schema();
+    let mut head = Vec::new();
+    let plan = match shared {
+        Some(shared) => shared.batch_plan(&schema).map_err(Failure::Plan)?,
+        None => {
+            let mut rows = 0;
+            while rows < PROFILE_ROWS {
+                match input.next() {
+                    Some(batch) => {
+                        let batch = batch.map_err(Failure::Input)?;
+                        rows += batch.num_rows();
+                        head.push(batch);
+                    }
+                    None => break,
+                }
+            }
+            let key: Vec<&str> = columns.key.iter().map(String::as_str).collect();
+            let marked: Option<Vec<&str>> = columns
+                .marked
+                .as_ref()
+                .map(|c| c.iter().map(String::as_str).collect());
+            BatchPlan::profiled_with(&schema, &key, marked.as_deref(), &columns.rules, &head)
+                .map_err(Failure::Columns)?
+        }
+    };
+    Ok(Planned {
+        schema,
+        head: head.into_iter(),
+        rest: input,
+        plan,
+    })
+}
+
+/// A stream that marks each batch as it is read.
+struct Marking {
+    wm: Watermarker,
+    input: Planned,
+    payload: Payload,
+    density: Density,
+}
+
+impl Iterator for Marking {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = match self.input.next()? {
+            Ok(batch) => batch,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(
+            self.wm
+                .embed_batch(&batch, &self.input.plan, &self.payload, self.density)
+                .map(|(batch, _)| batch)
+                .map_err(|e| ArrowError::ExternalError(Box::new(e))),
+        )
+    }
+}
+
+impl RecordBatchReader for Marking {
+    fn schema(&self) -> SchemaRef {
+        self.input.schema.clone()
+    }
+}
+
+/// The prepared key and settings. Its `repr` shows the key's public
+/// fingerprint, never the key.
+#[pyclass(module = "dbwatermark._native", frozen)]
+struct Engine {
+    wm: Watermarker,
+}
+
+impl Engine {
+    fn columns(
+        py: Python<'_>,
+        pk: Vec<String>,
+        columns: Option<Vec<String>>,
+        rule_triples: &[(String, String, String)],
+    ) -> PyResult<Columns> {
+        Ok(Columns {
+            key: pk,
+            marked: columns,
+            rules: rules(py, rule_triples)?,
+        })
+    }
+
+    fn payload(&self, py: Python<'_>, content: &str) -> PyResult<Payload> {
+        self.wm.payload(content).map_err(|e| invalid(py, e))
+    }
+
+    fn density(&self, shared: Option<&SharedPlan>, rows: Option<usize>, payload: &Payload) -> PyResult<Density> {
+        match shared {
+            Some(s) => s.density().map_err(|e| PyErr::new::<PyTypeError, _>(e.to_string())),
+            None => Ok(self.wm.density_for(rows, payload)),
+        }
+    }
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (secret, trace_rows=None))]
+    fn new(py: Python<'_>, secret: &str, trace_rows: Option<usize>) -> PyResult<Self> {
+        let key = WatermarkKey::new(secret).map_err(|e| invalid(py, e))?;
+        let mut config = Config::builder();
+        if let Some(rows) = trace_rows {
+            config = config.trace_rows(rows);
+        }
+        let config = config.build().map_err(|e| invalid(py, e))?;
+        Ok(Self {
+            wm: Watermarker::new(key, config),
+        })
+    }
+
+    /// The key's public fingerprint (16 hex digits).
+    #[getter]
+    fn key_fingerprint(&self) -> String {
+        self.wm.key_fingerprint()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Engine(key_fingerprint='{}')", self.wm.key_fingerprint())
+    }
+
+    /// The plan of `data` (read up to its first PROFILE_ROWS rows) and the
+    /// density an embed of `content` into `rows` rows would use.
+    #[pyo3(signature = (data, rows, content, pk, columns, rules))]
+    fn plan(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        rows: Option<usize>,
+        content: &str,
+        pk: Vec<String>,
+        columns: Option<Vec<String>>,
+        rules: Vec<(String, String, String)>,
+    ) -> PyResult<Plan> {
+        let input = reader(data)?;
+        let columns = Self::columns(py, pk, columns, &rules)?;
+        let payload = self.payload(py, content)?;
+        let density = self.wm.density_for(rows, &payload);
+        let planned = py
+            .detach(|| plan(input, &columns, None))
+            .map_err(|f| f.into_py(py))?;
+        Ok(Plan {
+            shared: SharedPlan::new(&planned.plan, &columns.key, density),
+        })
+    }
+
+    /// Marks every batch of `data`; returns the marked batches as a
+    /// `pyarrow.Table` of the input's schema, and per marked column
+    /// `(name, cells changed, cells)`.
+    #[pyo3(signature = (data, rows, content, pk, columns, rules, plan))]
+    #[allow(clippy::too_many_arguments)]
+    fn embed<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        rows: Option<usize>,
+        content: &str,
+        pk: Vec<String>,
+        columns: Option<Vec<String>>,
+        rules: Vec<(String, String, String)>,
+        plan: Option<&Plan>,
+    ) -> PyResult<(Bound<'py, PyAny>, Vec<(String, u64, u64)>)> {
+        let input = reader(data)?;
+        let columns = Self::columns(py, pk, columns, &rules)?;
+        let payload = self.payload(py, content)?;
+        let shared = plan.map(|p| &p.shared);
+        let density = self.density(shared, rows, &payload)?;
+        let marked = py.detach(|| -> Result<_, Failure> {
+            let planned = self::plan(input, &columns, shared)?;
+            let names = planned.plan.marked_names();
+            let mut reports = vec![ColumnReport::default(); names.len()];
+            let mut out = Vec::new();
+            let schema = planned.schema.clone();
+            let plan = planned.plan.clone();
+            for batch in planned {
+                let batch = batch.map_err(Failure::Input)?;
+                let (marked, r) = self
+                    .wm
+                    .embed_batch(&batch, &plan, &payload, density)
+                    .map_err(Failure::Columns)?;
+                for (total, r) in reports.iter_mut().zip(&r) {
+                    total.merge(r);
+                }
+                out.push(marked);
+            }
+            let summary = names
+                .into_iter()
+                .zip(reports)
+                .map(|(n, r)| (n, r.changed as u64, r.rows as u64))
+                .collect();
+            Ok((out, schema, summary))
+        });
+        let (batches, schema, summary) = marked.map_err(|f| f.into_py(py))?;
+        let table = arrow_pyarrow::Table::try_new(batches, schema)
+            .map_err(|e| invalid(py, e))?
+            .into_pyarrow(py)?;
+        Ok((table, summary))
+    }
+
+    /// A `pyarrow.RecordBatchReader` that marks each batch of `data` as it
+    /// is read (the plan is made now, from the first batches).
+    #[pyo3(signature = (data, rows, content, pk, columns, rules, plan))]
+    #[allow(clippy::too_many_arguments)]
+    fn embed_batches<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        rows: Option<usize>,
+        content: &str,
+        pk: Vec<String>,
+        columns: Option<Vec<String>>,
+        rules: Vec<(String, String, String)>,
+        plan: Option<&Plan>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let input = reader(data)?;
+        let columns = Self::columns(py, pk, columns, &rules)?;
+        let payload = self.payload(py, content)?;
+        let shared = plan.map(|p| &p.shared);
+        let density = self.density(shared, rows, &payload)?;
+        let planned = py
+            .detach(|| self::plan(input, &columns, shared))
+            .map_err(|f| f.into_py(py))?;
+        let marking: Reader = Box::new(Marking {
+            wm: self.wm.clone(),
+            input: planned,
+            payload,
+            density,
+        });
+        marking.into_pyarrow(py)
+    }
+
+    /// The tally of `data`'s marked columns: with `plan`, read as it says;
+    /// else planned from `data`'s own first rows.
+    #[pyo3(signature = (data, pk, columns, rules, plan))]
+    fn tally(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        pk: Vec<String>,
+        columns: Option<Vec<String>>,
+        rules: Vec<(String, String, String)>,
+        plan: Option<&Plan>,
+    ) -> PyResult<Tally> {
+        let input = reader(data)?;
+        let columns = Self::columns(py, pk, columns, &rules)?;
+        let shared = plan.map(|p| &p.shared);
+        let tally = py.detach(|| -> Result<_, Failure> {
+            let planned = self::plan(input, &columns, shared)?;
+            let plan = planned.plan.clone();
+            let mut tallies = plan.new_tallies();
+            let mut rows = 0u64;
+            for batch in planned {
+                let batch = batch.map_err(Failure::Input)?;
+                self.wm
+                    .tally_batch(&batch, &plan, &mut tallies)
+                    .map_err(Failure::Columns)?;
+                rows += batch.num_rows() as u64;
+            }
+            let mut all = TableTally::new(&self.wm);
+            for (name, t) in plan.marked_names().iter().zip(tallies) {
+                all.add(name, t);
+            }
+            all.add_rows(rows);
+            Ok(all)
+        });
+        Ok(Tally {
+            inner: std::sync::Mutex::new(tally.map_err(|f| f.into_py(py))?),
+        })
+    }
+
+    /// The JSON of `dbwm extract` for `tally`, tested against `candidates`
+    /// (contents) or the registry at `registry`.
+    #[pyo3(signature = (tally, candidates, registry, threshold))]
+    fn decode(
+        &self,
+        py: Python<'_>,
+        tally: &Tally,
+        candidates: Option<Vec<String>>,
+        registry: Option<std::path::PathBuf>,
+        threshold: f64,
+    ) -> PyResult<String> {
+        let issued = match (candidates, registry) {
+            (Some(contents), _) => Some(Issued::from_records(
+                &self.wm,
+                contents.into_iter().map(Record::new).collect(),
+                threshold,
+                "candidates",
+            )),
+            (None, Some(path)) => Some(Issued::read(&self.wm, &path, threshold)),
+            (None, None) => None,
+        }
+        .transpose()
+        .map_err(|e| invalid(py, e))?;
+        let tally = tally.lock().clone();
+        let summary = py
+            .detach(|| pipeline::summarize(&self.wm, &tally, issued.as_ref().map(|i| &i.candidates)))
+            .map_err(|e| tally_error(py, e))?;
+        let report = ExtractReport::tested(&summary, &[], issued.as_ref());
+        serde_json::to_string(&report).map_err(|e| invalid(py, e))
+    }
+
+    /// The warnings the candidates gave (a content issued twice).
+    #[pyo3(signature = (candidates, registry))]
+    fn candidate_warnings(
+        &self,
+        py: Python<'_>,
+        candidates: Option<Vec<String>>,
+        registry: Option<std::path::PathBuf>,
+    ) -> PyResult<Vec<String>> {
+        let issued = match (candidates, registry) {
+            (Some(contents), _) => Issued::from_records(
+                &self.wm,
+                contents.into_iter().map(Record::new).collect(),
+                dbwatermark::DEFAULT_THRESHOLD,
+                "candidates",
+            ),
+            (None, Some(path)) => Issued::read(&self.wm, &path, dbwatermark::DEFAULT_THRESHOLD),
+            (None, None) => return Ok(Vec::new()),
+        };
+        Ok(issued.map_err(|e| invalid(py, e))?.warnings)
+    }
+}
+
+/// A plan made once and followed by every partition.
+#[pyclass(module = "dbwatermark._native", frozen)]
+struct Plan {
+    shared: SharedPlan,
+}
+
+#[pymethods]
+impl Plan {
+    /// The plan as JSON (to send to every partition).
+    fn to_json(&self) -> String {
+        self.shared.to_json()
+    }
+
+    /// Reads the JSON of `Plan.to_json`.
+    #[staticmethod]
+    fn from_json(py: Python<'_>, json: &str) -> PyResult<Self> {
+        Ok(Self {
+            shared: SharedPlan::from_json(json).map_err(|e| plan_error(py, e))?,
+        })
+    }
+
+    #[getter]
+    fn fingerprint(&self) -> String {
+        self.shared.fingerprint.clone()
+    }
+
+    #[getter]
+    fn density(&self) -> String {
+        self.shared.density.clone()
+    }
+
+    #[getter]
+    fn key(&self) -> Vec<String> {
+        self.shared.key.clone()
+    }
+
+    /// Every non-key column's plan, as the JSON of `Plan.to_json` has it.
+    #[getter]
+    fn columns_json(&self) -> String {
+        serde_json::to_string(&self.shared.columns).unwrap_or_default()
+    }
+
+    fn __eq__(&self, other: &Plan) -> bool {
+        self.shared == other.shared
+    }
+
+    fn __repr__(&self) -> String {
+        let marked: Vec<&str> = self
+            .shared
+            .columns
+            .iter()
+            .filter(|c| c.carrier != "none")
+            .map(|c| c.name.as_str())
+            .collect();
+        format!(
+            "Plan(density='{}', marked={marked:?}, fingerprint='{}')",
+            self.shared.density, self.shared.fingerprint
+        )
+    }
+}
+
+/// A table's tallies under one key.
+#[pyclass(module = "dbwatermark._native")]
+struct Tally {
+    inner: std::sync::Mutex<TableTally>,
+}
+
+impl Tally {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TableTally> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[pymethods]
+impl Tally {
+    /// The compact binary form (versioned; carries the scheme and the
+    /// key's fingerprint, never the key).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.lock().to_bytes())
+    }
+
+    /// Reads the bytes of `Tally.to_bytes`.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let inner = TableTally::from_bytes(data).map_err(|e| tally_error(py, e))?;
+        Ok(Self {
+            inner: std::sync::Mutex::new(inner),
+        })
+    }
+
+    /// Adds `other`'s votes (in place).
+    fn merge(&self, py: Python<'_>, other: &Tally) -> PyResult<()> {
+        let theirs = other.lock().clone();
+        self.lock()
+            .merge(&theirs)
+            .map(|_| ())
+            .map_err(|e| tally_error(py, e))
+    }
+
+    #[getter]
+    fn rows(&self) -> u64 {
+        self.lock().rows()
+    }
+
+    #[getter]
+    fn key_fingerprint(&self) -> String {
+        self.lock().key_fingerprint()
+    }
+
+    /// Votes read per column, in order.
+    #[getter]
+    fn votes(&self) -> Vec<(String, u64)> {
+        self.lock()
+            .columns()
+            .iter()
+            .map(|(n, t)| (n.clone(), t.votes()))
+            .collect()
+    }
+
+    fn __eq__(&self, other: &Tally) -> bool {
+        if std::ptr::eq(self, other) {
+            return true;
+        }
+        *self.lock() == *other.lock()
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Engine>()?;
+    m.add_class::<Plan>()?;
+    m.add_class::<Tally>()?;
+    m.add("PROFILE_ROWS", PROFILE_ROWS)?;
+    m.add("DEFAULT_THRESHOLD", dbwatermark::DEFAULT_THRESHOLD)?;
+    m.add("TALLY_FORMAT_VERSION", dbwatermark::TALLY_FORMAT_VERSION)?;
+    m.add("SCHEME_VERSION", dbwatermark::SCHEME_VERSION)?;
+    Ok(())
+}
