@@ -235,16 +235,24 @@ impl Engine {
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (secret, trace_rows=None))]
-    fn new(py: Python<'_>, secret: &str, trace_rows: Option<usize>) -> PyResult<Self> {
+    fn new(py: Python<'_>, secret: &str) -> PyResult<Self> {
         let key = WatermarkKey::new(secret).map_err(|e| invalid(py, e))?;
+        Ok(Self {
+            wm: Watermarker::new(key, Config::default()),
+        })
+    }
+
+    /// The same key, with automatic densities made dense enough to trace
+    /// a leak of `rows` rows (`None`: by the table's size only).
+    #[pyo3(signature = (rows))]
+    fn with_trace_rows(&self, py: Python<'_>, rows: Option<usize>) -> PyResult<Self> {
         let mut config = Config::builder();
-        if let Some(rows) = trace_rows {
+        if let Some(rows) = rows {
             config = config.trace_rows(rows);
         }
         let config = config.build().map_err(|e| invalid(py, e))?;
         Ok(Self {
-            wm: Watermarker::new(key, config),
+            wm: self.wm.with_config(config),
         })
     }
 
