@@ -44,8 +44,8 @@ pub fn extract_table(data: &[u8]) {
 }
 
 /// Fuzzing entry point: reads arbitrary bytes as a [`TableTally`]
-/// (crate::TableTally); whatever reads must write back to the same bytes'
-/// meaning, merge with itself and decode. Must never panic.
+/// (crate::TableTally); whatever reads must read back the same from its own
+/// bytes and merge with itself. Must never panic.
 pub fn tally_bytes(data: &[u8]) {
     let Ok(tally) = crate::TableTally::from_bytes(data) else {
         return;

@@ -471,7 +471,8 @@ class Watermarker:
         rows = o.get("rows", rows)
         engine = self._engine_for(o.get("trace_rows", DEFAULT_TRACE_ROWS))
         triples = _rules(o.get("rules"), o.get("rule"))
-        return engine, arrow, rows, _pk(pk), _names(columns, "columns"), triples, plan
+        spec = _native.Columns(_pk(pk), _names(columns, "columns"), triples)
+        return engine, arrow, rows, spec, plan
 
     def plan(
         self,
@@ -494,10 +495,10 @@ class Watermarker:
         >>> [c["kind"] for c in p.columns]
         ['calendar', 'measure']
         """
-        engine, arrow, rows, pk, columns, triples, plan = self._marking(data, pk, columns, plan_options)
+        engine, arrow, rows, spec, plan = self._marking(data, pk, columns, plan_options)
         if plan is not None:
             return plan
-        return Plan(engine.plan(arrow, rows, content or PLACEHOLDER_CONTENT, pk, columns, triples))
+        return Plan(engine.plan(arrow, rows, content or PLACEHOLDER_CONTENT, spec))
 
     def embed(
         self,
@@ -522,9 +523,8 @@ class Watermarker:
         """
         if not isinstance(content, str):
             raise InvalidInputError("`content` must be a string")
-        engine, arrow, rows, pk, columns, triples, plan = self._marking(data, pk, columns, plan_options)
-        table, _summary = engine.embed(arrow, rows, content, pk, columns, triples, plan and plan._native)
-        return table
+        engine, arrow, rows, spec, plan = self._marking(data, pk, columns, plan_options)
+        return engine.embed(arrow, rows, content, spec, plan and plan._native)
 
     def embed_batches(
         self,
@@ -542,8 +542,8 @@ class Watermarker:
         enough for ``trace_rows``."""
         if not isinstance(content, str):
             raise InvalidInputError("`content` must be a string")
-        engine, arrow, rows, pk, columns, triples, plan = self._marking(reader, pk, columns, plan_options)
-        return engine.embed_batches(arrow, rows, content, pk, columns, triples, plan and plan._native)
+        engine, arrow, rows, spec, plan = self._marking(reader, pk, columns, plan_options)
+        return engine.embed_batches(arrow, rows, content, spec, plan and plan._native)
 
     def tally(
         self,
@@ -563,7 +563,8 @@ class Watermarker:
             raise TypeError(f"`plan` must be a dbwatermark.Plan, got {type(plan).__name__}")
         arrow, _rows = _arrow(data)
         triples = _rules(o.get("rules"), o.get("rule"))
-        native = self._engine.tally(arrow, _pk(pk), _names(columns, "columns"), triples, plan and plan._native)
+        spec = _native.Columns(_pk(pk), _names(columns, "columns"), triples)
+        native = self._engine.tally(arrow, spec, plan and plan._native)
         return Tally(native)
 
     def decode(self, tally: Tally, candidates: Candidates = None, threshold: float = DEFAULT_THRESHOLD) -> Extraction:

@@ -12,8 +12,8 @@ use dbwatermark::arrow::{self as adapter, BatchPlan, PROFILE_ROWS};
 use dbwatermark::registry::{Issued, Record};
 use dbwatermark::report::{ExtractReport, SharedPlan, SharedPlanError};
 use dbwatermark::{
-    ColumnReport, ColumnRules, Config, Density, Payload, TableTally, TallyError, WatermarkKey,
-    Watermarker, pipeline,
+    ColumnRules, Config, Density, Payload, TableTally, TallyError, WatermarkKey, Watermarker,
+    pipeline,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -91,11 +91,31 @@ fn rules(py: Python<'_>, triples: &[(String, String, String)]) -> PyResult<Colum
     Ok(rules)
 }
 
-/// Which columns a call uses.
+/// Which columns a call uses: the key, the columns to mark or read
+/// (`None`: as the plan finds), and the owner's rules.
+#[pyclass(module = "dbwatermark._native", frozen)]
 struct Columns {
     key: Vec<String>,
     marked: Option<Vec<String>>,
     rules: ColumnRules,
+}
+
+#[pymethods]
+impl Columns {
+    #[new]
+    #[pyo3(signature = (pk, columns, rules))]
+    fn new(
+        py: Python<'_>,
+        pk: Vec<String>,
+        columns: Option<Vec<String>>,
+        rules: Vec<(String, String, String)>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            key: pk,
+            marked: columns,
+            rules: self::rules(py, &rules)?,
+        })
+    }
 }
 
 /// A stream whose first batches were read to make a plan, then put back.
@@ -134,7 +154,11 @@ impl Failure {
 /// Plans `input`: with `shared`, its plan; else the profile of the first
 /// [`PROFILE_ROWS`] rows, exactly as `dbwm embed` and `dbwm extract` plan
 /// a file.
-fn plan(mut input: Reader, columns: &Columns, shared: Option<&SharedPlan>) -> Result<Planned, Failure> {
+fn plan(
+    mut input: Reader,
+    columns: &Columns,
+    shared: Option<&SharedPlan>,
+) -> Result<Planned, Failure> {
     let schema = input.schema();
     let mut head = Vec::new();
     let plan = match shared {
@@ -207,26 +231,20 @@ struct Engine {
 }
 
 impl Engine {
-    fn columns(
-        py: Python<'_>,
-        pk: Vec<String>,
-        columns: Option<Vec<String>>,
-        rule_triples: &[(String, String, String)],
-    ) -> PyResult<Columns> {
-        Ok(Columns {
-            key: pk,
-            marked: columns,
-            rules: rules(py, rule_triples)?,
-        })
-    }
-
     fn payload(&self, py: Python<'_>, content: &str) -> PyResult<Payload> {
         self.wm.payload(content).map_err(|e| invalid(py, e))
     }
 
-    fn density(&self, shared: Option<&SharedPlan>, rows: Option<usize>, payload: &Payload) -> PyResult<Density> {
+    fn density(
+        &self,
+        shared: Option<&SharedPlan>,
+        rows: Option<usize>,
+        payload: &Payload,
+    ) -> PyResult<Density> {
         match shared {
-            Some(s) => s.density().map_err(|e| PyErr::new::<PyTypeError, _>(e.to_string())),
+            Some(s) => s
+                .density()
+                .map_err(|e| PyErr::new::<PyTypeError, _>(e.to_string())),
             None => Ok(self.wm.density_for(rows, payload)),
         }
     }
@@ -268,23 +286,20 @@ impl Engine {
 
     /// The plan of `data` (read up to its first PROFILE_ROWS rows) and the
     /// density an embed of `content` into `rows` rows would use.
-    #[pyo3(signature = (data, rows, content, pk, columns, rules))]
+    #[pyo3(signature = (data, rows, content, columns))]
     fn plan(
         &self,
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         rows: Option<usize>,
         content: &str,
-        pk: Vec<String>,
-        columns: Option<Vec<String>>,
-        rules: Vec<(String, String, String)>,
+        columns: &Columns,
     ) -> PyResult<Plan> {
         let input = reader(data)?;
-        let columns = Self::columns(py, pk, columns, &rules)?;
         let payload = self.payload(py, content)?;
         let density = self.wm.density_for(rows, &payload);
         let planned = py
-            .detach(|| plan(input, &columns, None))
+            .detach(|| plan(input, columns, None))
             .map_err(|f| f.into_py(py))?;
         Ok(Plan {
             shared: SharedPlan::new(&planned.plan, &columns.key, density),
@@ -292,80 +307,60 @@ impl Engine {
     }
 
     /// Marks every batch of `data`; returns the marked batches as a
-    /// `pyarrow.Table` of the input's schema, and per marked column
-    /// `(name, cells changed, cells)`.
-    #[pyo3(signature = (data, rows, content, pk, columns, rules, plan))]
-    #[allow(clippy::too_many_arguments)]
+    /// `pyarrow.Table` of the input's schema.
+    #[pyo3(signature = (data, rows, content, columns, plan))]
     fn embed<'py>(
         &self,
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
         rows: Option<usize>,
         content: &str,
-        pk: Vec<String>,
-        columns: Option<Vec<String>>,
-        rules: Vec<(String, String, String)>,
+        columns: &Columns,
         plan: Option<&Plan>,
-    ) -> PyResult<(Bound<'py, PyAny>, Vec<(String, u64, u64)>)> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let input = reader(data)?;
-        let columns = Self::columns(py, pk, columns, &rules)?;
         let payload = self.payload(py, content)?;
         let shared = plan.map(|p| &p.shared);
         let density = self.density(shared, rows, &payload)?;
         let marked = py.detach(|| -> Result<_, Failure> {
-            let planned = self::plan(input, &columns, shared)?;
-            let names = planned.plan.marked_names();
-            let mut reports = vec![ColumnReport::default(); names.len()];
-            let mut out = Vec::new();
+            let planned = self::plan(input, columns, shared)?;
             let schema = planned.schema.clone();
             let plan = planned.plan.clone();
+            let mut out = Vec::new();
             for batch in planned {
                 let batch = batch.map_err(Failure::Input)?;
-                let (marked, r) = self
+                let (marked, _) = self
                     .wm
                     .embed_batch(&batch, &plan, &payload, density)
                     .map_err(Failure::Columns)?;
-                for (total, r) in reports.iter_mut().zip(&r) {
-                    total.merge(r);
-                }
                 out.push(marked);
             }
-            let summary = names
-                .into_iter()
-                .zip(reports)
-                .map(|(n, r)| (n, r.changed as u64, r.rows as u64))
-                .collect();
-            Ok((out, schema, summary))
+            Ok((out, schema))
         });
-        let (batches, schema, summary) = marked.map_err(|f| f.into_py(py))?;
-        let table = arrow_pyarrow::Table::try_new(batches, schema)
+        let (batches, schema) = marked.map_err(|f| f.into_py(py))?;
+        arrow_pyarrow::Table::try_new(batches, schema)
             .map_err(|e| invalid(py, e))?
-            .into_pyarrow(py)?;
-        Ok((table, summary))
+            .into_pyarrow(py)
     }
 
     /// A `pyarrow.RecordBatchReader` that marks each batch of `data` as it
     /// is read (the plan is made now, from the first batches).
-    #[pyo3(signature = (data, rows, content, pk, columns, rules, plan))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (data, rows, content, columns, plan))]
     fn embed_batches<'py>(
         &self,
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
         rows: Option<usize>,
         content: &str,
-        pk: Vec<String>,
-        columns: Option<Vec<String>>,
-        rules: Vec<(String, String, String)>,
+        columns: &Columns,
         plan: Option<&Plan>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let input = reader(data)?;
-        let columns = Self::columns(py, pk, columns, &rules)?;
         let payload = self.payload(py, content)?;
         let shared = plan.map(|p| &p.shared);
         let density = self.density(shared, rows, &payload)?;
         let planned = py
-            .detach(|| self::plan(input, &columns, shared))
+            .detach(|| self::plan(input, columns, shared))
             .map_err(|f| f.into_py(py))?;
         let marking: Reader = Box::new(Marking {
             wm: self.wm.clone(),
@@ -378,21 +373,18 @@ impl Engine {
 
     /// The tally of `data`'s marked columns: with `plan`, read as it says;
     /// else planned from `data`'s own first rows.
-    #[pyo3(signature = (data, pk, columns, rules, plan))]
+    #[pyo3(signature = (data, columns, plan))]
     fn tally(
         &self,
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
-        pk: Vec<String>,
-        columns: Option<Vec<String>>,
-        rules: Vec<(String, String, String)>,
+        columns: &Columns,
         plan: Option<&Plan>,
     ) -> PyResult<Tally> {
         let input = reader(data)?;
-        let columns = Self::columns(py, pk, columns, &rules)?;
         let shared = plan.map(|p| &p.shared);
         let tally = py.detach(|| -> Result<_, Failure> {
-            let planned = self::plan(input, &columns, shared)?;
+            let planned = self::plan(input, columns, shared)?;
             let plan = planned.plan.clone();
             let mut tallies = plan.new_tallies();
             let mut rows = 0u64;
@@ -440,7 +432,9 @@ impl Engine {
         .map_err(|e| invalid(py, e))?;
         let tally = tally.lock().clone();
         let summary = py
-            .detach(|| pipeline::summarize(&self.wm, &tally, issued.as_ref().map(|i| &i.candidates)))
+            .detach(|| {
+                pipeline::summarize(&self.wm, &tally, issued.as_ref().map(|i| &i.candidates))
+            })
             .map_err(|e| tally_error(py, e))?;
         let report = ExtractReport::tested(&summary, &[], issued.as_ref());
         serde_json::to_string(&report).map_err(|e| invalid(py, e))
@@ -597,6 +591,7 @@ impl Tally {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Columns>()?;
     m.add_class::<Engine>()?;
     m.add_class::<Plan>()?;
     m.add_class::<Tally>()?;

@@ -47,6 +47,14 @@ impl Watermarker {
         Self { key, config }
     }
 
+    /// The same key with another configuration.
+    pub fn with_config(&self, config: Config) -> Self {
+        Self {
+            key: self.key.clone(),
+            config,
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
