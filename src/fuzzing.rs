@@ -43,8 +43,8 @@ pub fn extract_table(data: &[u8]) {
     let _ = wm.extract_table(&marked);
 }
 
-/// Fuzzing entry point: reads arbitrary bytes as a [`TableTally`]
-/// (crate::TableTally); whatever reads must read back the same from its own
+/// Fuzzing entry point: reads arbitrary bytes as a
+/// [`TableTally`](crate::TableTally); whatever reads must read back the same from its own
 /// bytes and merge with itself. Must never panic.
 pub fn tally_bytes(data: &[u8]) {
     let Ok(tally) = crate::TableTally::from_bytes(data) else {

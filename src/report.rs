@@ -393,7 +393,9 @@ pub struct SharedPlan {
     pub density_level: u8,
     /// The density, as `1/N` (for people; `density_level` is read).
     pub density: String,
-    /// The plan's fingerprint ([`BatchPlan::fingerprint`]); checked when read.
+    /// The plan's fingerprint
+    /// ([`BatchPlan::fingerprint`](crate::arrow::BatchPlan::fingerprint));
+    /// checked when read.
     pub fingerprint: String,
     /// Every non-key column's plan.
     pub columns: Vec<SharedColumnPlan>,
@@ -441,8 +443,10 @@ impl SharedPlan {
     pub const VERSION: u32 = 1;
     const FORMAT: &'static str = "dbwatermark-plan";
 
-    /// The shared form of `plan` (made by [`BatchPlan::profiled`] or
-    /// [`BatchPlan::profiled_with`]), with its `key` names and `density`.
+    /// The shared form of `plan` (made by
+    /// [`BatchPlan::profiled`](crate::arrow::BatchPlan::profiled) or
+    /// [`BatchPlan::profiled_with`](crate::arrow::BatchPlan::profiled_with)),
+    /// with its `key` names and `density`.
     pub fn new(plan: &crate::arrow::BatchPlan, key: &[String], density: crate::Density) -> Self {
         let finite = |v: f64| v.is_finite().then_some(v);
         Self {

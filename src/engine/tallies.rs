@@ -2,35 +2,6 @@
 //! it) under one key, and their compact binary form, so that tallies made on
 //! different machines (Spark executors, database shards) can be shipped,
 //! merged and decoded in one place.
-//!
-//! # The binary form, version 1
-//!
-//! Every integer is an unsigned LEB128 varint unless given a width.
-//!
-//! ```text
-//! "DBWT"              magic, 4 bytes
-//! 1                   format version, 1 byte
-//! scheme              the embedding scheme's version (SCHEME_VERSION)
-//! fingerprint         the key's public fingerprint, 8 bytes
-//! rows                rows read
-//! levels, bins        the tally's shape (must be this build's)
-//! columns             number of columns, then per column:
-//!   name              length, then UTF-8 bytes
-//!   per level (LEVELS of them), a mode byte and its cells:
-//!     0               no votes at this level
-//!     1               votes, Rice-coded: the number of votes n, the Rice
-//!                     parameter k (1 byte, 0..=20), then the votes' positions
-//!                     (bin × 2 + bit read, sorted, a position once per vote)
-//!                     as gaps from the previous position (the first from 0):
-//!                     gap >> k in unary (that many 1 bits, then a 0), then
-//!                     the k low bits, most significant first; bits fill each
-//!                     byte from its high bit, the last byte padded with 0
-//!     2               dense: per bin, the counts of 0 and 1 votes
-//! ```
-//!
-//! A partition's votes take about half a byte per row and marked column
-//! (a 10,000-row partition, about 5 KB a column); a merged tally of a large
-//! table at most two varints per cell. It never holds a value of the table.
 
 use crate::engine::Watermarker;
 use crate::engine::extract::{LEVELS, Tally};
@@ -130,6 +101,35 @@ impl TallyError {
 /// assert!(b.merge(&TableTally::new(&other)).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # The binary form, version 1
+///
+/// Every integer is an unsigned LEB128 varint unless given a width.
+///
+/// ```text
+/// "DBWT"              magic, 4 bytes
+/// 1                   format version, 1 byte
+/// scheme              the embedding scheme's version (SCHEME_VERSION)
+/// fingerprint         the key's public fingerprint, 8 bytes
+/// rows                rows read
+/// levels, bins        the tally's shape (must be this build's)
+/// columns             number of columns, then per column:
+///   name              length, then UTF-8 bytes
+///   per level (LEVELS of them), a mode byte and its cells:
+///     0               no votes at this level
+///     1               votes, Rice-coded: the number of votes n, the Rice
+///                     parameter k (1 byte, 0..=20), then the votes' positions
+///                     (bin × 2 + bit read, sorted, a position once per vote)
+///                     as gaps from the previous position (the first from 0):
+///                     gap >> k in unary (that many 1 bits, then a 0), then
+///                     the k low bits, most significant first; bits fill each
+///                     byte from its high bit, the last byte padded with 0
+///     2               dense: per bin, the counts of 0 and 1 votes
+/// ```
+///
+/// A partition's votes take about half a byte per row and marked column
+/// (a 10,000-row partition, about 5 KB a column); a merged tally of a large
+/// table at most two varints per cell. It never holds a value of the table.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TableTally {
     fingerprint: [u8; 8],
@@ -278,7 +278,7 @@ impl TableTally {
         self.columns.iter().map(|(_, t)| t.clone()).collect()
     }
 
-    /// The binary form (see the [module documentation](self)): about half
+    /// The binary form (see [`TableTally`], *The binary form*): about half
     /// a byte per vote for a partition, at most two varints per cell.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.votes() as usize);
