@@ -69,6 +69,8 @@
 //! * `files`: streaming CSV, NDJSON and Arrow IPC files, [`files`], and
 //!   whole-file jobs, [`pipeline`].
 //! * `parquet`: Parquet files too.
+//! * `postgres`, `sqlite`: database tables as sources and targets, [`db`]
+//!   (adds `postgres`; `rusqlite` with its bundled SQLite).
 //! * `registry`: the registry of issued copies, [`registry`] (adds `serde`,
 //!   `serde_json`).
 //! * `report`: the JSON of extraction results and embed summaries, [`report`]
@@ -90,6 +92,8 @@ mod engine;
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod db;
 #[cfg(feature = "dsc")]
 pub mod dsc;
 #[cfg(feature = "eval")]
@@ -108,7 +112,13 @@ pub mod report;
 pub mod server;
 // Civil dates and RFC 3339 / X-Sdk-Date times, shared by the DSC model,
 // the registry and the server; each uses a part of it.
-#[cfg(any(feature = "dsc", feature = "registry", feature = "server"))]
+#[cfg(any(
+    feature = "dsc",
+    feature = "registry",
+    feature = "server",
+    feature = "postgres",
+    feature = "sqlite"
+))]
 #[cfg_attr(
     not(all(feature = "dsc", feature = "registry", feature = "server")),
     allow(dead_code)

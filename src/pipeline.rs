@@ -35,13 +35,26 @@ pub enum Error {
     /// The output could not be written.
     #[error(transparent)]
     Output(files::Error),
+    /// A database source or target failed.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[error(transparent)]
+    Database(crate::db::Error),
+    /// The job's columns or places do not fit together (no primary key, a
+    /// table named for a file).
+    #[error("{0}")]
+    Job(String),
 }
 
 impl Error {
     /// Whether the caller can fix it (bad input or settings) rather than it
     /// being a failure to write.
     pub fn is_caller_error(&self) -> bool {
-        !matches!(self, Self::Output(_))
+        match self {
+            Self::Output(_) => false,
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            Self::Database(e) => e.is_caller_error(),
+            _ => true,
+        }
     }
 }
 
@@ -74,10 +87,217 @@ fn columns_error(path: &Path) -> impl FnOnce(adapter::Error) -> Error + '_ {
 }
 
 fn input_error(path: &Path, source: arrow_schema::ArrowError) -> Error {
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    let source = match source {
+        ArrowError::ExternalError(e) => match e.downcast::<crate::db::Error>() {
+            Ok(e) => return Error::Database(*e),
+            Err(e) => ArrowError::ExternalError(e),
+        },
+        other => other,
+    };
     Error::Input(files::Error::Format {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Where a job reads its rows.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum SourceRef<'a> {
+    /// A file (CSV, NDJSON, Arrow IPC, Parquet).
+    File(&'a Path),
+    /// A database table or query.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    Database {
+        /// The database.
+        url: &'a crate::db::DbUrl,
+        /// What to read.
+        relation: &'a crate::db::Relation,
+    },
+}
+
+/// Where a job writes the marked copy.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum SinkRef<'a> {
+    /// A file, replaced only once complete.
+    File(&'a Path),
+    /// A new database table, created inside one transaction.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    Database {
+        /// The database.
+        url: &'a crate::db::DbUrl,
+        /// The table to create.
+        table: &'a str,
+        /// Replace a table of that name.
+        replace: bool,
+    },
+}
+
+impl SourceRef<'_> {
+    /// How messages and reports name it (a URL with its password
+    /// redacted).
+    pub fn label(&self) -> PathBuf {
+        match self {
+            Self::File(p) => p.to_path_buf(),
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            Self::Database { url, relation } => {
+                PathBuf::from(format!("{url} ({})", relation.label()))
+            }
+        }
+    }
+
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Self::File(p) => Some(p),
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            Self::Database { .. } => None,
+        }
+    }
+}
+
+impl SinkRef<'_> {
+    /// How messages, the registry and reports name it (a URL with its
+    /// password redacted).
+    pub fn label(&self) -> PathBuf {
+        match self {
+            Self::File(p) => p.to_path_buf(),
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            Self::Database { url, table, .. } => PathBuf::from(format!("{url} (table {table})")),
+        }
+    }
+}
+
+/// What a job knows of its source beyond the batches.
+#[derive(Debug, Default)]
+struct Opened {
+    /// The primary key declared by a database table.
+    primary_key: Vec<String>,
+    /// A database source's columns.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    columns: Option<(crate::db::Scheme, Vec<crate::db::DbColumn>)>,
+}
+
+/// Opens `source` as batches.
+fn open_source(source: &SourceRef<'_>, read: &ReadOptions) -> Result<(Input, Opened)> {
+    match source {
+        SourceRef::File(path) => Ok((
+            files::open(path, read).map_err(Error::Input)?,
+            Opened::default(),
+        )),
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
+        SourceRef::Database { url, relation } => {
+            let db = crate::db::open(url, relation, read.batch_rows).map_err(Error::Database)?;
+            let opened = Opened {
+                primary_key: db.primary_key.clone(),
+                columns: Some((db.scheme, db.columns)),
+            };
+            Ok((
+                Input {
+                    reader: db.reader,
+                    format: files::Format::IpcStream,
+                    rows: db.rows,
+                    #[cfg(feature = "parquet")]
+                    parquet_compression: None,
+                },
+                opened,
+            ))
+        }
+    }
+}
+
+/// The job's columns made whole from what the source says: the table's
+/// primary key when none was given, and columns of types the engine does
+/// not map (uuid, json, ...) left alone.
+fn resolve_columns(columns: &Columns, opened: &Opened, label: &Path) -> Result<Columns> {
+    let mut out = columns.clone();
+    if out.key.is_empty() {
+        out.key = opened.primary_key.clone();
+    }
+    if out.key.is_empty() {
+        return Err(Error::Job(format!(
+            "{}: no primary key: name the key column(s) with --pk{}",
+            label.display(),
+            if opened.primary_key.is_empty() && label.to_string_lossy().contains("://") {
+                " (the table declares none)"
+            } else {
+                ""
+            }
+        )));
+    }
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    if let Some((_, db_columns)) = &opened.columns {
+        for c in db_columns.iter().filter(|c| c.passed_through) {
+            if out.rules.get(&c.name).is_none() && !out.key.contains(&c.name) {
+                out.rules
+                    .entry(&c.name)
+                    .set("mark", "false")
+                    .expect("`mark = false` is a valid setting");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The output of an embed.
+enum Sink {
+    File(Box<Output>),
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    Database(crate::db::Target),
+}
+
+impl Sink {
+    fn create(
+        sink: &SinkRef<'_>,
+        schema: &SchemaRef,
+        write: &WriteOptions,
+        _key: &[String],
+        _opened: &Opened,
+    ) -> Result<Self> {
+        match sink {
+            SinkRef::File(path) => Ok(Self::File(Box::new(
+                Output::create(path, &schema.as_ref().clone(), write).map_err(Error::Output)?,
+            ))),
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            SinkRef::Database {
+                url,
+                table,
+                replace,
+            } => {
+                let options = crate::db::TargetOptions {
+                    replace: *replace,
+                    // The source's own types when it is the same kind of
+                    // database; else types from the Arrow schema.
+                    columns: _opened
+                        .columns
+                        .as_ref()
+                        .filter(|(scheme, _)| *scheme == url.scheme())
+                        .map(|(_, c)| c.clone()),
+                    primary_key: _key.to_vec(),
+                };
+                crate::db::Target::create(url, table, schema, &options)
+                    .map(Self::Database)
+                    .map_err(Error::Database)
+            }
+        }
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self {
+            Self::File(out) => out.write(batch).map_err(Error::Output),
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            Self::Database(t) => t.write(batch).map_err(Error::Database),
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            Self::File(out) => out.finish().map_err(Error::Output),
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            Self::Database(t) => t.finish().map(|_| ()).map_err(Error::Database),
+        }
+    }
 }
 
 /// Which columns a file job uses.
@@ -271,48 +491,92 @@ pub fn embed_file(
     job: &EmbedJob<'_>,
     progress: &mut dyn FnMut(usize, Option<usize>),
 ) -> Result<EmbedSummary> {
-    let EmbedJob {
-        input,
-        output,
-        content,
-        columns,
-        read,
-        write,
-    } = *job;
-    let payload = wm.payload(content)?;
+    let job = Job {
+        source: SourceRef::File(job.input),
+        sink: SinkRef::File(job.output),
+        content: job.content,
+        columns: job.columns,
+        read: job.read,
+        write: job.write,
+    };
+    embed(wm, &job, progress)
+}
+
+/// A watermarking job between files and database tables, in any
+/// combination.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    /// Where the rows come from.
+    pub source: SourceRef<'a>,
+    /// Where the marked copy goes.
+    pub sink: SinkRef<'a>,
+    /// The watermark content, 1 to 64 bytes.
+    pub content: &'a str,
+    /// The key and marked columns; an empty key means the source table's
+    /// primary key.
+    pub columns: &'a Columns,
+    /// How to read a file input (and the batch size of a database input).
+    pub read: &'a ReadOptions,
+    /// How to write a file output.
+    pub write: &'a WriteOptions,
+}
+
+/// Watermarks `job.source` into `job.sink`, batch by batch, as
+/// [`embed_file`] does for files. A database target is created inside one
+/// transaction with the source's column types (or types from the Arrow
+/// schema), NULL constraints and primary key, and appears only when
+/// complete.
+///
+/// # Errors
+///
+/// As [`embed_file`], and [`Error::Database`] naming the table, column
+/// and row.
+pub fn embed(
+    wm: &Watermarker,
+    job: &Job<'_>,
+    progress: &mut dyn FnMut(usize, Option<usize>),
+) -> Result<EmbedSummary> {
+    let payload = wm.payload(job.content)?;
+    let label = job.source.label();
     // CSV to CSV keeps every cell's exact text: numbers are read as text
     // and marked as numbers at the scale their text has.
-    let read = &ReadOptions {
-        exact_text: read.exact_text || (is_csv(input, read.format) && is_csv(output, write.format)),
-        ..read.clone()
+    let csv_to_csv = match (job.source.path(), job.sink) {
+        (Some(input), SinkRef::File(output)) => {
+            is_csv(input, job.read.format) && is_csv(output, job.write.format)
+        }
+        _ => false,
     };
-    let source = files::open(input, read).map_err(Error::Input)?;
-    let (plan, source) = plan(source, input, columns)?;
+    let read = &ReadOptions {
+        exact_text: job.read.exact_text || csv_to_csv,
+        ..job.read.clone()
+    };
+    let (source, opened) = open_source(&job.source, read)?;
+    let columns = resolve_columns(job.columns, &opened, &label)?;
+    let (plan, source) = plan(source, &label, &columns)?;
     let density = wm.density_for(source.rows, &payload);
     #[allow(unused_mut)]
-    let mut write = write.clone();
+    let mut write = job.write.clone();
     #[cfg(feature = "parquet")]
     if write.parquet_compression.is_none() {
         write.parquet_compression = source.parquet_compression;
     }
     let total = source.rows;
-    let mut sink =
-        Output::create(output, &plan.schema().as_ref().clone(), &write).map_err(Error::Output)?;
+    let mut sink = Sink::create(&job.sink, plan.schema(), &write, &columns.key, &opened)?;
     let mut rows = 0;
     // The stream marks a batch when it is asked for the next one, and the
     // batch is written before the following one is read.
     let mut stream = wm.embed_stream(source.reader, &plan, &payload, density);
     for marked in stream.by_ref() {
         let marked = marked.map_err(|e| match e {
-            adapter::Error::Input(e) => input_error(input, e),
-            other => columns_error(input)(other),
+            adapter::Error::Input(e) => input_error(&label, e),
+            other => columns_error(&label)(other),
         })?;
-        sink.write(&marked).map_err(Error::Output)?;
+        sink.write(&marked)?;
         rows += marked.num_rows();
         progress(rows, total);
     }
     let reports = stream.reports().to_vec();
-    sink.finish().map_err(Error::Output)?;
+    sink.finish()?;
     Ok(EmbedSummary {
         rows,
         density,
@@ -381,9 +645,30 @@ pub fn extract_files_against(
     candidates: Option<&Candidates>,
     progress: &mut dyn FnMut(usize, Option<usize>),
 ) -> Result<ExtractSummary> {
+    let sources: Vec<SourceRef<'_>> = paths.iter().map(|p| SourceRef::File(p)).collect();
+    extract_against(wm, &sources, columns, read, candidates, progress)
+}
+
+/// [`extract_files_against`] over files and database tables; an empty key
+/// in `columns` means each table's primary key.
+///
+/// # Errors
+///
+/// As [`extract_files`], and [`Error::Database`].
+pub fn extract_against(
+    wm: &Watermarker,
+    sources: &[SourceRef<'_>],
+    columns: &Columns,
+    read: &ReadOptions,
+    candidates: Option<&Candidates>,
+    progress: &mut dyn FnMut(usize, Option<usize>),
+) -> Result<ExtractSummary> {
     let mut all = TableTally::new(wm);
-    for path in paths {
-        let source = files::open(path, read).map_err(Error::Input)?;
+    for place in sources {
+        let label = place.label();
+        let path = label.as_path();
+        let (source, opened) = open_source(place, read)?;
+        let columns = &resolve_columns(columns, &opened, path)?;
         let (plan, source) = plan(source, path, columns)?;
         let total = source.rows;
         let done = all.rows() as usize;

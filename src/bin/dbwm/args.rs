@@ -63,9 +63,17 @@ impl DensityArgs {
 /// Reading options shared by `embed` and `extract`.
 #[derive(clap::Args, Clone)]
 pub struct ReadArgs {
-    /// Primary-key column(s), comma-separated, in key order.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Primary-key column(s), comma-separated, in key order (default for a
+    /// database table: its primary-key constraint).
+    #[arg(long, value_delimiter = ',')]
     pub pk: Vec<String>,
+    /// The table to read when the input is a database URL
+    /// (`postgresql://...`, `sqlite://PATH`); schema-qualified allowed.
+    #[arg(long, value_name = "NAME", conflicts_with = "query")]
+    pub table: Option<String>,
+    /// The query whose rows are read when the input is a database URL.
+    #[arg(long, value_name = "SQL")]
+    pub query: Option<String>,
     /// Columns to mark or read, comma-separated (default: every non-key
     /// column of a markable type; dates only when named).
     #[arg(long, value_delimiter = ',')]
@@ -94,7 +102,39 @@ pub struct ReadArgs {
     pub rule: Vec<String>,
 }
 
+/// A file path or a database URL given where a file goes.
+pub enum Place {
+    File(PathBuf),
+    Database(dbwatermark::db::DbUrl),
+}
+
+impl Place {
+    pub fn parse(path: &std::path::Path) -> Result<Self, String> {
+        match path.to_str().and_then(dbwatermark::db::DbUrl::parse) {
+            Some(url) => url.map(Place::Database).map_err(|e| e.to_string()),
+            None => Ok(Place::File(path.to_owned())),
+        }
+    }
+}
+
 impl ReadArgs {
+    /// What to read from a database input; refused for a file.
+    pub fn relation(&self, place: &Place) -> Result<Option<dbwatermark::db::Relation>, String> {
+        use dbwatermark::db::Relation;
+        match (place, &self.table, &self.query) {
+            (Place::File(p), Some(_), _) | (Place::File(p), _, Some(_)) => Err(format!(
+                "{}: --table and --query name what is read from a database URL, not from a file",
+                p.display()
+            )),
+            (Place::File(_), None, None) => Ok(None),
+            (Place::Database(_), Some(t), _) => Ok(Some(Relation::Table(t.clone()))),
+            (Place::Database(_), None, Some(q)) => Ok(Some(Relation::Query(q.clone()))),
+            (Place::Database(url), None, None) => Err(format!(
+                "{url}: name what to read with --table NAME or --query SQL"
+            )),
+        }
+    }
+
     pub fn columns(&self) -> Result<pipeline::Columns, String> {
         let mut rules = match &self.rules {
             Some(path) => {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use dbwatermark::{files, pipeline, registry};
 
-use crate::args::{DensityArgs, KeyArgs, ReadArgs, delimiter, parse_format};
+use crate::args::{DensityArgs, KeyArgs, Place, ReadArgs, delimiter, parse_format};
 use crate::output::{Failure, Outcome, Progress, caller};
 
 #[derive(clap::Args)]
@@ -19,9 +19,18 @@ pub struct EmbedArgs {
     #[command(flatten)]
     pub read: ReadArgs,
     /// Output file; its extension (or --output-format) sets the format.
-    /// Replaced only once completely written.
+    /// Replaced only once completely written. Or a database URL
+    /// (`postgresql://...`, `sqlite://PATH`) with --output-table.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// The table to create when the output is a database URL (refused if
+    /// it exists, unless --replace); it gets the source's column types,
+    /// NULL constraints and primary key, and appears only when complete.
+    #[arg(long, value_name = "NAME")]
+    pub output_table: Option<String>,
+    /// Replace an existing --output-table (in the same transaction).
+    #[arg(long, requires = "output_table")]
+    pub replace: bool,
     /// Output format, if the extension does not say.
     #[arg(long, value_name = "FORMAT")]
     pub output_format: Option<String>,
@@ -67,15 +76,42 @@ pub fn run(args: &EmbedArgs) -> Outcome {
     let start = Instant::now();
     let progress = Progress::new("embedding");
     let columns = args.read.columns().map_err(Failure::Caller)?;
-    let job = pipeline::EmbedJob {
-        input: &args.input,
-        output: &args.output,
+    let input = Place::parse(&args.input).map_err(Failure::Caller)?;
+    let relation = args.read.relation(&input).map_err(Failure::Caller)?;
+    let source = match (&input, &relation) {
+        (Place::Database(url), Some(relation)) => pipeline::SourceRef::Database { url, relation },
+        _ => pipeline::SourceRef::File(&args.input),
+    };
+    let output = Place::parse(&args.output).map_err(Failure::Caller)?;
+    let sink = match (&output, &args.output_table) {
+        (Place::Database(url), Some(table)) => pipeline::SinkRef::Database {
+            url,
+            table,
+            replace: args.replace,
+        },
+        (Place::Database(url), None) => {
+            return Err(Failure::Caller(format!(
+                "{url}: name the table to create with --output-table NAME"
+            )));
+        }
+        (Place::File(p), Some(_)) => {
+            return Err(Failure::Caller(format!(
+                "{}: --output-table names a table of a database URL output, not a file",
+                p.display()
+            )));
+        }
+        (Place::File(p), None) => pipeline::SinkRef::File(p),
+    };
+    let written = sink.label();
+    let job = pipeline::Job {
+        source,
+        sink,
         content: &args.content,
         columns: &columns,
         read: &read,
         write: &write,
     };
-    let result = pipeline::embed_file(&wm, &job, &mut |done, total| progress.update(done, total));
+    let result = pipeline::embed(&wm, &job, &mut |done, total| progress.update(done, total));
     drop(progress);
     let summary = result?;
     // Registered before anything is printed: a closed standard error must
@@ -86,14 +122,14 @@ pub fn run(args: &EmbedArgs) -> Outcome {
             &args.content,
             args.recipient.as_deref(),
             summary.rows as u64,
-            &args.output,
+            &written,
         );
         record.plan_fingerprint = Some(summary.plan_fingerprint.clone());
         registry.append(&record).map_err(|e| {
             Failure::Internal(format!("the copy was written, but not registered: {e}"))
         })?;
     }
-    print_summary(&summary, &args.output, start.elapsed().as_secs_f64());
+    print_summary(&summary, &written, start.elapsed().as_secs_f64());
     if let Some(path) = &args.register {
         say!("  registered in {}", path.display());
     }

@@ -8,7 +8,7 @@ use dbwatermark::registry::Issued;
 use dbwatermark::report::ExtractReport;
 use dbwatermark::{Config, Identification, pipeline};
 
-use crate::args::{KeyArgs, ReadArgs};
+use crate::args::{KeyArgs, Place, ReadArgs};
 use crate::output::{Failure, Outcome, Progress};
 
 #[derive(clap::Args)]
@@ -25,7 +25,8 @@ pub struct ExtractArgs {
     /// Largest corrected p-value at which a candidate is named.
     #[arg(long, default_value_t = dbwatermark::DEFAULT_THRESHOLD, requires = "candidates")]
     pub threshold: f64,
-    /// The files; their votes are pooled.
+    /// The files (or database URLs, with --table or --query); their votes
+    /// are pooled.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
@@ -47,10 +48,33 @@ pub fn run(args: &ExtractArgs) -> Outcome {
         say!("dbwm: warning: {warning}");
     }
     let read = args.read.options().map_err(Failure::Caller)?;
+    let places = args
+        .files
+        .iter()
+        .map(|f| Place::parse(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::Caller)?;
+    let relations = places
+        .iter()
+        .map(|p| args.read.relation(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::Caller)?;
+    let sources: Vec<pipeline::SourceRef<'_>> = places
+        .iter()
+        .zip(&relations)
+        .zip(&args.files)
+        .map(|((place, relation), file)| match (place, relation) {
+            (Place::Database(url), Some(relation)) => {
+                pipeline::SourceRef::Database { url, relation }
+            }
+            _ => pipeline::SourceRef::File(file),
+        })
+        .collect();
+    let labels: Vec<PathBuf> = sources.iter().map(|s| s.label()).collect();
     let progress = Progress::new("extracting");
-    let result = pipeline::extract_files_against(
+    let result = pipeline::extract_against(
         &wm,
-        &args.files,
+        &sources,
         &args.read.columns().map_err(Failure::Caller)?,
         &read,
         tested.as_ref().map(|t| &t.candidates),
@@ -58,7 +82,7 @@ pub fn run(args: &ExtractArgs) -> Outcome {
     );
     drop(progress);
     let summary = result?;
-    let report = ExtractReport::tested(&summary, &args.files, tested.as_ref());
+    let report = ExtractReport::tested(&summary, &labels, tested.as_ref());
     if let (Some(i), Some(c)) = (&summary.identification, &report.candidates) {
         report_identification(i, c.more_rows_needed);
     }
