@@ -471,6 +471,49 @@ pub(crate) fn table_definition(
     Ok(definitions.join(", "))
 }
 
+/// The `SELECT` that reads `relation`.
+fn select_of(relation: &Relation) -> String {
+    match relation {
+        Relation::Table(t) => format!("SELECT * FROM {}", quote_table(t)),
+        Relation::Query(q) => q.trim().trim_end_matches(';').to_owned(),
+    }
+}
+
+/// The Arrow schema of described columns.
+fn schema_of(columns: &[DbColumn], types: &[arrow_schema::DataType]) -> SchemaRef {
+    std::sync::Arc::new(arrow_schema::Schema::new(
+        columns
+            .iter()
+            .zip(types)
+            .map(|(c, t)| arrow_schema::Field::new(&c.name, t.clone(), !c.not_null))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Runs `read` in its own thread: it first sends the row count (or why it
+/// cannot read), then the batches, at most [`AHEAD`] ahead of the reader.
+fn read_in_thread(
+    label: &str,
+    schema: SchemaRef,
+    read: impl FnOnce(
+        &std::sync::mpsc::SyncSender<Result<usize>>,
+        &std::sync::mpsc::SyncSender<BatchResult>,
+    ) + Send
+    + 'static,
+) -> Result<(usize, Batches)> {
+    let (rows_tx, rows_rx) = std::sync::mpsc::sync_channel(1);
+    let (batches_tx, batches_rx) = std::sync::mpsc::sync_channel(AHEAD);
+    let thread = std::thread::spawn(move || read(&rows_tx, &batches_tx));
+    match rows_rx.recv() {
+        Ok(Ok(rows)) => Ok((rows, Batches::new(schema, batches_rx, thread))),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::Table {
+            table: label.to_owned(),
+            reason: "the reading thread stopped".into(),
+        }),
+    }
+}
+
 /// Quotes an identifier for SQL (`"name"`, doubled quotes inside).
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

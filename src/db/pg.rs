@@ -16,12 +16,12 @@ use arrow_array::builder::{
     Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{ArrowError, DataType, SchemaRef, TimeUnit};
 use postgres::{Client, IsolationLevel, NoTls};
 
 use super::text::{self, Cell};
 use super::{
-    AHEAD, BatchResult, Batches, DbColumn, DbUrl, Error, Relation, Result, Source, TargetOptions,
+    AHEAD, BatchResult, DbColumn, DbUrl, Error, Relation, Result, Source, TargetOptions,
     TargetWriter, quote_table,
 };
 
@@ -269,42 +269,23 @@ pub(super) fn open(url: &DbUrl, relation: &Relation, batch_rows: usize) -> Resul
         Relation::Table(t) => primary_key(&mut client, t)?,
         Relation::Query(_) => Vec::new(),
     };
-    let schema = Arc::new(Schema::new(
-        described
-            .iter()
-            .map(|(c, k)| Field::new(&c.name, k.data_type(), !c.not_null))
-            .collect::<Vec<_>>(),
-    ));
     let (columns, kinds): (Vec<DbColumn>, Vec<Kind>) = described.into_iter().unzip();
-    let from = match relation {
-        Relation::Table(t) => format!("SELECT * FROM {}", quote_table(t)),
-        Relation::Query(q) => q.trim().trim_end_matches(';').to_owned(),
-    };
+    let types: Vec<DataType> = kinds.iter().map(|k| k.data_type()).collect();
+    let schema = super::schema_of(&columns, &types);
     let label = relation.label();
-    let (rows_tx, rows_rx) = sync_channel(1);
-    let (batches_tx, batches_rx) = sync_channel(AHEAD);
     let reader = Reading {
         client,
-        from,
+        from: super::select_of(relation),
         label: label.clone(),
         names: columns.iter().map(|c| c.name.clone()).collect(),
         kinds,
         schema: schema.clone(),
         batch_rows,
     };
-    let thread = std::thread::spawn(move || reader.run(&rows_tx, &batches_tx));
-    let rows = match rows_rx.recv() {
-        Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => return Err(e),
-        Err(_) => {
-            return Err(Error::Table {
-                table: label,
-                reason: "the reading thread stopped".into(),
-            });
-        }
-    };
+    let (rows, batches) =
+        super::read_in_thread(&label, schema, move |rows, out| reader.run(rows, out))?;
     Ok(Source {
-        reader: Box::new(Batches::new(schema, batches_rx, thread)),
+        reader: Box::new(batches),
         rows: Some(rows),
         primary_key,
         columns,

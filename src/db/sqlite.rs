@@ -7,19 +7,18 @@
 //! text, BLOB as bytes (never marked).
 
 use std::sync::Arc;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::SyncSender;
 
 use arrow_array::builder::{BinaryBuilder, Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use arrow_schema::{ArrowError, DataType, SchemaRef};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
 use super::{
-    Batches, DbColumn, DbUrl, Error, Relation, Result, Source, TargetOptions, TargetWriter,
-    quote_table,
+    DbColumn, DbUrl, Error, Relation, Result, Source, TargetOptions, TargetWriter, quote_table,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,24 +157,15 @@ pub(super) fn open(url: &DbUrl, relation: &Relation, batch_rows: usize) -> Resul
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     let (described, primary_key) = describe(&conn, relation)?;
-    let schema = Arc::new(Schema::new(
-        described
-            .iter()
-            .map(|(c, k)| Field::new(&c.name, k.data_type(), !c.not_null))
-            .collect::<Vec<_>>(),
-    ));
     let (columns, kinds): (Vec<DbColumn>, Vec<Kind>) = described.into_iter().unzip();
-    let from = match relation {
-        Relation::Table(t) => format!("SELECT * FROM {}", quote_table(t)),
-        Relation::Query(q) => q.trim().trim_end_matches(';').to_owned(),
-    };
+    let types: Vec<DataType> = kinds.iter().map(|k| k.data_type()).collect();
+    let schema = super::schema_of(&columns, &types);
+    let from = super::select_of(relation);
     let label = relation.label();
     let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-    let (rows_tx, rows_rx) = sync_channel(1);
-    let (batches_tx, batches_rx) = sync_channel(super::AHEAD);
     let thread_schema = schema.clone();
     let thread_label = label.clone();
-    let thread = std::thread::spawn(move || {
+    let (rows, batches) = super::read_in_thread(&label, schema, move |rows, out| {
         read_thread(
             &conn,
             &from,
@@ -184,21 +174,12 @@ pub(super) fn open(url: &DbUrl, relation: &Relation, batch_rows: usize) -> Resul
             &kinds,
             &thread_schema,
             batch_rows,
-            &rows_tx,
-            &batches_tx,
+            rows,
+            out,
         );
-    });
-    let rows = match rows_rx.recv() {
-        Ok(r) => r?,
-        Err(_) => {
-            return Err(Error::Table {
-                table: label,
-                reason: "the reading thread stopped".into(),
-            });
-        }
-    };
+    })?;
     Ok(Source {
-        reader: Box::new(Batches::new(schema, batches_rx, thread)),
+        reader: Box::new(batches),
         rows: Some(rows),
         primary_key,
         columns,
