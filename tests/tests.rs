@@ -5,6 +5,8 @@ mod support;
 mod candidates;
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
+mod databases;
 mod determinism;
 mod distortion;
 #[cfg(feature = "dsc")]

@@ -1,0 +1,876 @@
+//! Database tables as sources and targets, against a real PostgreSQL server
+//! and SQLite files.
+//!
+//! The PostgreSQL tests use `DBWM_TEST_PG_URL` when it is set; otherwise
+//! they start a private server from the PostgreSQL binaries on this machine
+//! (`initdb`, `postgres`; as the `postgres` user when run as root) on a free
+//! loopback port, which stops when the test process ends. Without the
+//! binaries they say so and pass, unless `DBWM_REQUIRE_DATABASES=1` (as in
+//! CI), where that is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use dbwatermark::db::{self, DbUrl, Relation};
+use dbwatermark::files;
+
+use crate::support::TempDir;
+
+const KEY: &str = "database tests: a long random secret";
+
+fn dbwm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dbwm"))
+        .args(args)
+        .env("DBWM_KEY", KEY)
+        .stdin(Stdio::null())
+        .output()
+        .expect("dbwm runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+// ---------------------------------------------------------------------
+// A private PostgreSQL server.
+
+struct Pg {
+    url: String,
+    password: String,
+}
+
+static PG: OnceLock<Option<Pg>> = OnceLock::new();
+
+/// The test server, or `None` (with a message) when there is none.
+fn postgres() -> Option<&'static Pg> {
+    let pg = PG.get_or_init(start_postgres).as_ref();
+    if pg.is_none() {
+        let why = "no PostgreSQL server binaries (initdb, postgres) found in \
+                   /usr/lib/postgresql/*/bin or on PATH, and DBWM_TEST_PG_URL is not set";
+        if std::env::var("DBWM_REQUIRE_DATABASES").as_deref() == Ok("1") {
+            panic!("{why}");
+        }
+        eprintln!("skipping a PostgreSQL test: {why}");
+    }
+    pg
+}
+
+fn pg_bin() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists() && p.join("postgres").exists())
+        .collect();
+    versions.sort();
+    versions.pop().or_else(|| {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .filter_map(|d| std::fs::canonicalize(d.join("initdb")).ok())
+                .filter_map(|p| p.parent().map(Path::to_path_buf))
+                .find(|d| d.join("postgres").exists())
+        })
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// `program args` run as the `postgres` user when we are root (PostgreSQL
+/// refuses to run as root).
+fn as_server_user(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn start_postgres() -> Option<Pg> {
+    if let Ok(url) = std::env::var("DBWM_TEST_PG_URL") {
+        let password = DbUrl::parse(&url)
+            .and_then(Result::ok)
+            .map(|_| {
+                url.split(':')
+                    .nth(2)
+                    .and_then(|p| p.split('@').next())
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        return Some(Pg { url, password });
+    }
+    let bin = pg_bin()?;
+    let dir = std::env::temp_dir().join(format!("dbwm-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).ok()?;
+    let password = format!("pw-{}-secret", std::process::id());
+    std::fs::write(dir.join("pw"), &password).ok()?;
+    if is_root() {
+        Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir)
+            .status()
+            .ok()?;
+    }
+    let init = as_server_user(&bin.join("initdb"))
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args([
+            "-U",
+            "dbwm",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ])
+        .arg(format!("--pwfile={}", dir.join("pw").display()))
+        .output()
+        .ok()?;
+    assert!(init.status.success(), "initdb failed: {}", text(&init));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    // The server stops (and its folder goes) when this test process ends.
+    let script = format!(
+        "'{postgres}' -D '{data}' -c listen_addresses=127.0.0.1 -p {port} -k '{dir}' \
+         -c fsync=off -c full_page_writes=off -c synchronous_commit=off > '{dir}/log' 2>&1 & \
+         pid=$!; while [ -d /proc/{me} ]; do sleep 0.5; done; kill -INT $pid; wait $pid; rm -rf '{dir}'",
+        postgres = bin.join("postgres").display(),
+        data = dir.join("data").display(),
+        dir = dir.display(),
+        me = std::process::id(),
+    );
+    as_server_user(Path::new("/bin/sh"))
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let admin = format!("host=127.0.0.1 port={port} user=dbwm password={password} dbname=postgres");
+    let start = Instant::now();
+    let mut client = loop {
+        match postgres::Client::connect(&admin, postgres::NoTls) {
+            Ok(c) => break c,
+            Err(e) if start.elapsed() > Duration::from_secs(60) => {
+                panic!("the test PostgreSQL server did not start: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    client.batch_execute("CREATE DATABASE dbwm").ok()?;
+    Some(Pg {
+        url: format!("postgresql://dbwm:{password}@127.0.0.1:{port}/dbwm"),
+        password,
+    })
+}
+
+fn client(pg: &Pg) -> postgres::Client {
+    postgres::Client::connect(&pg.url, postgres::NoTls).expect("connects")
+}
+
+/// Every row of `table`, each column as PostgreSQL's text, ordered by `id`.
+fn rows_as_text(
+    c: &mut postgres::Client,
+    table: &str,
+    columns: &[&str],
+) -> Vec<Vec<Option<String>>> {
+    let select: Vec<String> = columns.iter().map(|c| format!("{c}::text")).collect();
+    c.query(
+        &format!("SELECT {} FROM {table} ORDER BY id", select.join(", ")),
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (0..columns.len()).map(|i| r.get(i)).collect())
+    .collect()
+}
+
+fn column_types(c: &mut postgres::Client, table: &str) -> Vec<(String, String, bool)> {
+    c.query(
+        "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute \
+         WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        &[&table],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+/// A table of every mapped type, with NULLs and awkward values.
+fn create_all_types(c: &mut postgres::Client, table: &str, rows: i32) {
+    c.batch_execute(&format!(
+        "CREATE TABLE {table} (
+            id bigint PRIMARY KEY, small int2, qty int4 NOT NULL, big int8,
+            ratio float4, price float8, amount numeric(12,2), exact numeric, wide numeric(50,10),
+            label char(3), name varchar(40), note text, flag boolean, day date,
+            at timestamp, at_tz timestamptz, u uuid, doc jsonb, tags int4[], raw bytea);
+         INSERT INTO {table}
+         SELECT i, (i % 300)::int2, 1 + i * 37 % 900, i::int8 * 1000003,
+                (i % 1000) / 8.0, CASE WHEN i % 97 = 0 THEN 'NaN'::float8 WHEN i % 89 = 0 THEN 'Infinity' ELSE 10 + (i * 7919 % 100000) / 100.0 END,
+                round((5 + i * 7919 % 100000 / 100.0)::numeric, 2),
+                CASE WHEN i % 50 = 0 THEN NULL ELSE (i * 1.5)::numeric(20,2)::numeric END,
+                (i::numeric * 12345.6789012345)::numeric(50,10),
+                (ARRAY['AA ', 'UA ', 'DL '])[1 + i % 3], 'name ' || i,
+                CASE WHEN i % 40 = 0 THEN NULL WHEN i % 41 = 0 THEN '' ELSE E'note\\twith tab, back\\\\slash and\\nnewline ' || i END,
+                i % 2 = 0, date '2020-01-01' + i % 1500, timestamp '2020-01-01 00:00:00' + i * interval '61 seconds',
+                timestamptz '2020-01-01 00:00:00+00' + i * interval '1 minute',
+                md5(i::text)::uuid, jsonb_build_object('i', i, 's', 'x y'), ARRAY[i, i + 1], decode(md5(i::text), 'hex')
+         FROM generate_series(1, {rows}) AS i;"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn postgres_every_mapped_type_round_trips_and_only_measures_change() {
+    let Some(pg) = postgres() else { return };
+    let mut c = client(pg);
+    create_all_types(&mut c, "types_src", 20_000);
+    let out = dbwm(&[
+        "embed",
+        "--content",
+        "acme->pg-1",
+        &pg.url,
+        "--table",
+        "types_src",
+        "-o",
+        &pg.url,
+        "--output-table",
+        "types_copy",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        column_types(&mut c, "types_src"),
+        column_types(&mut c, "types_copy")
+    );
+    let key: Vec<String> = c
+        .query(
+            "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
+             AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'types_copy'::regclass AND i.indisprimary",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(key, ["id"]);
+    // Codes, labels, flags, calendar fields and passed-through types are
+    // byte for byte the source's.
+    let same = [
+        "id", "label", "flag", "day", "at_tz", "u", "doc", "tags", "raw",
+    ];
+    let (a, b) = (
+        rows_as_text(&mut c, "types_src", &same),
+        rows_as_text(&mut c, "types_copy", &same),
+    );
+    assert_eq!(a.len(), b.len());
+    let differ: Vec<_> = a.iter().zip(&b).filter(|(x, y)| x != y).take(3).collect();
+    assert!(differ.is_empty(), "rows differ: {differ:?}");
+    // NULLs stay NULL and empty text stays empty.
+    let nulls = |c: &mut postgres::Client, t: &str| -> (i64, i64) {
+        let r = c
+            .query_one(&format!("SELECT count(*) FILTER (WHERE note IS NULL), count(*) FILTER (WHERE note = '') FROM {t}"), &[])
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(nulls(&mut c, "types_src"), nulls(&mut c, "types_copy"));
+    // Marked numbers move by one step of their scale, inside their range,
+    // and NUMERIC keeps every value's scale exactly.
+    let r = c
+        .query_one(
+            "SELECT count(*) FILTER (WHERE a.amount <> b.amount),
+                    max(abs(a.amount - b.amount))::text,
+                    count(*) FILTER (WHERE scale(a.exact) <> scale(b.exact)),
+                    count(*) FILTER (WHERE a.exact <> b.exact),
+                    count(*) FILTER (WHERE a.qty <> b.qty),
+                    count(*) FILTER (WHERE a.price::text IN ('NaN', 'Infinity') AND a.price::text <> b.price::text),
+                    max(abs(extract(epoch FROM a.at - b.at)))::text,
+                    (SELECT min(amount) FROM types_src) <= min(b.amount) AND max(b.amount) <= (SELECT max(amount) FROM types_src)
+             FROM types_src a JOIN types_copy b USING (id)",
+            &[],
+        )
+        .unwrap();
+    let amount_changed: i64 = r.get(0);
+    assert!(
+        amount_changed > 100,
+        "amount changed in {amount_changed} rows"
+    );
+    assert_eq!(r.get::<_, String>(1), "0.01", "one step of numeric(12,2)");
+    assert_eq!(r.get::<_, i64>(2), 0, "NUMERIC scales kept");
+    assert!(r.get::<_, i64>(3) > 100, "unconstrained numeric marked");
+    assert!(r.get::<_, i64>(4) > 100, "qty marked");
+    assert_eq!(r.get::<_, i64>(5), 0, "NaN and Infinity kept");
+    assert_eq!(
+        r.get::<_, String>(6),
+        "1.000000",
+        "timestamps off whole minutes move by a second"
+    );
+    assert!(r.get::<_, bool>(7), "amount stays in its range");
+}
+
+#[test]
+fn postgres_defaults_the_key_to_the_primary_key_and_a_query_needs_pk() {
+    let Some(pg) = postgres() else { return };
+    let mut c = client(pg);
+    create_all_types(&mut c, "pk_src", 5_000);
+    let query = dbwm(&[
+        "embed",
+        "--content",
+        "c",
+        &pg.url,
+        "--query",
+        "SELECT id, qty, amount FROM pk_src",
+        "-o",
+        &pg.url,
+        "--output-table",
+        "pk_query_copy",
+    ]);
+    assert_eq!(query.status.code(), Some(2), "{}", text(&query));
+    assert!(text(&query).contains("no primary key"), "{}", text(&query));
+    let with_pk = dbwm(&[
+        "embed",
+        "--content",
+        "c",
+        &pg.url,
+        "--query",
+        "SELECT id, qty, amount FROM pk_src WHERE id <= 4000",
+        "--pk",
+        "id",
+        "-o",
+        &pg.url,
+        "--output-table",
+        "pk_query_copy",
+    ]);
+    assert!(with_pk.status.success(), "{}", text(&with_pk));
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM pk_query_copy", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4000);
+    // A query's columns keep their types (without a type modifier).
+    let types = column_types(&mut c, "pk_query_copy");
+    assert_eq!(types[1].1, "integer");
+    assert_eq!(types[2].1, "numeric");
+}
+
+#[test]
+fn postgres_an_existing_target_is_refused_unless_replace_is_asked() {
+    let Some(pg) = postgres() else { return };
+    let mut c = client(pg);
+    create_all_types(&mut c, "exists_src", 2_000);
+    c.batch_execute("CREATE TABLE exists_copy (keep int); INSERT INTO exists_copy VALUES (7)")
+        .unwrap();
+    let args = |replace: bool| {
+        let mut a = vec![
+            "embed",
+            "--content",
+            "c",
+            pg.url.as_str(),
+            "--table",
+            "exists_src",
+            "-o",
+            pg.url.as_str(),
+            "--output-table",
+            "exists_copy",
+        ];
+        if replace {
+            a.push("--replace");
+        }
+        dbwm(&a)
+    };
+    let refused = args(false);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("already exists"),
+        "{}",
+        text(&refused)
+    );
+    let kept: i32 = c
+        .query_one("SELECT keep FROM exists_copy", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 7, "the existing table is untouched");
+    let replaced = args(true);
+    assert!(replaced.status.success(), "{}", text(&replaced));
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM exists_copy", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2_000);
+}
+
+#[test]
+fn postgres_a_killed_embed_leaves_no_table() {
+    let Some(pg) = postgres() else { return };
+    let mut c = client(pg);
+    c.batch_execute(
+        "CREATE TABLE killed_src (id bigint PRIMARY KEY, qty int, amount numeric(12,2), note text);
+         INSERT INTO killed_src SELECT i, i * 37 % 900, (i * 7919 % 100000) / 100.0, 'note number ' || i
+         FROM generate_series(1::bigint, 1500000) i;",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbwm"))
+        .args([
+            "embed",
+            "--content",
+            "c",
+            &pg.url,
+            "--table",
+            "killed_src",
+            "-o",
+            &pg.url,
+            "--output-table",
+            "killed_copy",
+        ])
+        .env("DBWM_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the copy into the new table is under way, then kill.
+    let start = Instant::now();
+    let mut seen = false;
+    while start.elapsed() < Duration::from_secs(60) {
+        let copying: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbwm' \
+                 AND query LIKE 'COPY \"killed_copy\" FROM STDIN%'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if copying > 0 {
+            seen = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(seen, "the embed was seen copying before it ended");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server ends the killed session's transaction: no table, ever.
+    let start = Instant::now();
+    loop {
+        let open: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbwm'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if open == 0 || start.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exists: bool = c
+        .query_one("SELECT to_regclass('killed_copy') IS NOT NULL", &[])
+        .unwrap()
+        .get(0);
+    assert!(!exists, "a killed embed left a table");
+}
+
+#[test]
+fn postgres_a_password_never_appears_in_output_or_the_registry() {
+    let Some(pg) = postgres() else { return };
+    let mut c = client(pg);
+    create_all_types(&mut c, "secret_src", 3_000);
+    let dir = TempDir::new("db-secret");
+    let registry = dir.path("issued.jsonl");
+    let ok = dbwm(&[
+        "embed",
+        "--content",
+        "acme->p",
+        &pg.url,
+        "--table",
+        "secret_src",
+        "-o",
+        &pg.url,
+        "--output-table",
+        "secret_copy",
+        "--register",
+        registry.to_str().unwrap(),
+        "--recipient",
+        "P",
+    ]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let missing = dbwm(&["extract", &pg.url, "--table", "no_such_table"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing).contains("no_such_table"),
+        "{}",
+        text(&missing)
+    );
+    let wrong = pg.url.replace(&pg.password, "wrong-password");
+    let refused = dbwm(&["extract", &wrong, "--table", "secret_copy"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let extracted = dbwm(&["extract", &pg.url, "--table", "secret_copy"]);
+    assert!(extracted.status.success(), "{}", text(&extracted));
+    let record = std::fs::read_to_string(&registry).unwrap();
+    let all = [
+        text(&ok),
+        text(&missing),
+        text(&refused),
+        text(&extracted),
+        record,
+    ];
+    for output in &all {
+        assert!(!output.contains(&pg.password), "{output}");
+        assert!(!output.contains("wrong-password"), "{output}");
+    }
+    // Those that name the database show it redacted.
+    for output in [&all[0], &all[2], &all[3], &all[4]] {
+        assert!(output.contains("dbwm:***@127.0.0.1"), "{output}");
+    }
+}
+
+#[test]
+fn postgres_a_leak_in_a_table_is_traced_to_its_copy() {
+    let Some(pg) = postgres() else { return };
+    let mut c = client(pg);
+    create_all_types(&mut c, "leak_src", 30_000);
+    let dir = TempDir::new("db-leak");
+    let registry = dir.path("issued.jsonl");
+    for (content, table) in [("acme->a", "leak_copy_a"), ("acme->b", "leak_copy_b")] {
+        let out = dbwm(&[
+            "embed",
+            "--content",
+            content,
+            &pg.url,
+            "--table",
+            "leak_src",
+            "-o",
+            &pg.url,
+            "--output-table",
+            table,
+            "--register",
+            registry.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    c.batch_execute(
+        "CREATE TABLE leaked AS SELECT * FROM leak_copy_b WHERE id % 20 = 3 ORDER BY random()",
+    )
+    .unwrap();
+    let out = dbwm(&[
+        "extract",
+        &pg.url,
+        "--table",
+        "leaked",
+        "--pk",
+        "id",
+        "--candidates",
+        registry.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["identified"][0]["content"], "acme->b", "{report}");
+    assert_eq!(report["rows"], 1_500);
+}
+
+/// The batches of a whole relation, through the library's own reader.
+fn read_all(url: &DbUrl, relation: Relation) -> Vec<arrow_array::RecordBatch> {
+    db::open(url, &relation, 8192)
+        .unwrap()
+        .reader
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+fn read_file(path: &Path) -> Vec<arrow_array::RecordBatch> {
+    files::open(path, &Default::default())
+        .unwrap()
+        .reader
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+fn concat(batches: &[arrow_array::RecordBatch]) -> arrow_array::RecordBatch {
+    arrow_select::concat::concat_batches(&batches[0].schema(), batches).unwrap()
+}
+
+#[test]
+fn postgres_marks_are_those_of_dbwm_embed_on_a_parquet_export() {
+    let Some(pg) = postgres() else { return };
+    let mut c = client(pg);
+    create_all_types(&mut c, "same_src", 25_000);
+    c.batch_execute(
+        "ALTER TABLE same_src DROP COLUMN tags, DROP COLUMN raw, DROP COLUMN doc, DROP COLUMN u",
+    )
+    .unwrap();
+    let url = DbUrl::parse(&pg.url).unwrap().unwrap();
+    let dir = TempDir::new("db-same");
+    // The same rows exported to Parquet (by the library's reader, unmarked).
+    let export = dir.path("export.parquet");
+    let batches = read_all(&url, Relation::Table("same_src".into()));
+    let mut out =
+        files::Output::create(&export, &batches[0].schema(), &Default::default()).unwrap();
+    for b in &batches {
+        out.write(b).unwrap();
+    }
+    out.finish().unwrap();
+    let from_file = dir.path("from-file.parquet");
+    let e1 = dbwm(&[
+        "embed",
+        "--content",
+        "acme->same",
+        "--pk",
+        "id",
+        export.to_str().unwrap(),
+        "-o",
+        from_file.to_str().unwrap(),
+    ]);
+    assert!(e1.status.success(), "{}", text(&e1));
+    let e2 = dbwm(&[
+        "embed",
+        "--content",
+        "acme->same",
+        &pg.url,
+        "--table",
+        "same_src",
+        "-o",
+        &pg.url,
+        "--output-table",
+        "same_copy",
+    ]);
+    assert!(e2.status.success(), "{}", text(&e2));
+    let file_copy = concat(&read_file(&from_file));
+    let table_copy = concat(&read_all(&url, Relation::Table("same_copy".into())));
+    assert_eq!(file_copy.schema(), table_copy.schema());
+    for (i, f) in file_copy.schema().fields().iter().enumerate() {
+        assert_eq!(
+            file_copy.column(i),
+            table_copy.column(i),
+            "column `{}`",
+            f.name()
+        );
+    }
+    // And they differ from the export: marks were made.
+    assert_ne!(concat(&batches).column(2), table_copy.column(2));
+}
+
+#[test]
+fn a_mysql_url_is_refused_clearly_for_now() {
+    let out = dbwm(&[
+        "extract",
+        "mysql://root:hunter2@127.0.0.1/shop",
+        "--table",
+        "t",
+        "--pk",
+        "id",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("MySQL/MariaDB tables are not supported yet"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("hunter2"));
+}
+
+#[test]
+fn a_database_url_needs_a_table_or_a_query_and_a_file_takes_neither() {
+    let out = dbwm(&["extract", "sqlite:///tmp/none.db", "--pk", "id"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("--table NAME or --query SQL"),
+        "{}",
+        text(&out)
+    );
+    let out = dbwm(&["extract", "leak.csv", "--table", "t", "--pk", "id"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("not from a file"), "{}", text(&out));
+}
+
+// ---------------------------------------------------------------------
+// SQLite: nothing to install.
+
+fn sqlite_table(path: &Path, rows: i64) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, carrier TEXT NOT NULL, qty INTEGER,
+                              price REAL, amount DECIMAL(10,2), day DATE, note TEXT, blob BLOB);",
+    )
+    .unwrap();
+    let mut insert = conn
+        .prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+        .unwrap();
+    for i in 1..=rows {
+        insert
+            .execute(rusqlite::params![
+                i,
+                ["AA", "UA", "DL"][(i % 3) as usize],
+                1 + i * 37 % 900,
+                10.0 + (i * 7919 % 100_000) as f64 / 100.0,
+                format!("{}.{:02}", 5 + i % 1000, i % 100),
+                format!("2024-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+                if i % 30 == 0 {
+                    None
+                } else {
+                    Some(format!("note {i}"))
+                },
+                vec![i as u8, 7],
+            ])
+            .unwrap();
+    }
+}
+
+#[test]
+fn sqlite_round_trip_keeps_declared_types_key_and_unmarked_values() {
+    let dir = TempDir::new("db-sqlite-rt");
+    let path = dir.path("shop.db");
+    sqlite_table(&path, 20_000);
+    let url = format!("sqlite://{}", path.display());
+    let out = dbwm(&[
+        "embed",
+        "--content",
+        "acme->lite",
+        &url,
+        "--table",
+        "orders",
+        "-o",
+        &url,
+        "--output-table",
+        "orders_copy",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let schema = |t: &str| -> Vec<(String, String, bool, i64)> {
+        let mut s = conn.prepare(&format!("PRAGMA table_info({t})")).unwrap();
+        s.query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(5)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(schema("orders"), schema("orders_copy"));
+    let same: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM orders a JOIN orders_copy b USING (id)
+             WHERE a.carrier IS b.carrier AND a.day IS b.day AND a.blob IS b.blob",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(same, 20_000);
+    let changed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM orders a JOIN orders_copy b USING (id) WHERE a.qty <> b.qty",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(changed > 100, "{changed}");
+    let out = dbwm(&[
+        "extract",
+        &url,
+        "--query",
+        "SELECT * FROM orders_copy WHERE id % 4 = 1",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a query needs --pk: {}",
+        text(&out)
+    );
+    let out = dbwm(&[
+        "extract",
+        &url,
+        "--query",
+        "SELECT * FROM orders_copy WHERE id % 4 = 1",
+        "--pk",
+        "id",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["watermarks"][0]["content"], "acme->lite", "{report}");
+}
+
+#[test]
+fn sqlite_refuses_an_existing_table_and_a_csv_loads_into_a_new_one() {
+    let dir = TempDir::new("db-sqlite-csv");
+    let path = dir.path("shop.db");
+    sqlite_table(&path, 3_000);
+    let url = format!("sqlite://{}", path.display());
+    let out = dbwm(&[
+        "embed",
+        "--content",
+        "c",
+        &url,
+        "--table",
+        "orders",
+        "-o",
+        &url,
+        "--output-table",
+        "orders",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("already exists"), "{}", text(&out));
+    // Table to CSV, then CSV to a new table.
+    let csv = dir.path("orders.csv");
+    let out = dbwm(&[
+        "embed",
+        "--content",
+        "c",
+        &url,
+        "--table",
+        "orders",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = dbwm(&[
+        "embed",
+        "--content",
+        "d",
+        "--pk",
+        "id",
+        csv.to_str().unwrap(),
+        "-o",
+        &url,
+        "--output-table",
+        "from_csv",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM from_csv", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 3_000);
+    let missing = dbwm(&[
+        "extract",
+        &format!("sqlite://{}", dir.path("nope.db").display()),
+        "--table",
+        "t",
+        "--pk",
+        "id",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing).contains("no such database file"),
+        "{}",
+        text(&missing)
+    );
+}
