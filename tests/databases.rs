@@ -29,6 +29,31 @@ fn dbwm(args: &[&str]) -> Output {
         .expect("dbwm runs")
 }
 
+/// `dbwm embed` from `table` at `from` into a new table `output` at `to`.
+fn embed_table(
+    content: &str,
+    from: &str,
+    table: &str,
+    to: &str,
+    output: &str,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "embed",
+        "--content",
+        content,
+        from,
+        "--table",
+        table,
+        "-o",
+        to,
+        "--output-table",
+        output,
+    ];
+    args.extend_from_slice(extra);
+    dbwm(&args)
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -246,18 +271,14 @@ fn postgres_every_mapped_type_round_trips_and_only_measures_change() {
     let Some(pg) = postgres() else { return };
     let mut c = client(pg);
     create_all_types(&mut c, "types_src", 20_000);
-    let out = dbwm(&[
-        "embed",
-        "--content",
+    let out = embed_table(
         "acme->pg-1",
         &pg.url,
-        "--table",
         "types_src",
-        "-o",
         &pg.url,
-        "--output-table",
         "types_copy",
-    ]);
+        &[],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         column_types(&mut c, "types_src"),
@@ -500,22 +521,14 @@ fn postgres_a_password_never_appears_in_output_or_the_registry() {
     create_all_types(&mut c, "secret_src", 3_000);
     let dir = TempDir::new("db-secret");
     let registry = dir.path("issued.jsonl");
-    let ok = dbwm(&[
-        "embed",
-        "--content",
+    let ok = embed_table(
         "acme->p",
         &pg.url,
-        "--table",
         "secret_src",
-        "-o",
         &pg.url,
-        "--output-table",
         "secret_copy",
-        "--register",
-        registry.to_str().unwrap(),
-        "--recipient",
-        "P",
-    ]);
+        &["--register", registry.to_str().unwrap(), "--recipient", "P"],
+    );
     assert!(ok.status.success(), "{}", text(&ok));
     let missing = dbwm(&["extract", &pg.url, "--table", "no_such_table"]);
     assert_eq!(missing.status.code(), Some(2));
@@ -555,20 +568,14 @@ fn postgres_a_leak_in_a_table_is_traced_to_its_copy() {
     let dir = TempDir::new("db-leak");
     let registry = dir.path("issued.jsonl");
     for (content, table) in [("acme->a", "leak_copy_a"), ("acme->b", "leak_copy_b")] {
-        let out = dbwm(&[
-            "embed",
-            "--content",
+        let out = embed_table(
             content,
             &pg.url,
-            "--table",
             "leak_src",
-            "-o",
             &pg.url,
-            "--output-table",
             table,
-            "--register",
-            registry.to_str().unwrap(),
-        ]);
+            &["--register", registry.to_str().unwrap()],
+        );
         assert!(out.status.success(), "{}", text(&out));
     }
     c.batch_execute(
@@ -644,18 +651,7 @@ fn postgres_marks_are_those_of_dbwm_embed_on_a_parquet_export() {
         from_file.to_str().unwrap(),
     ]);
     assert!(e1.status.success(), "{}", text(&e1));
-    let e2 = dbwm(&[
-        "embed",
-        "--content",
-        "acme->same",
-        &pg.url,
-        "--table",
-        "same_src",
-        "-o",
-        &pg.url,
-        "--output-table",
-        "same_copy",
-    ]);
+    let e2 = embed_table("acme->same", &pg.url, "same_src", &pg.url, "same_copy", &[]);
     assert!(e2.status.success(), "{}", text(&e2));
     let file_copy = concat(&read_file(&from_file));
     let table_copy = concat(&read_all(&url, Relation::Table("same_copy".into())));
@@ -744,18 +740,7 @@ fn sqlite_round_trip_keeps_declared_types_key_and_unmarked_values() {
     let path = dir.path("shop.db");
     sqlite_table(&path, 20_000);
     let url = format!("sqlite://{}", path.display());
-    let out = dbwm(&[
-        "embed",
-        "--content",
-        "acme->lite",
-        &url,
-        "--table",
-        "orders",
-        "-o",
-        &url,
-        "--output-table",
-        "orders_copy",
-    ]);
+    let out = embed_table("acme->lite", &url, "orders", &url, "orders_copy", &[]);
     assert!(out.status.success(), "{}", text(&out));
     let conn = rusqlite::Connection::open(&path).unwrap();
     let schema = |t: &str| -> Vec<(String, String, bool, i64)> {
@@ -814,18 +799,7 @@ fn sqlite_refuses_an_existing_table_and_a_csv_loads_into_a_new_one() {
     let path = dir.path("shop.db");
     sqlite_table(&path, 3_000);
     let url = format!("sqlite://{}", path.display());
-    let out = dbwm(&[
-        "embed",
-        "--content",
-        "c",
-        &url,
-        "--table",
-        "orders",
-        "-o",
-        &url,
-        "--output-table",
-        "orders",
-    ]);
+    let out = embed_table("c", &url, "orders", &url, "orders", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("already exists"), "{}", text(&out));
     // Table to CSV, then CSV to a new table.
