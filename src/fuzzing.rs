@@ -55,3 +55,64 @@ pub fn tally_bytes(data: &[u8]) {
     let mut doubled = tally.clone();
     doubled.merge(&tally).expect("the same key merges");
 }
+
+/// Fuzzing entry point: a DSC embed request body. Must never panic.
+#[cfg(feature = "dsc")]
+pub fn dsc_embed(data: &[u8]) {
+    let _ = crate::dsc::embed_json(data);
+}
+
+/// Fuzzing entry point: a DSC extract request body. Must never panic.
+#[cfg(feature = "dsc")]
+pub fn dsc_extract(data: &[u8]) {
+    let _ = crate::dsc::extract_json(data);
+}
+
+/// Fuzzing entry point: a registry of issued copies. Must never panic.
+#[cfg(feature = "registry")]
+pub fn registry(data: &[u8]) {
+    let _ = crate::registry::parse(&String::from_utf8_lossy(data));
+}
+
+/// Fuzzing entry point: an `Authorization` header of a signed request.
+/// Must never panic.
+#[cfg(feature = "server")]
+pub fn authorization(data: &[u8]) {
+    let _ = crate::server::signing::Authorization::parse(&String::from_utf8_lossy(data));
+}
+
+/// Fuzzing entry point: `data` as a file of `format`, read to its end and,
+/// when it reads, extracted with the key column `id`; a file must read or
+/// fail with an error naming it, never panic. The bytes go through a
+/// temporary file (the readers take paths).
+#[cfg(feature = "files")]
+pub fn file(format: crate::files::Format, data: &[u8]) {
+    let Ok(mut tmp) = tempfile::NamedTempFile::new() else {
+        return;
+    };
+    if std::io::Write::write_all(&mut tmp, data).is_err() {
+        return;
+    }
+    let options = crate::files::ReadOptions {
+        format: Some(format),
+        ..Default::default()
+    };
+    if let Ok(input) = crate::files::open(tmp.path(), &options) {
+        for batch in input.reader {
+            if batch.is_err() {
+                return;
+            }
+        }
+    }
+    let wm = Watermarker::new(
+        WatermarkKey::new("fuzz").expect("non-empty"),
+        Config::default(),
+    );
+    let _ = crate::pipeline::extract_files(
+        &wm,
+        &[tmp.path().to_path_buf()],
+        &crate::pipeline::Columns::with_key(["id"]),
+        &options,
+        &mut |_, _| {},
+    );
+}
