@@ -612,3 +612,31 @@ fn a_row_with_a_key_given_twice_is_an_invalid_parameter_naming_the_row_and_key()
         );
     }
 }
+
+#[test]
+fn a_cancelled_request_stops_with_an_error_instead_of_finishing() {
+    use dbwatermark::dsc::Cancel;
+    let body = serde_json::to_vec(&request(50_000)).unwrap();
+    // Set before it starts: nothing is computed.
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let err = dsc::embed_json_until(&body, &cancel).unwrap_err();
+    assert!(err.to_string().contains("stopped"), "{err}");
+    // Set while it runs, from another thread: it ends at its next step.
+    let cancel = Cancel::new();
+    let setter = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            cancel.cancel();
+        })
+    };
+    let result = dsc::embed_json_until(&body, &cancel);
+    setter.join().unwrap();
+    assert!(
+        matches!(&result, Err(e) if e.to_string().contains("stopped")),
+        "a 50,000-row embed finished within 1 ms of starting, or failed otherwise"
+    );
+    // Not cancelled, the same body embeds.
+    assert!(dsc::embed_json_until(&body, &Cancel::new()).is_ok());
+}

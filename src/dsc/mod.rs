@@ -324,15 +324,20 @@ fn profile(cells: &[Cell], validity: &[bool], ty: ColumnType) -> ColumnProfile {
 /// guesses from names, not the rules that keep meaning), with its type; an
 /// error naming every column when none can carry a mark. Each column's
 /// cells are dropped once profiled: one column is in memory at a time.
-fn planned(data: &[Row], plan: &Plan<'_>) -> Result<Vec<(ColumnType, ColumnPlan)>, DscError> {
+fn planned(
+    data: &[Row],
+    plan: &Plan<'_>,
+    cancel: &Cancel,
+) -> Result<Vec<(ColumnType, ColumnPlan)>, DscError> {
     let plans: Vec<(ColumnType, ColumnPlan)> = plan
         .marked
         .iter()
         .map(|&(name, ty)| {
+            cancel.check()?;
             let (cells, _, validity) = column_cells(data, name, ty);
-            (ty, profile(&cells, &validity, ty).plan(name, true))
+            Ok((ty, profile(&cells, &validity, ty).plan(name, true)))
         })
-        .collect();
+        .collect::<Result<_, DscError>>()?;
     if !data.is_empty() && plans.iter().all(|(_, p)| !p.marks()) {
         let why: Vec<String> = plans
             .iter()
@@ -353,6 +358,15 @@ fn planned(data: &[Row], plan: &Plan<'_>) -> Result<Vec<(ColumnType, ColumnPlan)
 /// [`DscError::InvalidParameter`] for a request that breaks a rule above;
 /// [`DscError::Internal`] if the engine fails.
 pub fn embed(request: EmbedRequest) -> Result<EmbedResponse, DscError> {
+    embed_until(request, &Cancel::new())
+}
+
+/// [`embed`] that stops at its next step once `cancel` is set.
+///
+/// # Errors
+///
+/// As [`embed`], and [`DscError::Internal`] once cancelled.
+pub fn embed_until(request: EmbedRequest, cancel: &Cancel) -> Result<EmbedResponse, DscError> {
     let EmbedRequest {
         watermark_content,
         watermark_key,
@@ -375,7 +389,9 @@ pub fn embed(request: EmbedRequest) -> Result<EmbedResponse, DscError> {
         push_key(&data[i], &plan.keys, enc).is_ok()
     });
     let density = wm.density_for(Some(data.len()), &payload);
-    for (ty, plan) in planned(&data, &plan)? {
+    cancel.check()?;
+    for (ty, plan) in planned(&data, &plan, cancel)? {
+        cancel.check()?;
         let name = plan.name.as_str();
         let (mut cells, forms, validity) = column_cells(&data, name, ty);
         let original = cells.clone();
@@ -401,6 +417,7 @@ pub fn embed(request: EmbedRequest) -> Result<EmbedResponse, DscError> {
             }
         }
     }
+    cancel.check()?;
     Ok(EmbedResponse { marked_data: data })
 }
 
@@ -410,6 +427,18 @@ pub fn embed(request: EmbedRequest) -> Result<EmbedResponse, DscError> {
 ///
 /// [`DscError::InvalidParameter`] for a request that breaks a rule above.
 pub fn extract(request: &ExtractRequest) -> Result<ExtractResponse, DscError> {
+    extract_until(request, &Cancel::new())
+}
+
+/// [`extract`] that stops at its next step once `cancel` is set.
+///
+/// # Errors
+///
+/// As [`extract`], and [`DscError::Internal`] once cancelled.
+pub fn extract_until(
+    request: &ExtractRequest,
+    cancel: &Cancel,
+) -> Result<ExtractResponse, DscError> {
     let wm = watermarker(&request.watermark_key)?;
     let plan = check_columns(&request.columns)?;
     let data = &request.data;
@@ -417,9 +446,11 @@ pub fn extract(request: &ExtractRequest) -> Result<ExtractResponse, DscError> {
     let selection = wm.select(data.len(), |i, enc| {
         push_key(&data[i], &plan.keys, enc).is_ok()
     });
-    let tallies = planned(data, &plan)?
+    cancel.check()?;
+    let tallies = planned(data, &plan, cancel)?
         .into_iter()
         .map(|(ty, plan)| {
+            cancel.check()?;
             let (cells, _, validity) = column_cells(data, &plan.name, ty);
             let mut tally = Tally::new();
             wm.tally_column_within(
@@ -432,6 +463,7 @@ pub fn extract(request: &ExtractRequest) -> Result<ExtractResponse, DscError> {
             Ok(tally)
         })
         .collect::<Result<Vec<_>, DscError>>()?;
+    cancel.check()?;
     let watermarks = wm
         .decode(&tallies)
         .into_iter()
@@ -439,6 +471,50 @@ pub fn extract(request: &ExtractRequest) -> Result<ExtractResponse, DscError> {
         .map(|f| f.content)
         .collect();
     Ok(ExtractResponse { watermarks })
+}
+
+/// A flag that asks a running request to stop: set it (from any thread)
+/// and the request ends at its next step (after parsing, after hashing the
+/// keys, before and after each column) with
+/// [`DscError::Internal`] saying it was stopped. Clones share the flag.
+///
+/// ```
+/// use dbwatermark::dsc::{self, Cancel};
+///
+/// let cancel = Cancel::new();
+/// cancel.cancel();
+/// let body = br#"{"watermark_key":"k","columns":[{"name":"id","type":"BIGINT","primary_key":true}],"data":[{"id":1}]}"#;
+/// let err = dsc::extract_json_until(body, &cancel).unwrap_err();
+/// assert!(err.to_string().contains("stopped"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A flag not yet set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the request to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether it was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn check(&self) -> Result<(), DscError> {
+        if self.is_cancelled() {
+            Err(DscError::Internal(
+                "the request was stopped: it took longer than its time limit".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, DscError> {
@@ -455,7 +531,18 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, DscError> {
 ///
 /// As [`embed`]; malformed JSON is [`DscError::InvalidParameter`].
 pub fn embed_json(body: &[u8]) -> Result<Vec<u8>, DscError> {
-    to_json(&embed(parse(body)?)?)
+    embed_json_until(body, &Cancel::new())
+}
+
+/// [`embed_json`] that stops when `cancel` is set.
+///
+/// # Errors
+///
+/// As [`embed_json`], and [`DscError::Internal`] once cancelled.
+pub fn embed_json_until(body: &[u8], cancel: &Cancel) -> Result<Vec<u8>, DscError> {
+    let request = parse(body)?;
+    cancel.check()?;
+    to_json(&embed_until(request, cancel)?)
 }
 
 /// [`extract`] on a JSON request body, returning the JSON response body.
@@ -464,5 +551,16 @@ pub fn embed_json(body: &[u8]) -> Result<Vec<u8>, DscError> {
 ///
 /// As [`extract`]; malformed JSON is [`DscError::InvalidParameter`].
 pub fn extract_json(body: &[u8]) -> Result<Vec<u8>, DscError> {
-    to_json(&extract(&parse(body)?)?)
+    extract_json_until(body, &Cancel::new())
+}
+
+/// [`extract_json`] that stops when `cancel` is set.
+///
+/// # Errors
+///
+/// As [`extract_json`], and [`DscError::Internal`] once cancelled.
+pub fn extract_json_until(body: &[u8], cancel: &Cancel) -> Result<Vec<u8>, DscError> {
+    let request = parse(body)?;
+    cancel.check()?;
+    to_json(&extract_until(&request, cancel)?)
 }

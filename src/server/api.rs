@@ -23,11 +23,11 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(
             "/v1/{project_id}/sdg/database/watermark/embed",
-            post(|s, b| dsc_call(s, b, dsc::embed_json)),
+            post(|s, b| dsc_call(s, b, dsc::embed_json_until)),
         )
         .route(
             "/v1/{project_id}/sdg/database/watermark/extract",
-            post(|s, b| dsc_call(s, b, dsc::extract_json)),
+            post(|s, b| dsc_call(s, b, dsc::extract_json_until)),
         )
         .route(
             "/v1/{project_id}/watermark/extract/tasks",
@@ -61,18 +61,34 @@ fn internal(message: &str) -> Response {
 
 /// Runs a DSC request in the blocking pool, within the time limit; the
 /// same functions as `dbwm dsc`.
+///
+/// A request past its limit gets 503 at once; its work is asked to stop
+/// ([`dsc::Cancel`], checked between its steps) and keeps its turn on the
+/// cores until it has, so timed-out requests cannot pile up work beyond the
+/// cores.
 async fn dsc_call(
     State(app): State<Arc<AppState>>,
     body: Bytes,
-    handler: fn(&[u8]) -> Result<Vec<u8>, DscError>,
+    handler: fn(&[u8], &dsc::Cancel) -> Result<Vec<u8>, DscError>,
 ) -> Response {
     let limit = app.config.request_timeout();
+    let cancel = dsc::Cancel::new();
+    let work_cancel = cancel.clone();
     let work = async {
-        // The semaphore is never closed, so acquiring only waits.
-        let _turn = app.compute.acquire().await;
-        tokio::task::spawn_blocking(move || handler(&body)).await
+        // The semaphore is never closed, so acquiring only waits. The turn
+        // moves into the work and ends with it, not with this request.
+        let turn = app.compute.clone().acquire_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            handler(&body, &work_cancel)
+        })
+        .await
     };
-    match tokio::time::timeout(limit, work).await {
+    let outcome = tokio::time::timeout(limit, work).await;
+    if outcome.is_err() {
+        cancel.cancel();
+    }
+    match outcome {
         Ok(Ok(Ok(bytes))) => json_response(StatusCode::OK, bytes),
         Ok(Ok(Err(e))) => {
             let status = match e {

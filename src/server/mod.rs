@@ -85,7 +85,7 @@ pub struct AppState {
     wake: tokio::sync::Notify,
     /// DSC requests computing at once (one per core): the rest wait their
     /// turn in order, so latency under load stays even.
-    compute: tokio::sync::Semaphore,
+    compute: Arc<tokio::sync::Semaphore>,
     stopping: AtomicBool,
     http: reqwest::Client,
 }
@@ -217,9 +217,9 @@ pub fn prepare(config: ServerConfig, secrets: Secrets) -> Result<Arc<AppState>, 
         files_root,
         raw_keys: Mutex::new(HashMap::new()),
         wake: tokio::sync::Notify::new(),
-        compute: tokio::sync::Semaphore::new(
+        compute: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-        ),
+        )),
         stopping: AtomicBool::new(false),
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
