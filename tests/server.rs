@@ -550,6 +550,37 @@ fn a_task_over_four_files_reports_every_file_and_completes() {
 }
 
 #[test]
+fn finished_tasks_are_deleted_after_the_retention_time() {
+    let s = start("retention", |c| c.finished_task_retention_secs = 2);
+    customers_csv(&s.files().join("a.csv"), 2000, 1, Some("acme->r"));
+    let body =
+        json!({"files": ["a.csv"], "primary_key": ["customer_id"], "watermark_key_name": "tasks"});
+    let id = submit(&s, PROJECT, body).body["task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.wait_task(PROJECT, &id)["state"], "Success");
+    let path = format!("{}/{id}", tasks_path(PROJECT));
+    assert_eq!(
+        s.call("GET", &path, b"", signed()).status,
+        200,
+        "kept at first"
+    );
+    let start = std::time::Instant::now();
+    while s.call("GET", &path, b"", signed()).status == 200 {
+        assert!(start.elapsed() < Duration::from_secs(30), "never purged");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(500),
+        "purged too early"
+    );
+    assert_eq!(s.call("GET", &path, b"", signed()).status, 404);
+    let list = s.call("GET", &tasks_path(PROJECT), b"", signed());
+    assert_eq!(list.body["count"], 0);
+}
+
+#[test]
 fn file_addresses_outside_the_root_are_rejected_before_anything_runs() {
     let s = start("traversal", |_| {});
     for bad in ["../secret.csv", "/etc/passwd", "a/../../x.csv"] {

@@ -121,6 +121,10 @@ pub struct ServerConfig {
     /// listen backlog until one closes. Default 512 (below the usual
     /// 1,024-descriptor limit).
     pub max_connections: usize,
+    /// Finished tasks (Success, Failed, Cancel) older than this, counted
+    /// from when they ended, are deleted with their file results. Default
+    /// 30 days; 0 keeps them forever.
+    pub finished_task_retention_secs: u64,
     /// Callbacks.
     pub callbacks: CallbackConfig,
 }
@@ -143,6 +147,7 @@ impl Default for ServerConfig {
             max_clock_skew_secs: 900,
             header_read_timeout_secs: 10,
             max_connections: 512,
+            finished_task_retention_secs: 30 * 24 * 3600,
             callbacks: CallbackConfig::default(),
         }
     }

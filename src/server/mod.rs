@@ -254,6 +254,7 @@ pub async fn serve(
     let workers: Vec<_> = (0..app.config.workers)
         .map(|_| tokio::spawn(worker::run(app.clone())))
         .collect();
+    let purger = tokio::spawn(worker::purge(app.clone()));
     ready(bound);
     let stopping = app.clone();
     let served = connections(listener, router(app.clone()), &app.config, async move {
@@ -264,6 +265,7 @@ pub async fn serve(
     .await;
     app.stopping.store(true, Ordering::SeqCst);
     app.wake.notify_waiters();
+    purger.abort();
     for w in workers {
         // Files being extracted finish and are saved; a stuck one does not
         // hold the shutdown forever.

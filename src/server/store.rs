@@ -332,6 +332,24 @@ impl Store {
         f(&mut conn).map_err(StoreError::from)
     }
 
+    /// Deletes the tasks that finished (Success, Failed or Cancel) before
+    /// `ended_before` (an RFC 3339 UTC time as the store writes them), with
+    /// their file results, in one transaction; returns how many.
+    pub fn purge_finished(&self, ended_before: &str) -> Result<usize> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let finished = "state IN (?1, ?2, ?3) AND ended_at IS NOT NULL AND ended_at < ?4";
+            let args = params![state::SUCCESS, state::FAILED, state::CANCEL, ended_before];
+            tx.execute(
+                &format!("DELETE FROM task_files WHERE task_id IN (SELECT id FROM tasks WHERE {finished})"),
+                args,
+            )?;
+            let n = tx.execute(&format!("DELETE FROM tasks WHERE {finished}"), args)?;
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
     /// After a restart: running tasks go back to the queue (their finished
     /// files stay done); unfinished tasks whose key was raw fail with
     /// [`RESTART_REMARK`]. Returns the ids of the tasks failed.
@@ -728,5 +746,54 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             Ok((count as u64, tasks))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str) -> NewTask {
+        NewTask {
+            id: id.into(),
+            project_id: "p".into(),
+            name: String::new(),
+            description: String::new(),
+            files: vec!["a.csv".into()],
+            primary_key: vec!["id".into()],
+            columns: None,
+            key_name: Some("k".into()),
+            job_level: 0,
+            user_data: String::new(),
+            callback: None,
+        }
+    }
+
+    #[test]
+    fn purging_deletes_only_tasks_that_finished_before_the_cutoff() {
+        let dir = std::env::temp_dir().join(format!("dbwm-store-purge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        for id in ["done", "failed", "queued", "recent"] {
+            store.insert(&task(id)).unwrap();
+        }
+        store.finish("done", state::SUCCESS, "").unwrap();
+        store.finish("failed", state::FAILED, "no").unwrap();
+        let cutoff = now();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        store.finish("recent", state::SUCCESS, "").unwrap();
+        assert_eq!(store.purge_finished(&cutoff).unwrap(), 2);
+        assert_eq!(store.state("done").unwrap(), None);
+        assert_eq!(store.state("failed").unwrap(), None);
+        assert_eq!(
+            store.state("queued").unwrap().as_deref(),
+            Some(state::SUBMITTED)
+        );
+        assert_eq!(
+            store.state("recent").unwrap().as_deref(),
+            Some(state::SUCCESS)
+        );
+        assert_eq!(store.purge_finished(&cutoff).unwrap(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -70,6 +70,29 @@ pub async fn run(app: Arc<AppState>) {
     }
 }
 
+/// Deletes finished tasks past the retention time, now and then (a tenth
+/// of the retention, between 1 s and 1 h), until the server stops.
+pub async fn purge(app: Arc<AppState>) {
+    let retention = app.config.finished_task_retention_secs;
+    if retention == 0 {
+        return;
+    }
+    let every = Duration::from_secs((retention / 10).clamp(1, 3600));
+    while !app.is_stopping() {
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(Duration::from_secs(retention))
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let before = crate::timefmt::rfc3339_utc_millis(cutoff);
+        let store = app.store.clone();
+        match tokio::task::spawn_blocking(move || store.purge_finished(&before)).await {
+            Ok(Err(e)) => eprintln!("dbwm serve: purging finished tasks: {e}"),
+            Err(_) => return,
+            Ok(Ok(_)) => {}
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 fn file_result(address: &str, outcome: Result<pipeline::ExtractSummary, String>) -> FileResult {
     match outcome {
         Ok(summary) => {
