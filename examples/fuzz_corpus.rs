@@ -1,6 +1,8 @@
-//! Every untrusted-input entry point on its seed corpus plus mutations, on
-//! the stable toolchain, bounded in time: what CI runs on every change (the
-//! cargo-fuzz targets in `fuzz/` are for longer runs on nightly).
+//! Every untrusted-input entry point (request bodies, task submissions,
+//! file formats, the registry, the signing header, tallies) on its seed
+//! corpus plus mutations, on the stable toolchain, bounded in time: what CI
+//! runs on every change (the cargo-fuzz targets in `fuzz/` are for longer
+//! runs on nightly).
 //!
 //! ```sh
 //! cargo run --release --example fuzz_corpus -- [SECONDS_PER_TARGET] [TARGET...]
@@ -114,6 +116,14 @@ fn targets() -> Vec<(&'static str, Vec<Vec<u8>>, Entry)> {
                 "# comment\nplain content\n",
             ]),
             Box::new(fuzzing::registry),
+        ),
+        (
+            "task_submission",
+            text_seeds(&[
+                r#"{"files":["a.csv"],"primary_key":["id"],"watermark_key_name":"k","job_level":1,"name":"n","description":"d","user_data":"u","callback":"http://127.0.0.1:9/cb","callback_format":"XML"}"#,
+                r#"{"files":["../x","/etc/passwd","a.csv"],"primary_key":[""],"columns":["x"],"watermark_key":"raw"}"#,
+            ]),
+            Box::new(fuzzing::task_submission),
         ),
         (
             "authorization",

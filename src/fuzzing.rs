@@ -116,3 +116,10 @@ pub fn file(format: crate::files::Format, data: &[u8]) {
         &mut |_, _| {},
     );
 }
+
+/// Fuzzing entry point: a task submission to `dbwm serve`, checked as the
+/// server checks it. Must never panic.
+#[cfg(feature = "server")]
+pub fn task_submission(data: &[u8]) {
+    crate::server::api::fuzz_submission(data);
+}

@@ -440,6 +440,32 @@ async fn cancel_task(
     }
 }
 
+/// Fuzzing entry point (see [`crate::fuzzing`]): a task submission body,
+/// parsed and checked as `POST .../tasks` does, against a server state
+/// made once in a temporary folder; nothing is stored. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_submission(body: &[u8]) {
+    static APP: std::sync::OnceLock<Option<Arc<AppState>>> = std::sync::OnceLock::new();
+    let app = APP.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("dbwm-fuzz-server-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("files")).ok()?;
+        std::fs::write(dir.join("files/a.csv"), "id,x\n1,2\n").ok()?;
+        let config = super::ServerConfig {
+            data_dir: dir.join("data"),
+            files_root: dir.join("files"),
+            allow_raw_task_keys: true,
+            ..Default::default()
+        };
+        let mut secrets = super::Secrets::default();
+        secrets.tokens.push("fuzz".into());
+        super::prepare(config, secrets).ok()
+    });
+    let Some(app) = app else { return };
+    if let Ok(submission) = serde_json::from_slice::<Submission>(body) {
+        let _ = validate(app, "project", submission);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@
 //! (500) for an internal error, `APIGW.0301` (401) for missing or wrong
 //! credentials, `APIGW.0308` (429) when the task queue is full.
 
-mod api;
+pub(crate) mod api;
 mod auth;
 mod config;
 pub mod signing;
