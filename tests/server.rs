@@ -698,6 +698,21 @@ fn higher_job_levels_run_first_and_a_queued_task_can_be_cancelled() {
     // A long task holds the only worker while the others queue.
     let hold = json!({"files": vec!["big.csv"; 12], "primary_key": ["customer_id"], "watermark_key_name": "tasks"});
     let first = submit(&s, PROJECT, hold);
+    // The worker must hold it before the others arrive: queued together,
+    // the level-2 task would (rightly) run first.
+    let first_path = format!(
+        "{}/{}",
+        tasks_path(PROJECT),
+        first.body["task_id"].as_str().unwrap()
+    );
+    let start = Instant::now();
+    while s.call("GET", &first_path, b"", signed()).body["state"] != "Running" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the long task never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let task = |level: u8| {
         submit(
             &s,
