@@ -69,8 +69,8 @@
 //! * `files`: streaming CSV, NDJSON and Arrow IPC files, [`files`], and
 //!   whole-file jobs, [`pipeline`].
 //! * `parquet`: Parquet files too.
-//! * `postgres`, `sqlite`: database tables as sources and targets, [`db`]
-//!   (adds `postgres`; `rusqlite` with its bundled SQLite).
+//! * `postgres`, `mysql`, `sqlite`: database tables as sources and targets,
+//!   [`db`] (adds `postgres`; `mysql`; `rusqlite` with its bundled SQLite).
 //! * `registry`: the registry of issued copies, [`registry`] (adds `serde`,
 //!   `serde_json`).
 //! * `report`: the JSON of extraction results and embed summaries, [`report`]
@@ -92,7 +92,7 @@ mod engine;
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg(feature = "db")]
 pub mod db;
 #[cfg(feature = "dsc")]
 pub mod dsc;
@@ -116,8 +116,7 @@ pub mod server;
     feature = "dsc",
     feature = "registry",
     feature = "server",
-    feature = "postgres",
-    feature = "sqlite"
+    feature = "db"
 ))]
 #[cfg_attr(
     not(all(feature = "dsc", feature = "registry", feature = "server")),

@@ -36,7 +36,7 @@ pub enum Error {
     #[error(transparent)]
     Output(files::Error),
     /// A database source or target failed.
-    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[cfg(feature = "db")]
     #[error(transparent)]
     Database(crate::db::Error),
     /// The job's columns or places do not fit together (no primary key, a
@@ -51,7 +51,7 @@ impl Error {
     pub fn is_caller_error(&self) -> bool {
         match self {
             Self::Output(_) => false,
-            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            #[cfg(feature = "db")]
             Self::Database(e) => e.is_caller_error(),
             _ => true,
         }
@@ -87,7 +87,7 @@ fn columns_error(path: &Path) -> impl FnOnce(adapter::Error) -> Error + '_ {
 }
 
 fn input_error(path: &Path, source: arrow_schema::ArrowError) -> Error {
-    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[cfg(feature = "db")]
     let source = match source {
         ArrowError::ExternalError(e) => match e.downcast::<crate::db::Error>() {
             Ok(e) => return Error::Database(*e),
@@ -108,7 +108,7 @@ pub enum SourceRef<'a> {
     /// A file (CSV, NDJSON, Arrow IPC, Parquet).
     File(&'a Path),
     /// A database table or query.
-    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[cfg(feature = "db")]
     Database {
         /// The database.
         url: &'a crate::db::DbUrl,
@@ -124,7 +124,7 @@ pub enum SinkRef<'a> {
     /// A file, replaced only once complete.
     File(&'a Path),
     /// A new database table, created inside one transaction.
-    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[cfg(feature = "db")]
     Database {
         /// The database.
         url: &'a crate::db::DbUrl,
@@ -141,7 +141,7 @@ impl SourceRef<'_> {
     pub fn label(&self) -> PathBuf {
         match self {
             Self::File(p) => p.to_path_buf(),
-            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            #[cfg(feature = "db")]
             Self::Database { url, relation } => {
                 PathBuf::from(format!("{url} ({})", relation.label()))
             }
@@ -151,7 +151,7 @@ impl SourceRef<'_> {
     fn path(&self) -> Option<&Path> {
         match self {
             Self::File(p) => Some(p),
-            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            #[cfg(feature = "db")]
             Self::Database { .. } => None,
         }
     }
@@ -163,7 +163,7 @@ impl SinkRef<'_> {
     pub fn label(&self) -> PathBuf {
         match self {
             Self::File(p) => p.to_path_buf(),
-            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            #[cfg(feature = "db")]
             Self::Database { url, table, .. } => PathBuf::from(format!("{url} (table {table})")),
         }
     }
@@ -175,7 +175,7 @@ struct Opened {
     /// The primary key declared by a database table.
     primary_key: Vec<String>,
     /// A database source's columns.
-    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[cfg(feature = "db")]
     columns: Option<(crate::db::Scheme, Vec<crate::db::DbColumn>)>,
 }
 
@@ -186,7 +186,7 @@ fn open_source(source: &SourceRef<'_>, read: &ReadOptions) -> Result<(Input, Ope
             files::open(path, read).map_err(Error::Input)?,
             Opened::default(),
         )),
-        #[cfg(any(feature = "postgres", feature = "sqlite"))]
+        #[cfg(feature = "db")]
         SourceRef::Database { url, relation } => {
             let db = crate::db::open(url, relation, read.batch_rows).map_err(Error::Database)?;
             let opened = Opened {
@@ -226,7 +226,7 @@ fn resolve_columns(columns: &Columns, opened: &Opened, label: &Path) -> Result<C
             }
         )));
     }
-    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[cfg(feature = "db")]
     if let Some((_, db_columns)) = &opened.columns {
         for c in db_columns.iter().filter(|c| c.passed_through) {
             if out.rules.get(&c.name).is_none() && !out.key.contains(&c.name) {
@@ -243,7 +243,7 @@ fn resolve_columns(columns: &Columns, opened: &Opened, label: &Path) -> Result<C
 /// The output of an embed.
 enum Sink {
     File(Box<Output>),
-    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    #[cfg(feature = "db")]
     Database(crate::db::Target),
 }
 
@@ -259,7 +259,7 @@ impl Sink {
             SinkRef::File(path) => Ok(Self::File(Box::new(
                 Output::create(path, &schema.as_ref().clone(), write).map_err(Error::Output)?,
             ))),
-            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            #[cfg(feature = "db")]
             SinkRef::Database {
                 url,
                 table,
@@ -286,7 +286,7 @@ impl Sink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         match self {
             Self::File(out) => out.write(batch).map_err(Error::Output),
-            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            #[cfg(feature = "db")]
             Self::Database(t) => t.write(batch).map_err(Error::Database),
         }
     }
@@ -294,7 +294,7 @@ impl Sink {
     fn finish(self) -> Result<()> {
         match self {
             Self::File(out) => out.finish().map_err(Error::Output),
-            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            #[cfg(feature = "db")]
             Self::Database(t) => t.finish().map(|_| ()).map_err(Error::Database),
         }
     }

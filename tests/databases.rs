@@ -669,25 +669,6 @@ fn postgres_marks_are_those_of_dbwm_embed_on_a_parquet_export() {
 }
 
 #[test]
-fn a_mysql_url_is_refused_clearly_for_now() {
-    let out = dbwm(&[
-        "extract",
-        "mysql://root:hunter2@127.0.0.1/shop",
-        "--table",
-        "t",
-        "--pk",
-        "id",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains("MySQL/MariaDB tables are not supported yet"),
-        "{}",
-        text(&out)
-    );
-    assert!(!text(&out).contains("hunter2"));
-}
-
-#[test]
 fn a_database_url_needs_a_table_or_a_query_and_a_file_takes_neither() {
     let out = dbwm(&["extract", "sqlite:///tmp/none.db", "--pk", "id"]);
     assert_eq!(out.status.code(), Some(2));
@@ -699,6 +680,252 @@ fn a_database_url_needs_a_table_or_a_query_and_a_file_takes_neither() {
     let out = dbwm(&["extract", "leak.csv", "--table", "t", "--pk", "id"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("not from a file"), "{}", text(&out));
+}
+
+// ---------------------------------------------------------------------
+// A private MariaDB (or MySQL) server.
+
+static MY: OnceLock<Option<String>> = OnceLock::new();
+
+/// The test server's URL, or `None` (with a message) when there is none.
+fn mariadb() -> Option<&'static str> {
+    let url = MY.get_or_init(start_mariadb).as_deref();
+    if url.is_none() {
+        let why = "no MariaDB server binaries (mariadbd, mariadb-install-db) found on PATH or in \
+                   /usr/sbin, and DBWM_TEST_MYSQL_URL is not set";
+        if std::env::var("DBWM_REQUIRE_DATABASES").as_deref() == Ok("1") {
+            panic!("{why}");
+        }
+        eprintln!("skipping a MariaDB test: {why}");
+    }
+    url
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+}
+
+fn start_mariadb() -> Option<String> {
+    if let Ok(url) = std::env::var("DBWM_TEST_MYSQL_URL") {
+        return Some(url);
+    }
+    let server = find_program("mariadbd")?;
+    let install = find_program("mariadb-install-db")?;
+    let client = find_program("mariadb")?;
+    let dir = std::env::temp_dir().join(format!("dbwm-my-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).ok()?;
+    let root = is_root();
+    if root {
+        Command::new("chown")
+            .args(["-R", "mysql"])
+            .arg(&dir)
+            .status()
+            .ok()?;
+    }
+    let user = if root { "--user=mysql" } else { "--user=" };
+    let mut init = Command::new(&install);
+    init.arg("--no-defaults")
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg("--auth-root-authentication-method=normal");
+    if root {
+        init.arg(user);
+    }
+    let out = init.output().ok()?;
+    assert!(
+        out.status.success(),
+        "mariadb-install-db failed: {}",
+        text(&out)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let script = format!(
+        "'{server}' --no-defaults --datadir='{data}' {user} --bind-address=127.0.0.1 --port={port} \
+         --socket='{dir}/sock' --innodb-flush-log-at-trx-commit=0 > '{dir}/log' 2>&1 & \
+         pid=$!; while [ -d /proc/{me} ]; do sleep 0.5; done; kill $pid; wait $pid; rm -rf '{dir}'",
+        server = server.display(),
+        data = dir.join("data").display(),
+        dir = dir.display(),
+        user = if root { user } else { "" },
+        me = std::process::id(),
+    );
+    Command::new("/bin/sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let password = format!("my-{}-secret", std::process::id());
+    let setup = format!(
+        "DROP USER IF EXISTS ''@'localhost'; CREATE USER 'dbwm'@'%' IDENTIFIED BY '{password}';
+         CREATE USER 'dbwm'@'localhost' IDENTIFIED BY '{password}'; GRANT ALL ON *.* TO 'dbwm'@'%';
+         GRANT ALL ON *.* TO 'dbwm'@'localhost'; CREATE DATABASE shop CHARACTER SET utf8mb4;"
+    );
+    let start = Instant::now();
+    loop {
+        let out = Command::new(&client)
+            .args([
+                "--no-defaults",
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+                "-u",
+                "root",
+                "-e",
+                &setup,
+            ])
+            .output()
+            .ok()?;
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "MariaDB did not start: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Some(format!("mysql://dbwm:{password}@127.0.0.1:{port}/shop"))
+}
+
+fn my_sql(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    use mysql::prelude::Queryable;
+    let mut conn = mysql::Conn::new(mysql::Opts::from_url(url).unwrap()).unwrap();
+    conn.query_drop("SET time_zone = '+00:00'").unwrap();
+    let mut out = Vec::new();
+    let mut result = conn.query_iter(sql).unwrap();
+    while let Some(set) = result.iter() {
+        for row in set {
+            let row = row.unwrap();
+            out.push(
+                (0..row.len())
+                    .map(|i| match row.as_ref(i) {
+                        Some(mysql::Value::Bytes(b)) => {
+                            Some(String::from_utf8_lossy(b).into_owned())
+                        }
+                        Some(mysql::Value::NULL) | None => None,
+                        Some(other) => Some(format!("{other:?}")),
+                    })
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+fn create_my_orders(url: &str, table: &str, rows: u32) {
+    my_sql(
+        url,
+        &format!(
+            "CREATE TABLE {table} (id BIGINT PRIMARY KEY, carrier CHAR(2) NOT NULL, qty INT,
+                amount DECIMAL(12,2), wide DECIMAL(30,10), price DOUBLE, day DATE, at DATETIME(6),
+                note VARCHAR(200) CHARACTER SET utf8mb4, legacy VARCHAR(40) CHARACTER SET latin1,
+                doc JSON, flag TINYINT(1), big BIGINT UNSIGNED, raw VARBINARY(16));
+             INSERT INTO {table} SELECT seq, ELT(1 + seq % 3, 'AA', 'UA', 'DL'), 1 + seq * 37 % 900,
+                ROUND(5 + (seq * 7919 % 100000) / 100, 2), seq * 12345.6789012345, (seq * 31 % 100000) / 100.0,
+                DATE_ADD('2020-01-01', INTERVAL seq % 1500 DAY), TIMESTAMPADD(SECOND, seq * 61, '2020-01-01 00:00:00'),
+                IF(seq % 40 = 0, NULL, CONCAT('a note for row ', seq)), CONCAT('caf\u{e9} ', seq),
+                JSON_OBJECT('i', seq), seq % 2, seq * 1000003, UNHEX(MD5(seq))
+             FROM seq_1_to_{rows};"
+        ),
+    );
+}
+
+#[test]
+fn mariadb_types_round_trip_exactly_and_only_measures_change() {
+    let Some(url) = mariadb() else { return };
+    create_my_orders(url, "orders", 20_000);
+    let out = embed_table("acme->my", url, "orders", url, "orders_copy", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let create = |t: &str| {
+        my_sql(url, &format!("SHOW CREATE TABLE {t}"))[0][1]
+            .clone()
+            .unwrap()
+            .replacen(t, "T", 1)
+    };
+    assert_eq!(create("orders"), create("orders_copy"));
+    let r = &my_sql(
+        url,
+        "SELECT SUM(NOT (a.carrier <=> b.carrier AND a.day <=> b.day AND a.doc <=> b.doc
+                    AND a.legacy <=> b.legacy AND a.raw <=> b.raw AND a.flag <=> b.flag)),
+                SUM(a.amount <> b.amount), MAX(ABS(a.amount - b.amount)), SUM(a.qty <> b.qty),
+                SUM(a.note <> b.note), SUM(a.wide <> b.wide),
+                (SELECT MIN(amount) FROM orders) <= MIN(b.amount) AND MAX(b.amount) <= (SELECT MAX(amount) FROM orders),
+                (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'orders_copy__dbwm_partial')
+         FROM orders a JOIN orders_copy b USING (id)",
+    )[0];
+    let n = |i: usize| r[i].as_deref().unwrap_or("0").parse::<f64>().unwrap();
+    assert_eq!(
+        n(0),
+        0.0,
+        "codes, dates, JSON, latin1 text, bytes and flags kept: {r:?}"
+    );
+    assert!(n(1) > 100.0 && n(3) > 100.0 && n(4) > 100.0, "{r:?}");
+    assert_eq!(r[2].as_deref(), Some("0.01"), "one step of DECIMAL(12,2)");
+    assert!(n(5) > 100.0, "DECIMAL(30,10) marked exactly: {r:?}");
+    assert_eq!(n(6), 1.0, "amount stays in its range");
+    assert_eq!(n(7), 0.0, "no partial table left");
+}
+
+#[test]
+fn mariadb_refuses_an_existing_target_replaces_when_asked_and_traces_a_leak() {
+    let Some(url) = mariadb() else { return };
+    create_my_orders(url, "leak_src", 30_000);
+    let dir = TempDir::new("db-my-leak");
+    let registry = dir.path("issued.jsonl");
+    let reg = ["--register", registry.to_str().unwrap()];
+    for content in ["acme->my-a", "acme->my-b"] {
+        let table = format!("copy_{}", &content[6..].replace('-', "_"));
+        let out = embed_table(content, url, "leak_src", url, &table, &reg);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let again = embed_table("acme->my-a", url, "leak_src", url, "copy_my_a", &[]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(text(&again).contains("already exists"), "{}", text(&again));
+    let replaced = embed_table(
+        "acme->my-c",
+        url,
+        "leak_src",
+        url,
+        "copy_my_a",
+        &["--replace"],
+    );
+    assert!(replaced.status.success(), "{}", text(&replaced));
+    my_sql(
+        url,
+        "CREATE TABLE leaked AS SELECT * FROM copy_my_b WHERE id % 20 = 3 ORDER BY RAND()",
+    );
+    let out = dbwm(&[
+        "extract",
+        url,
+        "--table",
+        "leaked",
+        "--pk",
+        "id",
+        "--candidates",
+        registry.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["identified"][0]["content"], "acme->my-b", "{report}");
+    let password = url.split(':').nth(2).unwrap().split('@').next().unwrap();
+    assert!(!text(&out).contains(password));
+    let found = dbwm(&["extract", url, "--table", "copy_my_a"]);
+    let report: serde_json::Value = serde_json::from_slice(&found.stdout).unwrap();
+    assert_eq!(
+        report["watermarks"][0]["content"], "acme->my-c",
+        "replaced: {report}"
+    );
 }
 
 // ---------------------------------------------------------------------

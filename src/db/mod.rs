@@ -2,8 +2,8 @@
 //! a table or query read as a stream of Arrow batches for the engine, and a
 //! new table written from marked batches, complete or not at all.
 //!
-//! * [`DbUrl`]: `postgresql://` (or `postgres://`), `sqlite://PATH` and
-//!   `mysql://` URLs, shown with the password redacted everywhere
+//! * [`DbUrl`]: `postgresql://` (or `postgres://`), `mysql://` (or
+//!   `mariadb://`) and `sqlite://PATH` URLs, shown with the password redacted everywhere
 //!   (`Display`, `Debug`, errors).
 //! * [`open`]: a [`Relation`] (a table, schema-qualified allowed, or a
 //!   query) read in a read-only transaction, with the table's primary key
@@ -18,6 +18,8 @@ use std::fmt;
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::SchemaRef;
 
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "postgres")]
 mod pg;
 #[cfg(feature = "sqlite")]
@@ -208,7 +210,7 @@ impl DbUrl {
     }
 
     /// The URL as given, password included: for the driver only.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
     pub(crate) fn secret_text(&self) -> &str {
         &self.raw
     }
@@ -333,13 +335,16 @@ pub fn open(url: &DbUrl, relation: &Relation, batch_rows: usize) -> Result<Sourc
         Scheme::Postgres => pg::open(url, relation, batch_rows.max(1)),
         #[cfg(feature = "sqlite")]
         Scheme::Sqlite => sqlite::open(url, relation, batch_rows.max(1)),
+        #[cfg(feature = "mysql")]
+        Scheme::MySql => mysql::open(url, relation, batch_rows.max(1)),
+        #[allow(unreachable_patterns)] // with every database feature on
         other => Err(unsupported(url, other)),
     }
 }
 
 fn unsupported(url: &DbUrl, scheme: Scheme) -> Error {
     let what = match scheme {
-        Scheme::MySql => "MySQL/MariaDB tables are not supported yet (PostgreSQL and SQLite are)",
+        Scheme::MySql => "this build has no MySQL/MariaDB support (feature `mysql`)",
         Scheme::Postgres => "this build has no PostgreSQL support (feature `postgres`)",
         Scheme::Sqlite => "this build has no SQLite support (feature `sqlite`)",
     };
@@ -399,6 +404,9 @@ impl Target {
             Scheme::Postgres => Box::new(pg::Writer::create(url, table, schema, options)?),
             #[cfg(feature = "sqlite")]
             Scheme::Sqlite => Box::new(sqlite::Writer::create(url, table, schema, options)?),
+            #[cfg(feature = "mysql")]
+            Scheme::MySql => Box::new(mysql::Writer::create(url, table, schema, options)?),
+            #[allow(unreachable_patterns)] // with every database feature on
             other => return Err(unsupported(url, other)),
         };
         Ok(Self {

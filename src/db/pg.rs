@@ -6,20 +6,15 @@
 
 use std::io::{BufRead, Write};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, SchemaRef, TimeUnit};
 use postgres::{Client, IsolationLevel, NoTls};
 
-use super::text::{self, Cell};
+use super::text::{self, Cell, TextColumn};
 use super::{
     AHEAD, BatchResult, DbColumn, DbUrl, Error, Relation, Result, Source, TargetOptions,
     TargetWriter, quote_table,
@@ -389,116 +384,19 @@ impl Reading {
 /// Column builders for one batch.
 struct Columns {
     kinds: Vec<Kind>,
-    builders: Vec<Builder>,
+    builders: Vec<TextColumn>,
     len: usize,
     capacity: usize,
-}
-
-enum Builder {
-    I16(Int16Builder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    F32(Float32Builder),
-    F64(Float64Builder),
-    Dec(Decimal128Builder, i8),
-    Str(StringBuilder),
-    Bool(BooleanBuilder),
-    Date(Date32Builder),
-    Ts(TimestampMicrosecondBuilder, Option<Arc<str>>),
-}
-
-impl Builder {
-    fn new(kind: Kind, n: usize) -> Self {
-        match kind {
-            Kind::Int16 => Self::I16(Int16Builder::with_capacity(n)),
-            Kind::Int32 => Self::I32(Int32Builder::with_capacity(n)),
-            Kind::Int64 => Self::I64(Int64Builder::with_capacity(n)),
-            Kind::Float32 => Self::F32(Float32Builder::with_capacity(n)),
-            Kind::Float64 => Self::F64(Float64Builder::with_capacity(n)),
-            Kind::Decimal(p, s) => Self::Dec(
-                Decimal128Builder::with_capacity(n)
-                    .with_precision_and_scale(p, s)
-                    .expect("1 ≤ p ≤ 38, s ≤ p"),
-                s,
-            ),
-            Kind::Text | Kind::Other => Self::Str(StringBuilder::with_capacity(n, n * 8)),
-            Kind::Bool => Self::Bool(BooleanBuilder::with_capacity(n)),
-            Kind::Date => Self::Date(Date32Builder::with_capacity(n)),
-            Kind::Timestamp => Self::Ts(TimestampMicrosecondBuilder::with_capacity(n), None),
-            Kind::TimestampTz => Self::Ts(
-                TimestampMicrosecondBuilder::with_capacity(n),
-                Some("UTC".into()),
-            ),
-        }
-    }
-
-    fn push(&mut self, cell: Option<&str>) -> std::result::Result<(), String> {
-        let Some(v) = cell else {
-            match self {
-                Self::I16(b) => b.append_null(),
-                Self::I32(b) => b.append_null(),
-                Self::I64(b) => b.append_null(),
-                Self::F32(b) => b.append_null(),
-                Self::F64(b) => b.append_null(),
-                Self::Dec(b, _) => b.append_null(),
-                Self::Str(b) => b.append_null(),
-                Self::Bool(b) => b.append_null(),
-                Self::Date(b) => b.append_null(),
-                Self::Ts(b, _) => b.append_null(),
-            }
-            return Ok(());
-        };
-        let bad = |what: &str| format!("`{v}` is not {what}");
-        match self {
-            Self::I16(b) => b.append_value(v.parse().map_err(|_| bad("an int2"))?),
-            Self::I32(b) => b.append_value(v.parse().map_err(|_| bad("an int4"))?),
-            Self::I64(b) => b.append_value(v.parse().map_err(|_| bad("an int8"))?),
-            Self::F32(b) => {
-                b.append_value(text::parse_float(v).ok_or_else(|| bad("a float4"))? as f32)
-            }
-            Self::F64(b) => b.append_value(text::parse_float(v).ok_or_else(|| bad("a float8"))?),
-            Self::Dec(b, s) => {
-                b.append_value(text::parse_decimal(v, *s).map_err(|e| format!("`{v}`: {e}"))?)
-            }
-            Self::Str(b) => b.append_value(v),
-            Self::Bool(b) => b.append_value(match v {
-                "t" => true,
-                "f" => false,
-                _ => return Err(bad("a boolean")),
-            }),
-            Self::Date(b) => b.append_value(
-                text::parse_date(v)
-                    .ok_or_else(|| bad("a date this tool carries (years 1 to 9999)"))?,
-            ),
-            Self::Ts(b, _) => b.append_value(
-                text::parse_timestamp(v)
-                    .ok_or_else(|| bad("a timestamp this tool carries (years 1 to 9999)"))?,
-            ),
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            Self::I16(b) => Arc::new(b.finish()),
-            Self::I32(b) => Arc::new(b.finish()),
-            Self::I64(b) => Arc::new(b.finish()),
-            Self::F32(b) => Arc::new(b.finish()),
-            Self::F64(b) => Arc::new(b.finish()),
-            Self::Dec(b, _) => Arc::new(b.finish()),
-            Self::Str(b) => Arc::new(b.finish()),
-            Self::Bool(b) => Arc::new(b.finish()),
-            Self::Date(b) => Arc::new(b.finish()),
-            Self::Ts(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
-        }
-    }
 }
 
 impl Columns {
     fn new(kinds: &[Kind], capacity: usize) -> Self {
         Self {
             kinds: kinds.to_vec(),
-            builders: kinds.iter().map(|&k| Builder::new(k, capacity)).collect(),
+            builders: kinds
+                .iter()
+                .map(|&k| TextColumn::new(&k.data_type(), capacity))
+                .collect(),
             len: 0,
             capacity,
         }
@@ -513,10 +411,9 @@ impl Columns {
                 .ok_or_else(|| (i, "the row has fewer columns than the table".to_owned()))?
                 .map_err(|e| (i, e))?;
             match cell {
-                Cell::Null => b.push(None),
-                Cell::Value(v) => b.push(Some(&v)),
+                Cell::Null => b.push_null(),
+                Cell::Value(v) => b.push_text(&v).map_err(|e| (i, e))?,
             }
-            .map_err(|e| (i, e))?;
         }
         if fields.next().is_some() {
             return Err((
@@ -529,7 +426,7 @@ impl Columns {
     }
 
     fn finish(&mut self, schema: &SchemaRef) -> BatchResult {
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(TextColumn::finish).collect();
         self.len = 0;
         let _ = (&self.kinds, self.capacity);
         RecordBatch::try_new(schema.clone(), arrays)

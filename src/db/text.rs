@@ -348,6 +348,139 @@ fn hex(bytes: &[u8], out: &mut String) {
     }
 }
 
+/// A column of one batch being built from values in their text form (as
+/// PostgreSQL's COPY and MySQL's text protocol send them), by Arrow type.
+pub(super) enum TextColumn {
+    I16(arrow_array::builder::Int16Builder),
+    I32(arrow_array::builder::Int32Builder),
+    I64(arrow_array::builder::Int64Builder),
+    U64(arrow_array::builder::UInt64Builder),
+    F32(arrow_array::builder::Float32Builder),
+    F64(arrow_array::builder::Float64Builder),
+    Dec(arrow_array::builder::Decimal128Builder, i8),
+    Str(arrow_array::builder::StringBuilder),
+    Bool(arrow_array::builder::BooleanBuilder),
+    Date(arrow_array::builder::Date32Builder),
+    Ts(
+        arrow_array::builder::TimestampMicrosecondBuilder,
+        Option<std::sync::Arc<str>>,
+    ),
+    Bin(arrow_array::builder::BinaryBuilder),
+}
+
+impl TextColumn {
+    /// A builder for `n` values of `dt`: one of the types the database
+    /// adapters map to (integers, floats, Decimal128, Utf8, Boolean,
+    /// Date32, microsecond timestamps, Binary).
+    pub(super) fn new(dt: &DataType, n: usize) -> Self {
+        use arrow_array::builder::*;
+        match dt {
+            DataType::Int16 => Self::I16(Int16Builder::with_capacity(n)),
+            DataType::Int32 => Self::I32(Int32Builder::with_capacity(n)),
+            DataType::Int64 => Self::I64(Int64Builder::with_capacity(n)),
+            DataType::UInt64 => Self::U64(UInt64Builder::with_capacity(n)),
+            DataType::Float32 => Self::F32(Float32Builder::with_capacity(n)),
+            DataType::Float64 => Self::F64(Float64Builder::with_capacity(n)),
+            DataType::Decimal128(p, s) => Self::Dec(
+                Decimal128Builder::with_capacity(n)
+                    .with_precision_and_scale(*p, *s)
+                    .expect("the adapters map only valid precisions"),
+                *s,
+            ),
+            DataType::Boolean => Self::Bool(BooleanBuilder::with_capacity(n)),
+            DataType::Date32 => Self::Date(Date32Builder::with_capacity(n)),
+            DataType::Timestamp(_, tz) => {
+                Self::Ts(TimestampMicrosecondBuilder::with_capacity(n), tz.clone())
+            }
+            DataType::Binary => Self::Bin(BinaryBuilder::with_capacity(n, n * 8)),
+            _ => Self::Str(StringBuilder::with_capacity(n, n * 8)),
+        }
+    }
+
+    /// Appends a NULL.
+    pub(super) fn push_null(&mut self) {
+        match self {
+            Self::I16(b) => b.append_null(),
+            Self::I32(b) => b.append_null(),
+            Self::I64(b) => b.append_null(),
+            Self::U64(b) => b.append_null(),
+            Self::F32(b) => b.append_null(),
+            Self::F64(b) => b.append_null(),
+            Self::Dec(b, _) => b.append_null(),
+            Self::Str(b) => b.append_null(),
+            Self::Bool(b) => b.append_null(),
+            Self::Date(b) => b.append_null(),
+            Self::Ts(b, _) => b.append_null(),
+            Self::Bin(b) => b.append_null(),
+        }
+    }
+
+    /// Appends raw bytes: kept as they are in a binary column, read as
+    /// UTF-8 text otherwise.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    pub(super) fn push_bytes(&mut self, v: &[u8]) -> Result<(), String> {
+        match self {
+            Self::Bin(b) => {
+                b.append_value(v);
+                Ok(())
+            }
+            _ => self.push_text(
+                std::str::from_utf8(v).map_err(|_| "a value that is not UTF-8".to_owned())?,
+            ),
+        }
+    }
+
+    /// Appends a value from its text; why it is not a value of the type.
+    pub(super) fn push_text(&mut self, v: &str) -> Result<(), String> {
+        let bad = |what: &str| format!("`{v}` is not {what}");
+        match self {
+            Self::I16(b) => b.append_value(v.parse().map_err(|_| bad("a small integer"))?),
+            Self::I32(b) => b.append_value(v.parse().map_err(|_| bad("an integer"))?),
+            Self::I64(b) => b.append_value(v.parse().map_err(|_| bad("an integer"))?),
+            Self::U64(b) => b.append_value(v.parse().map_err(|_| bad("an unsigned integer"))?),
+            Self::F32(b) => b.append_value(parse_float(v).ok_or_else(|| bad("a float"))? as f32),
+            Self::F64(b) => b.append_value(parse_float(v).ok_or_else(|| bad("a double"))?),
+            Self::Dec(b, s) => {
+                b.append_value(parse_decimal(v, *s).map_err(|e| format!("`{v}`: {e}"))?)
+            }
+            Self::Str(b) => b.append_value(v),
+            Self::Bool(b) => b.append_value(match v {
+                "t" | "1" => true,
+                "f" | "0" => false,
+                _ => return Err(bad("a boolean")),
+            }),
+            Self::Date(b) => b.append_value(
+                parse_date(v).ok_or_else(|| bad("a date this tool carries (years 1 to 9999)"))?,
+            ),
+            Self::Ts(b, _) => b.append_value(
+                parse_timestamp(v)
+                    .ok_or_else(|| bad("a date and time this tool carries (years 1 to 9999)"))?,
+            ),
+            Self::Bin(b) => b.append_value(v.as_bytes()),
+        }
+        Ok(())
+    }
+
+    /// The column built so far (the builder starts again empty).
+    pub(super) fn finish(&mut self) -> arrow_array::ArrayRef {
+        use std::sync::Arc;
+        match self {
+            Self::I16(b) => Arc::new(b.finish()),
+            Self::I32(b) => Arc::new(b.finish()),
+            Self::I64(b) => Arc::new(b.finish()),
+            Self::U64(b) => Arc::new(b.finish()),
+            Self::F32(b) => Arc::new(b.finish()),
+            Self::F64(b) => Arc::new(b.finish()),
+            Self::Dec(b, _) => Arc::new(b.finish()),
+            Self::Str(b) => Arc::new(b.finish()),
+            Self::Bool(b) => Arc::new(b.finish()),
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Ts(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
+            Self::Bin(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
