@@ -779,6 +779,8 @@ mod tests {
         }
         store.finish("done", state::SUCCESS, "").unwrap();
         store.finish("failed", state::FAILED, "no").unwrap();
+        // Times are in milliseconds: the cutoff comes strictly after.
+        std::thread::sleep(std::time::Duration::from_millis(5));
         let cutoff = now();
         std::thread::sleep(std::time::Duration::from_millis(5));
         store.finish("recent", state::SUCCESS, "").unwrap();
