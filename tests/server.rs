@@ -551,7 +551,7 @@ fn a_task_over_four_files_reports_every_file_and_completes() {
 
 #[test]
 fn finished_tasks_are_deleted_after_the_retention_time() {
-    let s = start("retention", |c| c.finished_task_retention_secs = 2);
+    let s = start("retention", |c| c.finished_task_retention_secs = 4);
     customers_csv(&s.files().join("a.csv"), 2000, 1, Some("acme->r"));
     let body =
         json!({"files": ["a.csv"], "primary_key": ["customer_id"], "watermark_key_name": "tasks"});
