@@ -425,21 +425,40 @@ pub fn plan_file(
     columns: &Columns,
     read: &ReadOptions,
 ) -> Result<FilePlan> {
+    plan_source(wm, &SourceRef::File(path), content, columns, read)
+}
+
+/// [`plan_file`] for a file or a database table: what `dbwm embed` would
+/// do with `source`, measured on its first rows; nothing is written.
+///
+/// # Errors
+///
+/// As [`plan_file`], and [`Error::Database`].
+pub fn plan_source(
+    wm: &Watermarker,
+    source: &SourceRef<'_>,
+    content: &str,
+    columns: &Columns,
+    read: &ReadOptions,
+) -> Result<FilePlan> {
     let payload = wm.payload(content)?;
+    let label = source.label();
+    let path = label.as_path();
     // As an embed into the same format reads it: a CSV copy keeps every
     // cell's exact text, so numbers are planned as text.
     let read = &ReadOptions {
-        exact_text: read.exact_text || is_csv(path, read.format),
+        exact_text: read.exact_text || source.path().is_some_and(|p| is_csv(p, read.format)),
         ..read.clone()
     };
-    let source = files::open(path, read).map_err(Error::Input)?;
-    let rows = source.rows;
+    let (input, opened) = open_source(source, read)?;
+    let columns = &resolve_columns(columns, &opened, path)?;
+    let rows = input.rows;
     let density = wm.density_for(rows, &payload);
-    let (plan, mut source) = plan(source, path, columns)?;
+    let (plan, mut input) = plan(input, path, columns)?;
     let mut sample = vec![ColumnReport::default(); plan.marked_names().len()];
     let mut sample_rows = 0;
     while sample_rows < adapter::PROFILE_ROWS {
-        let Some(batch) = source.reader.next() else {
+        let Some(batch) = input.reader.next() else {
             break;
         };
         let batch = batch.map_err(|e| input_error(path, e))?;

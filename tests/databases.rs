@@ -967,8 +967,18 @@ fn sqlite_round_trip_keeps_declared_types_key_and_unmarked_values() {
     let path = dir.path("shop.db");
     sqlite_table(&path, 20_000);
     let url = format!("sqlite://{}", path.display());
+    let plan = dbwm(&["plan", &url, "--table", "orders", "--json"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let out = embed_table("acme->lite", &url, "orders", &url, "orders_copy", &[]);
     assert!(out.status.success(), "{}", text(&out));
+    let fingerprint = plan["fingerprint"].as_str().unwrap();
+    assert!(
+        text(&out).contains(&format!("plan {fingerprint}")),
+        "the plan dbwm plan showed: {}",
+        text(&out)
+    );
+    assert_eq!(plan["rows"], 20_000);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let schema = |t: &str| -> Vec<(String, String, bool, i64)> {
         let mut s = conn.prepare(&format!("PRAGMA table_info({t})")).unwrap();

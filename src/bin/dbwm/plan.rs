@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use dbwatermark::pipeline;
 use dbwatermark::report::PlanReport;
 
-use crate::args::{DensityArgs, KeyArgs, ReadArgs};
+use crate::args::{DensityArgs, KeyArgs, Place, ReadArgs};
 use crate::output::{Failure, Outcome};
 
 #[derive(clap::Args)]
@@ -25,7 +25,7 @@ pub struct PlanArgs {
     /// Print the plan as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// The input file.
+    /// The input file, or a database URL with --table or --query.
     pub input: PathBuf,
 }
 
@@ -35,14 +35,20 @@ pub fn run(args: &PlanArgs) -> Outcome {
     let config = args.density.config().map_err(Failure::Caller)?;
     let wm = args.key.watermarker(config).map_err(Failure::Caller)?;
     let read = args.read.options().map_err(Failure::Caller)?;
-    let plan = pipeline::plan_file(
+    let place = Place::parse(&args.input).map_err(Failure::Caller)?;
+    let relation = args.read.relation(&place).map_err(Failure::Caller)?;
+    let source = match (&place, &relation) {
+        (Place::Database(url), Some(relation)) => pipeline::SourceRef::Database { url, relation },
+        _ => pipeline::SourceRef::File(&args.input),
+    };
+    let plan = pipeline::plan_source(
         &wm,
-        &args.input,
+        &source,
         &args.content,
         &args.read.columns().map_err(Failure::Caller)?,
         &read,
     )?;
-    let report = PlanReport::new(&plan, &args.input);
+    let report = PlanReport::new(&plan, &source.label());
     if args.json {
         outln!(
             "{}",
