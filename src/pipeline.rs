@@ -226,18 +226,30 @@ fn resolve_columns(columns: &Columns, opened: &Opened, label: &Path) -> Result<C
             }
         )));
     }
+    Ok(out)
+}
+
+/// The columns a database source passes through unmarked, with why (unless
+/// the owner's rules speak of them).
+fn passed_through(opened: &Opened, columns: &Columns) -> Vec<(String, String)> {
     #[cfg(feature = "db")]
     if let Some((_, db_columns)) = &opened.columns {
-        for c in db_columns.iter().filter(|c| c.passed_through) {
-            if out.rules.get(&c.name).is_none() && !out.key.contains(&c.name) {
-                out.rules
-                    .entry(&c.name)
-                    .set("mark", "false")
-                    .expect("`mark = false` is a valid setting");
-            }
-        }
+        return db_columns
+            .iter()
+            .filter(|c| c.passed_through && columns.rules.get(&c.name).is_none())
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    format!(
+                        "type {} is passed through as it is (a mark would not survive it or would break it)",
+                        c.sql_type
+                    ),
+                )
+            })
+            .collect();
     }
-    Ok(out)
+    let _ = (opened, columns);
+    Vec::new()
 }
 
 /// The output of an embed.
@@ -349,7 +361,12 @@ impl RecordBatchReader for Replay {
 /// to [`adapter::PROFILE_ROWS`] rows, read once and put back in front of the
 /// rest); the same for embedding and extraction, so that a leak is read in
 /// the columns its copy was marked in.
-fn plan(mut input: Input, path: &Path, columns: &Columns) -> Result<(BatchPlan, Input)> {
+fn plan(
+    mut input: Input,
+    path: &Path,
+    columns: &Columns,
+    passed: &[(String, String)],
+) -> Result<(BatchPlan, Input)> {
     let key: Vec<&str> = columns.key.iter().map(String::as_str).collect();
     let marked: Option<Vec<&str>> = columns
         .marked
@@ -368,8 +385,20 @@ fn plan(mut input: Input, path: &Path, columns: &Columns) -> Result<(BatchPlan, 
             None => break,
         }
     }
-    let plan = BatchPlan::profiled_with(&schema, &key, marked.as_deref(), &columns.rules, &head)
-        .map_err(columns_error(path))?;
+    let mut plan =
+        BatchPlan::profiled_with(&schema, &key, marked.as_deref(), &columns.rules, &head)
+            .map_err(columns_error(path))?;
+    for (name, reason) in passed {
+        plan.leave_alone(name, reason);
+    }
+    if plan.marked_names().is_empty() {
+        let why: Vec<String> = plan
+            .column_plans()
+            .iter()
+            .map(|p| format!("`{}`: {}", p.name, p.reason))
+            .collect();
+        return Err(columns_error(path)(adapter::Error::NothingToMark(why.join("; "))));
+    }
     input.reader = Box::new(Replay {
         schema,
         head: head.into_iter(),
@@ -454,7 +483,8 @@ pub fn plan_source(
     let columns = &resolve_columns(columns, &opened, path)?;
     let rows = input.rows;
     let density = wm.density_for(rows, &payload);
-    let (plan, mut input) = plan(input, path, columns)?;
+    let passed = passed_through(&opened, columns);
+    let (plan, mut input) = plan(input, path, columns, &passed)?;
     let mut sample = vec![ColumnReport::default(); plan.marked_names().len()];
     let mut sample_rows = 0;
     while sample_rows < adapter::PROFILE_ROWS {
@@ -571,7 +601,8 @@ pub fn embed(
     };
     let (source, opened) = open_source(&job.source, read)?;
     let columns = resolve_columns(job.columns, &opened, &label)?;
-    let (plan, source) = plan(source, &label, &columns)?;
+    let passed = passed_through(&opened, &columns);
+    let (plan, source) = plan(source, &label, &columns, &passed)?;
     let density = wm.density_for(source.rows, &payload);
     #[allow(unused_mut)]
     let mut write = job.write.clone();
@@ -688,7 +719,8 @@ pub fn extract_against(
         let path = label.as_path();
         let (source, opened) = open_source(place, read)?;
         let columns = &resolve_columns(columns, &opened, path)?;
-        let (plan, source) = plan(source, path, columns)?;
+        let passed = passed_through(&opened, columns);
+        let (plan, source) = plan(source, path, columns, &passed)?;
         let total = source.rows;
         let done = all.rows() as usize;
         let mut file_tallies = plan.new_tallies();

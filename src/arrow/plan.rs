@@ -350,6 +350,28 @@ impl BatchPlan {
         })
     }
 
+    /// Leaves column `name` unmarked, with `reason` as its plan's reason
+    /// (an adapter that knows more than the profile: a database type that
+    /// cannot carry marks); nothing happens for a column the plan does not
+    /// mark.
+    pub fn leave_alone(&mut self, name: &str, reason: &str) {
+        let Some(j) = self
+            .marked
+            .iter()
+            .position(|&i| self.schema.field(i).name() == name)
+        else {
+            return;
+        };
+        self.marked.remove(j);
+        self.limits.remove(j);
+        self.text_numbers.remove(j);
+        self.skipped.push(name.to_owned());
+        if let Some(p) = self.plans.iter_mut().find(|p| p.name == name) {
+            p.carrier = Carrier::Nothing;
+            p.reason = reason.to_owned();
+        }
+    }
+
     /// Every non-key column's plan, in schema order, when the plan was
     /// made by [`BatchPlan::profiled`] (empty otherwise).
     pub fn column_plans(&self) -> &[ColumnPlan] {
