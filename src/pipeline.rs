@@ -397,7 +397,9 @@ fn plan(
             .iter()
             .map(|p| format!("`{}`: {}", p.name, p.reason))
             .collect();
-        return Err(columns_error(path)(adapter::Error::NothingToMark(why.join("; "))));
+        return Err(columns_error(path)(adapter::Error::NothingToMark(
+            why.join("; "),
+        )));
     }
     input.reader = Box::new(Replay {
         schema,
