@@ -25,7 +25,7 @@ for run in 1 2 3; do
     psql_ -c "COPY bench_src TO STDOUT" | psql_ -c "COPY bench_plain FROM STDIN"
     plain=$(echo "$(date +%s.%N) - $start" | bc)
     start=$(date +%s.%N)
-    DBWM_KEY=bench "$dbwm" embed --content acme->bench "$url" --table bench_src \
+    DBWM_KEY=bench "$dbwm" embed --content "acme->bench" "$url" --table bench_src \
         -o "$url" --output-table bench_copy 2>/dev/null
     marked=$(echo "$(date +%s.%N) - $start" | bc)
     printf 'run %d, %d rows: plain COPY out and in %.2f s, dbwm embed %.2f s, ratio %.2f\n' \
