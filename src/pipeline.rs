@@ -252,6 +252,30 @@ fn passed_through(opened: &Opened, columns: &Columns) -> Vec<(String, String)> {
     Vec::new()
 }
 
+/// A source opened and planned: its plan, its batches (the profiled ones
+/// put back in front), what the source told of itself and the job's
+/// columns made whole from it.
+struct Planned {
+    plan: BatchPlan,
+    input: Input,
+    opened: Opened,
+    columns: Columns,
+}
+
+/// Opens `source` and plans it from its first rows, as every job does.
+fn open_planned(source: &SourceRef<'_>, read: &ReadOptions, columns: &Columns) -> Result<Planned> {
+    let label = source.label();
+    let (input, opened) = open_source(source, read)?;
+    let columns = resolve_columns(columns, &opened, &label)?;
+    let (plan, input) = plan(input, &label, &columns, &opened)?;
+    Ok(Planned {
+        plan,
+        input,
+        opened,
+        columns,
+    })
+}
+
 /// The output of an embed.
 enum Sink {
     File(Box<Output>),
@@ -365,7 +389,7 @@ fn plan(
     mut input: Input,
     path: &Path,
     columns: &Columns,
-    passed: &[(String, String)],
+    opened: &Opened,
 ) -> Result<(BatchPlan, Input)> {
     let key: Vec<&str> = columns.key.iter().map(String::as_str).collect();
     let marked: Option<Vec<&str>> = columns
@@ -388,8 +412,8 @@ fn plan(
     let mut plan =
         BatchPlan::profiled_with(&schema, &key, marked.as_deref(), &columns.rules, &head)
             .map_err(columns_error(path))?;
-    for (name, reason) in passed {
-        plan.leave_alone(name, reason);
+    for (name, reason) in passed_through(opened, columns) {
+        plan.leave_alone(&name, &reason);
     }
     if plan.marked_names().is_empty() {
         let why: Vec<String> = plan
@@ -481,12 +505,11 @@ pub fn plan_source(
         exact_text: read.exact_text || source.path().is_some_and(|p| is_csv(p, read.format)),
         ..read.clone()
     };
-    let (input, opened) = open_source(source, read)?;
-    let columns = &resolve_columns(columns, &opened, path)?;
+    let Planned {
+        plan, mut input, ..
+    } = open_planned(source, read, columns)?;
     let rows = input.rows;
     let density = wm.density_for(rows, &payload);
-    let passed = passed_through(&opened, columns);
-    let (plan, mut input) = plan(input, path, columns, &passed)?;
     let mut sample = vec![ColumnReport::default(); plan.marked_names().len()];
     let mut sample_rows = 0;
     while sample_rows < adapter::PROFILE_ROWS {
@@ -601,10 +624,12 @@ pub fn embed(
         exact_text: job.read.exact_text || csv_to_csv,
         ..job.read.clone()
     };
-    let (source, opened) = open_source(&job.source, read)?;
-    let columns = resolve_columns(job.columns, &opened, &label)?;
-    let passed = passed_through(&opened, &columns);
-    let (plan, source) = plan(source, &label, &columns, &passed)?;
+    let Planned {
+        plan,
+        input: source,
+        opened,
+        columns,
+    } = open_planned(&job.source, read, job.columns)?;
     let density = wm.density_for(source.rows, &payload);
     #[allow(unused_mut)]
     let mut write = job.write.clone();
@@ -719,10 +744,11 @@ pub fn extract_against(
     for place in sources {
         let label = place.label();
         let path = label.as_path();
-        let (source, opened) = open_source(place, read)?;
-        let columns = &resolve_columns(columns, &opened, path)?;
-        let passed = passed_through(&opened, columns);
-        let (plan, source) = plan(source, path, columns, &passed)?;
+        let Planned {
+            plan,
+            input: source,
+            ..
+        } = open_planned(place, read, columns)?;
         let total = source.rows;
         let done = all.rows() as usize;
         let mut file_tallies = plan.new_tallies();

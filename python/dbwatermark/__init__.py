@@ -383,6 +383,13 @@ class Tally:
         return f"Tally(rows={self.rows}, votes={self.votes!r}, key_fingerprint='{self.key_fingerprint}')"
 
 
+def _plan_option(options: Mapping[str, Any]) -> Optional[Plan]:
+    plan = options.get("plan")
+    if plan is not None and not isinstance(plan, Plan):
+        raise TypeError(f"`plan` must be a dbwatermark.Plan, got {type(plan).__name__}")
+    return plan
+
+
 def _secret(key: Optional[str], key_file: Union[str, "os.PathLike[str]", None]) -> str:
     if key is not None:
         if not isinstance(key, str):
@@ -464,9 +471,7 @@ class Watermarker:
 
     def _marking(self, data: Any, pk: Any, columns: Any, options: Mapping[str, Any]):
         o = self._options(options, ("trace_rows", "rules", "rule", "plan", "rows"))
-        plan = o.get("plan")
-        if plan is not None and not isinstance(plan, Plan):
-            raise TypeError(f"`plan` must be a dbwatermark.Plan, got {type(plan).__name__}")
+        plan = _plan_option(o)
         arrow, rows = _arrow(data)
         rows = o.get("rows", rows)
         engine = self._engine_for(o.get("trace_rows", DEFAULT_TRACE_ROWS))
@@ -558,9 +563,7 @@ class Watermarker:
         whole or its first rows); without one, each part is planned from its
         own rows. Also takes ``rules`` and ``rule``."""
         o = self._options(options, ("rules", "rule", "plan"))
-        plan = o.get("plan")
-        if plan is not None and not isinstance(plan, Plan):
-            raise TypeError(f"`plan` must be a dbwatermark.Plan, got {type(plan).__name__}")
+        plan = _plan_option(o)
         arrow, _rows = _arrow(data)
         triples = _rules(o.get("rules"), o.get("rule"))
         spec = _native.Columns(_pk(pk), _names(columns, "columns"), triples)

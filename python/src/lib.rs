@@ -200,20 +200,31 @@ struct Marking {
     density: Density,
 }
 
-impl Iterator for Marking {
-    type Item = Result<RecordBatch, ArrowError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl Marking {
+    /// The next batch, marked.
+    fn next_marked(&mut self) -> Option<Result<RecordBatch, Failure>> {
         let batch = match self.input.next()? {
             Ok(batch) => batch,
-            Err(e) => return Some(Err(e)),
+            Err(e) => return Some(Err(Failure::Input(e))),
         };
         Some(
             self.wm
                 .embed_batch(&batch, &self.input.plan, &self.payload, self.density)
                 .map(|(batch, _)| batch)
-                .map_err(|e| ArrowError::ExternalError(Box::new(e))),
+                .map_err(Failure::Columns),
         )
+    }
+}
+
+impl Iterator for Marking {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.next_marked()?.map_err(|f| match f {
+            Failure::Input(e) => e,
+            Failure::Columns(e) => ArrowError::ExternalError(Box::new(e)),
+            Failure::Plan(e) => ArrowError::ExternalError(Box::new(e)),
+        }))
     }
 }
 
@@ -322,18 +333,17 @@ impl Engine {
         let payload = self.payload(py, content)?;
         let shared = plan.map(|p| &p.shared);
         let density = self.density(shared, rows, &payload)?;
-        let marked = py.detach(|| -> Result<_, Failure> {
-            let planned = self::plan(input, columns, shared)?;
-            let schema = planned.schema.clone();
-            let plan = planned.plan.clone();
+        let marked = py.detach(move || -> Result<_, Failure> {
+            let mut marking = Marking {
+                wm: self.wm.clone(),
+                input: self::plan(input, columns, shared)?,
+                payload,
+                density,
+            };
+            let schema = marking.input.schema.clone();
             let mut out = Vec::new();
-            for batch in planned {
-                let batch = batch.map_err(Failure::Input)?;
-                let (marked, _) = self
-                    .wm
-                    .embed_batch(&batch, &plan, &payload, density)
-                    .map_err(Failure::Columns)?;
-                out.push(marked);
+            while let Some(batch) = marking.next_marked() {
+                out.push(batch?);
             }
             Ok((out, schema))
         });

@@ -11,7 +11,9 @@ use std::sync::mpsc::SyncSender;
 
 use arrow_array::builder::{BinaryBuilder, Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::UInt64Type;
+use arrow_array::types::{
+    Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, SchemaRef};
 use rusqlite::types::{Value, ValueRef};
@@ -458,11 +460,13 @@ fn value(array: &dyn Array, row: usize) -> std::result::Result<Value, String> {
                 i64::try_from(v).map_err(|_| format!("{v} is larger than SQLite's integers"))?,
             )
         }
-        dt if dt.is_integer() => {
-            let mut s = String::new();
-            super::text::value_text(array, row, &mut s)?;
-            Value::Integer(s.parse().map_err(|_| format!("{s} is not an integer"))?)
-        }
+        DataType::Int8 => Value::Integer(array.as_primitive::<Int8Type>().value(row).into()),
+        DataType::Int16 => Value::Integer(array.as_primitive::<Int16Type>().value(row).into()),
+        DataType::Int32 => Value::Integer(array.as_primitive::<Int32Type>().value(row).into()),
+        DataType::Int64 => Value::Integer(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => Value::Integer(array.as_primitive::<UInt8Type>().value(row).into()),
+        DataType::UInt16 => Value::Integer(array.as_primitive::<UInt16Type>().value(row).into()),
+        DataType::UInt32 => Value::Integer(array.as_primitive::<UInt32Type>().value(row).into()),
         DataType::Boolean => Value::Integer(i64::from(array.as_boolean().value(row))),
         DataType::Float32 => Value::Real(f64::from(
             array
