@@ -43,6 +43,10 @@ pub enum Error {
     /// table named for a file).
     #[error("{0}")]
     Job(String),
+    /// The job was asked to stop ([`embed_until`]) before it finished;
+    /// nothing was written.
+    #[error("stopped before the copy was complete; nothing was written")]
+    Stopped,
 }
 
 impl Error {
@@ -50,7 +54,7 @@ impl Error {
     /// being a failure to write.
     pub fn is_caller_error(&self) -> bool {
         match self {
-            Self::Output(_) => false,
+            Self::Output(_) | Self::Stopped => false,
             #[cfg(feature = "db")]
             Self::Database(e) => e.is_caller_error(),
             _ => true,
@@ -610,6 +614,23 @@ pub fn embed(
     job: &Job<'_>,
     progress: &mut dyn FnMut(usize, Option<usize>),
 ) -> Result<EmbedSummary> {
+    embed_until(wm, job, progress, &|| false)
+}
+
+/// [`embed`], asking `stop` before each batch: once it answers true the
+/// job ends with [`Error::Stopped`] and nothing is written (a file output
+/// is never moved into place, a table never committed). For a job that a
+/// server may cancel or shut down.
+///
+/// # Errors
+///
+/// As [`embed`], and [`Error::Stopped`].
+pub fn embed_until(
+    wm: &Watermarker,
+    job: &Job<'_>,
+    progress: &mut dyn FnMut(usize, Option<usize>),
+    stop: &dyn Fn() -> bool,
+) -> Result<EmbedSummary> {
     let payload = wm.payload(job.content)?;
     let label = job.source.label();
     // CSV to CSV keeps every cell's exact text: numbers are read as text
@@ -644,6 +665,9 @@ pub fn embed(
     // batch is written before the following one is read.
     let mut stream = wm.embed_stream(source.reader, &plan, &payload, density);
     for marked in stream.by_ref() {
+        if stop() {
+            return Err(Error::Stopped);
+        }
         let marked = marked.map_err(|e| match e {
             adapter::Error::Input(e) => input_error(&label, e),
             other => columns_error(&label)(other),
@@ -653,6 +677,9 @@ pub fn embed(
         progress(rows, total);
     }
     let reports = stream.reports().to_vec();
+    if stop() {
+        return Err(Error::Stopped);
+    }
     sink.finish()?;
     Ok(EmbedSummary {
         rows,

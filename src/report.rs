@@ -207,20 +207,103 @@ impl<'a> ExtractReport<'a> {
     }
 }
 
-/// The evidence of one file of a server task: `{rows, watermarks}`.
+/// The evidence of one file or table of a server task: `{rows,
+/// watermarks}`, and when the server keeps a registry, `{identified,
+/// candidates}` as `dbwm extract --candidates` prints them.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileEvidence<'a> {
     /// Rows read.
     pub rows: usize,
     /// Every watermark decoded.
     pub watermarks: Vec<WatermarkReport<'a>>,
+    /// The issued copies named, best first (only with a registry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identified: Option<Vec<ScoreReport<'a>>>,
+    /// The test against the registry (only with a registry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<CandidatesReport<'a>>,
+}
+
+impl<'a> FileEvidence<'a> {
+    /// The evidence of `summary`, tested against the `issued` copies its
+    /// identification was made with, if any.
+    pub fn tested(
+        summary: &'a ExtractSummary,
+        issued: Option<&'a crate::registry::Issued>,
+    ) -> Self {
+        let report = ExtractReport::tested(summary, &[], issued);
+        Self {
+            rows: report.rows,
+            watermarks: report.watermarks,
+            identified: issued.map(|_| report.identified),
+            candidates: report.candidates,
+        }
+    }
 }
 
 impl<'a> From<&'a ExtractSummary> for FileEvidence<'a> {
     fn from(summary: &'a ExtractSummary) -> Self {
+        Self::tested(summary, None)
+    }
+}
+
+/// What an embedding job did, as a server task's `result`: `{rows,
+/// target, density, plan_fingerprint, columns, skipped, registered}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbedReport<'a> {
+    /// Rows written.
+    pub rows: usize,
+    /// Where the copy was written.
+    pub target: &'a str,
+    /// The density, as `1/N`.
+    pub density: String,
+    /// The plan's fingerprint (also in the registry record).
+    pub plan_fingerprint: &'a str,
+    /// Per marked column: cells marked and changed.
+    pub columns: Vec<EmbedColumnReport<'a>>,
+    /// Columns left unmarked.
+    pub skipped: &'a [String],
+    /// Whether the copy was recorded in the registry.
+    pub registered: bool,
+}
+
+/// One marked column of an [`EmbedReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbedColumnReport<'a> {
+    /// The column.
+    pub name: &'a str,
+    /// Cells that carry a mark.
+    pub cells_marked: usize,
+    /// Cells whose value changed.
+    pub cells_changed: usize,
+    /// Largest change of one cell, in the column's unit.
+    pub max_abs_change: f64,
+}
+
+impl<'a> EmbedReport<'a> {
+    /// The report of `summary`, written to `target`.
+    pub fn new(
+        summary: &'a crate::pipeline::EmbedSummary,
+        target: &'a str,
+        registered: bool,
+    ) -> Self {
         Self {
             rows: summary.rows,
-            watermarks: summary.found.iter().map(WatermarkReport::from).collect(),
+            target,
+            density: summary.density.to_string(),
+            plan_fingerprint: &summary.plan_fingerprint,
+            columns: summary
+                .columns
+                .iter()
+                .map(|(name, r)| EmbedColumnReport {
+                    name,
+                    cells_marked: r.marked,
+                    cells_changed: r.changed,
+                    max_abs_change: r.max_abs_change,
+                })
+                .collect(),
+            skipped: &summary.skipped,
+            registered,
         }
     }
 }

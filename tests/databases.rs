@@ -440,6 +440,21 @@ fn postgres_an_existing_target_is_refused_unless_replace_is_asked() {
     assert_eq!(n, 2_000);
 }
 
+/// Whether `seen` holds before `child` exits (polled for up to 60 s).
+fn seen_before_exit(child: &mut std::process::Child, mut seen: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if seen() {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
 #[test]
 fn postgres_a_killed_embed_leaves_no_table() {
     let Some(pg) = postgres() else { return };
@@ -469,9 +484,7 @@ fn postgres_a_killed_embed_leaves_no_table() {
         .spawn()
         .unwrap();
     // Wait until the copy into the new table is under way, then kill.
-    let start = Instant::now();
-    let mut seen = false;
-    while start.elapsed() < Duration::from_secs(60) {
+    let seen = seen_before_exit(&mut child, || {
         let copying: i64 = c
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbwm' \
@@ -480,15 +493,8 @@ fn postgres_a_killed_embed_leaves_no_table() {
             )
             .unwrap()
             .get(0);
-        if copying > 0 {
-            seen = true;
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        copying > 0
+    });
     assert!(seen, "the embed was seen copying before it ended");
     child.kill().unwrap();
     child.wait().unwrap();
@@ -928,44 +934,62 @@ fn mariadb_refuses_an_existing_target_replaces_when_asked_and_traces_a_leak() {
     );
 }
 
+#[test]
+fn mariadb_a_killed_embed_leaves_no_target_and_the_next_run_clears_its_partial_table() {
+    let Some(url) = mariadb() else { return };
+    create_my_orders(url, "killed_my_src", 400_000);
+    let tables = |name: &str| {
+        my_sql(
+            url,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_name = '{name}'"
+            ),
+        )[0][0]
+            .clone()
+            .unwrap()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbwm"))
+        .args([
+            "embed",
+            "--content",
+            "c",
+            url,
+            "--table",
+            "killed_my_src",
+            "-o",
+            url,
+            "--output-table",
+            "killed_my",
+        ])
+        .env("DBWM_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until rows are going into the partial table, then kill.
+    let seen = seen_before_exit(&mut child, || tables("killed_my__dbwm_partial") == "1");
+    assert!(seen, "the embed was seen writing before it ended");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(tables("killed_my"), "0", "a killed embed left the target");
+    // The next run to the same target drops what the killed one left.
+    let out = embed_table("acme->again", url, "killed_my_src", url, "killed_my", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(tables("killed_my"), "1");
+    assert_eq!(tables("killed_my__dbwm_partial"), "0");
+    let rows = my_sql(url, "SELECT COUNT(*) FROM killed_my");
+    assert_eq!(rows[0][0].as_deref(), Some("400000"));
+}
+
 // ---------------------------------------------------------------------
 // SQLite: nothing to install.
-
-fn sqlite_table(path: &Path, rows: i64) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE orders (id INTEGER PRIMARY KEY, carrier TEXT NOT NULL, qty INTEGER,
-                              price REAL, amount DECIMAL(10,2), day DATE, note TEXT, blob BLOB);",
-    )
-    .unwrap();
-    let mut insert = conn
-        .prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
-        .unwrap();
-    for i in 1..=rows {
-        insert
-            .execute(rusqlite::params![
-                i,
-                ["AA", "UA", "DL"][(i % 3) as usize],
-                1 + i * 37 % 900,
-                10.0 + (i * 7919 % 100_000) as f64 / 100.0,
-                format!("{}.{:02}", 5 + i % 1000, i % 100),
-                format!("2024-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
-                if i % 30 == 0 {
-                    None
-                } else {
-                    Some(format!("note {i}"))
-                },
-                vec![i as u8, 7],
-            ])
-            .unwrap();
-    }
-}
 
 #[test]
 fn sqlite_round_trip_keeps_declared_types_key_and_unmarked_values() {
     let dir = TempDir::new("db-sqlite-rt");
     let path = dir.path("shop.db");
-    sqlite_table(&path, 20_000);
+    crate::support::sqlite_orders(&path, 20_000);
     let url = format!("sqlite://{}", path.display());
     let plan = dbwm(&["plan", &url, "--table", "orders", "--json"]);
     assert!(plan.status.success(), "{}", text(&plan));
@@ -1034,7 +1058,7 @@ fn sqlite_round_trip_keeps_declared_types_key_and_unmarked_values() {
 fn sqlite_refuses_an_existing_table_and_a_csv_loads_into_a_new_one() {
     let dir = TempDir::new("db-sqlite-csv");
     let path = dir.path("shop.db");
-    sqlite_table(&path, 3_000);
+    crate::support::sqlite_orders(&path, 3_000);
     let url = format!("sqlite://{}", path.display());
     let out = embed_table("c", &url, "orders", &url, "orders", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -1084,4 +1108,79 @@ fn sqlite_refuses_an_existing_table_and_a_csv_loads_into_a_new_one() {
         "{}",
         text(&missing)
     );
+}
+
+// ---------------------------------------------------------------------
+// `dbwm serve`'s tasks on PostgreSQL.
+
+#[test]
+fn postgres_server_tasks_mark_a_table_into_a_new_one_and_trace_a_leak_of_it() {
+    let Some(pg) = postgres() else { return };
+    let mut c = client(pg);
+    create_all_types(&mut c, "task_src", 12_000);
+    let dir = TempDir::new("db-server-task");
+    // The password in a file of its own, not in the configured URL.
+    let password_file = dir.path("pw");
+    std::fs::write(&password_file, format!("{}\n", pg.password)).unwrap();
+    let url = pg.url.replacen(&format!(":{}@", pg.password), "@", 1);
+    assert!(!url.contains(&pg.password) || pg.password.is_empty());
+    let registry = dir.path("issued.jsonl");
+    let s = crate::server::start("pg-server-task", |config| {
+        config.connections.insert(
+            "shop".into(),
+            dbwatermark::server::ConnectionConfig {
+                url: url.clone(),
+                password_file: Some(password_file.clone()),
+                write: true,
+                queries: false,
+            },
+        );
+        config.registry = Some(registry.clone());
+    });
+    let tasks = format!("/v1/{}/data-watermark-embed-tasks", crate::server::PROJECT);
+    let body = serde_json::json!({
+        "source_db_info": {"connection": "shop", "table_name": "task_src"},
+        "target_db_info": {"connection": "shop", "table_name": "task_copy"},
+        "water_mark": "acme->pg-task",
+        "watermark_key_name": "tasks",
+    });
+    let r = crate::server_db::post(&s, &tasks, &body);
+    assert_eq!(r.status, 200, "{r:?}");
+    let id = r.body["task_id"].as_str().unwrap();
+    let d = s.wait_at(&format!("{tasks}/{id}"));
+    assert_eq!(d["state"], "Success", "{d}");
+    assert_eq!(d["result"]["rows"], 12_000);
+    assert_eq!(d["result"]["target"], "shop:task_copy");
+    // Same types, constraints and keys; only planned columns changed.
+    assert_eq!(
+        column_types(&mut c, "task_copy"),
+        column_types(&mut c, "task_src")
+    );
+    let unmarked = ["id", "label", "flag", "day", "u", "doc", "tags", "raw"];
+    assert_eq!(
+        rows_as_text(&mut c, "task_copy", &unmarked),
+        rows_as_text(&mut c, "task_src", &unmarked)
+    );
+    // A leak of a tenth of the copy, as a table, named from the registry.
+    c.batch_execute("CREATE TABLE task_leak AS SELECT * FROM task_copy WHERE id % 10 = 7")
+        .unwrap();
+    let extract = format!("/v1/{}/watermark/extract/tasks", crate::server::PROJECT);
+    let body = serde_json::json!({
+        "tables": [{"connection": "shop", "table_name": "task_leak"}],
+        "primary_key": ["id"],
+        "watermark_key_name": "tasks",
+    });
+    let r = crate::server_db::post(&s, &extract, &body);
+    assert_eq!(r.status, 200, "{r:?}");
+    let d = s.wait_task(crate::server::PROJECT, r.body["task_id"].as_str().unwrap());
+    let leak = &d["remarks"][0];
+    assert_eq!(leak["status"], "done", "{d}");
+    assert_eq!(leak["evidence"]["rows"], 1_200);
+    assert_eq!(
+        leak["evidence"]["identified"][0]["content"], "acme->pg-task",
+        "{leak}"
+    );
+    // The password is in no answer and no file the server wrote.
+    let everything = format!("{d}{}", std::fs::read_to_string(&registry).unwrap());
+    assert!(!everything.contains(&pg.password), "{everything}");
 }

@@ -52,7 +52,9 @@ pub fn start(name: &str, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
         ..ServerConfig::default()
     };
     tweak(&mut config);
-    let mut secrets = Secrets::default();
+    // The connections (and any keyring) of the config, as `dbwm serve`
+    // loads them.
+    let mut secrets = Secrets::load_with(&config, |_| None).unwrap();
     secrets.credentials.insert(AK.into(), SK.into());
     secrets.tokens.push("test-token".into());
     secrets
@@ -218,14 +220,14 @@ impl TestServer {
 
     /// Polls a task until it ends (or 60 s pass).
     pub fn wait_task(&self, project: &str, id: &str) -> Value {
+        self.wait_at(&format!("/v1/{project}/watermark/extract/tasks/{id}"))
+    }
+
+    /// Polls the task at `path` until it ends (or 60 s pass).
+    pub fn wait_at(&self, path: &str) -> Value {
         let start = Instant::now();
         loop {
-            let r = self.call(
-                "GET",
-                &format!("/v1/{project}/watermark/extract/tasks/{id}"),
-                b"",
-                signed(),
-            );
+            let r = self.call("GET", path, b"", signed());
             assert_eq!(r.status, 200, "{r:?}");
             if r.body["status"] != 0 || start.elapsed() > Duration::from_secs(60) {
                 return r.body;
@@ -903,6 +905,18 @@ fn the_openapi_document_is_served_and_lists_every_route() {
         ),
         (
             "/v1/{project_id}/watermark/extract/tasks/{task_id}/cancel",
+            &["post"],
+        ),
+        (
+            "/v1/{project_id}/data-watermark-embed-tasks",
+            &["post", "get"],
+        ),
+        (
+            "/v1/{project_id}/data-watermark-embed-tasks/{task_id}",
+            &["get"],
+        ),
+        (
+            "/v1/{project_id}/data-watermark-embed-tasks/{task_id}/cancel",
             &["post"],
         ),
     ] {

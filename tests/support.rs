@@ -124,3 +124,41 @@ pub fn found(wm: &Watermarker, table: &Table) -> Vec<String> {
         .map(|f| f.content)
         .collect()
 }
+
+/// A SQLite table `orders` of `rows` rows at `path`: a key, a code, an
+/// integer and a float measure, a decimal, a date, text with NULLs and a
+/// blob.
+#[cfg(feature = "sqlite")]
+pub fn sqlite_orders(path: &std::path::Path, rows: i64) {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    let conn = conn.transaction().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, carrier TEXT NOT NULL, qty INTEGER,
+                              price REAL, amount DECIMAL(10,2), day DATE, note TEXT, blob BLOB);",
+    )
+    .unwrap();
+    {
+        let mut insert = conn
+            .prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+            .unwrap();
+        for i in 1..=rows {
+            insert
+                .execute(rusqlite::params![
+                    i,
+                    ["AA", "UA", "DL"][(i % 3) as usize],
+                    1 + i * 37 % 900,
+                    10.0 + (i * 7919 % 100_000) as f64 / 100.0,
+                    format!("{}.{:02}", 5 + i % 1000, i % 100),
+                    format!("2024-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+                    if i % 30 == 0 {
+                        None
+                    } else {
+                        Some(format!("note {i}"))
+                    },
+                    vec![i as u8, 7],
+                ])
+                .unwrap();
+        }
+    }
+    conn.commit().unwrap();
+}

@@ -23,6 +23,8 @@ mod robustness;
 mod roundtrip;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
+mod server_db;
 #[cfg(feature = "dsc")]
 mod signing;
 mod tallies;

@@ -119,7 +119,7 @@ pub enum Error {
         reason: String,
     },
     /// The target table exists and `replace` was not asked for.
-    #[error("{table} already exists; choose another --output-table or pass --replace")]
+    #[error("{table} already exists; nothing was written (replacing it must be asked for)")]
     Exists {
         /// The table.
         table: String,
@@ -197,6 +197,53 @@ impl DbUrl {
             return Some(Err(url.error("give the database file: sqlite://PATH")));
         }
         Some(Ok(url))
+    }
+
+    /// The same URL with `password` as its password (replacing any), for a
+    /// password kept in a file of its own rather than in the URL. The
+    /// password is percent-encoded into the URL's authority.
+    ///
+    /// ```
+    /// use dbwatermark::db::DbUrl;
+    ///
+    /// let url = DbUrl::parse("postgresql://app@db.example:5432/shop").unwrap()?;
+    /// let with = url.with_password("p@ss:w/rd")?;
+    /// assert_eq!(with.to_string(), "postgresql://app:***@db.example:5432/shop");
+    /// assert!(DbUrl::parse("postgresql://db.example/shop").unwrap()?.with_password("x").is_err());
+    /// # Ok::<(), dbwatermark::db::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Url`] for a `sqlite://` URL (SQLite has no passwords) or a
+    /// URL without a user name to go with the password.
+    pub fn with_password(&self, password: &str) -> Result<Self> {
+        if self.scheme == Scheme::Sqlite {
+            return Err(self.error("SQLite databases have no password"));
+        }
+        let start = self.raw.find("://").map_or(0, |i| i + 3);
+        let end = self.raw[start..]
+            .find(['/', '?', '#'])
+            .map_or(self.raw.len(), |i| start + i);
+        let Some(at) = self.raw[start..end].rfind('@').map(|i| start + i) else {
+            return Err(self.error(
+                "give the user name in the URL (scheme://USER@host/...) to go with the password",
+            ));
+        };
+        let user_end = self.raw[start..at].find(':').map_or(at, |i| start + i);
+        let mut encoded = String::with_capacity(password.len());
+        for b in password.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                encoded.push(char::from(b));
+            } else {
+                encoded.push_str(&format!("%{b:02X}"));
+            }
+        }
+        let raw = format!("{}:{encoded}{}", &self.raw[..user_end], &self.raw[at..]);
+        Ok(Self {
+            scheme: self.scheme,
+            raw,
+        })
     }
 
     /// Which database it names.

@@ -10,7 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::store::{self, Cancelled, NewTask, Submitted, TaskList, state};
+use super::store::{
+    self, Cancelled, ColumnInfo, EmbedInput, Kind, NewTask, Submitted, TableSource, TableTarget,
+    TaskList, state,
+};
 use super::{AppState, error_response, json_response};
 use crate::WatermarkKey;
 use crate::dsc::{self, DscError, INTERNAL_ERROR, INVALID_PARAMETER};
@@ -29,17 +32,42 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/v1/{project_id}/sdg/database/watermark/extract",
             post(|s, b| dsc_call(s, b, dsc::extract_json_until)),
         )
-        .route(
+        .merge(task_routes(
             "/v1/{project_id}/watermark/extract/tasks",
-            post(submit_task).get(list_tasks),
+            Kind::Extract,
+            validate,
+        ))
+        .merge(task_routes(
+            "/v1/{project_id}/data-watermark-embed-tasks",
+            Kind::Embed,
+            validate_embed,
+        ))
+}
+
+/// The four routes of one kind of task under `base`: submit (checked by
+/// `check`), list, details and cancel.
+fn task_routes<S: serde::de::DeserializeOwned + Send + 'static>(
+    base: &str,
+    kind: Kind,
+    check: Check<S>,
+) -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            base,
+            post(move |s: State<Arc<AppState>>, p: Path<String>, b: Bytes| submit(s, p, b, check))
+                .get(
+                    move |s: State<Arc<AppState>>, p: Path<String>, q: RawQuery| {
+                        list_tasks(s, p, q, kind)
+                    },
+                ),
         )
         .route(
-            "/v1/{project_id}/watermark/extract/tasks/{task_id}",
-            get(task_details),
+            &format!("{base}/{{task_id}}"),
+            get(move |s: State<Arc<AppState>>, p: Path<(String, String)>| task_details(s, p, kind)),
         )
         .route(
-            "/v1/{project_id}/watermark/extract/tasks/{task_id}/cancel",
-            post(cancel_task),
+            &format!("{base}/{{task_id}}/cancel"),
+            post(move |s: State<Arc<AppState>>, p: Path<(String, String)>| cancel_task(s, p, kind)),
         )
 }
 
@@ -109,14 +137,59 @@ async fn dsc_call(
     }
 }
 
-/// A task submission.
+/// An extraction task submission.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Submission {
+    #[serde(default)]
     files: Vec<String>,
+    #[serde(default)]
+    tables: Vec<TableSource>,
+    #[serde(default)]
     primary_key: Vec<String>,
     #[serde(default)]
     columns: Option<Vec<String>>,
+    #[serde(flatten)]
+    common: Common,
+}
+
+/// What an embedding task's `db_water_param` may hold.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DbWaterParam {
+    #[serde(default)]
+    embed_mode: Option<String>,
+}
+
+/// An embedding task submission, in the shape of DSC's
+/// `CreateDbEmbedTask`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbedSubmission {
+    source_db_info: TableSource,
+    target_db_info: TableTarget,
+    water_mark: String,
+    #[serde(default)]
+    selected_fields: Option<Vec<ColumnInfo>>,
+    #[serde(default)]
+    primary_key: Vec<String>,
+    #[serde(default)]
+    recipient: Option<String>,
+    #[serde(default)]
+    db_water_param: Option<DbWaterParam>,
+    #[serde(default)]
+    task_name: Option<String>,
+    #[serde(default)]
+    schedule_type: Option<String>,
+    #[serde(default)]
+    start_now: Option<bool>,
+    #[serde(flatten)]
+    common: Common,
+}
+
+/// The fields every task submission has.
+#[derive(Debug, Default, Deserialize)]
+struct Common {
     #[serde(default)]
     watermark_key_name: Option<String>,
     #[serde(default)]
@@ -150,6 +223,9 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1024;
 /// Most `primary_key` plus `columns` names.
 pub const MAX_COLUMNS: usize = 1000;
 
+/// Longest `query` of a table source, in characters.
+pub const MAX_QUERY_CHARS: usize = 65_536;
+
 /// Checks that `text` (the field `field`) has at most `max` characters and
 /// no control characters (which would also break XML callbacks).
 fn bounded_text(field: &str, text: &str, max: usize) -> Result<(), String> {
@@ -166,51 +242,100 @@ fn bounded_text(field: &str, text: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a submission; returns the task to insert and its raw key, if any.
-fn validate(
-    app: &AppState,
-    project_id: &str,
-    s: Submission,
-) -> Result<(NewTask, Option<WatermarkKey>), String> {
-    if s.files.is_empty() || s.files.len() > MAX_FILES {
-        return Err(format!(
-            "files: 1 to {MAX_FILES} file addresses, got {}",
-            s.files.len()
-        ));
-    }
-    for (i, f) in s.files.iter().enumerate() {
-        bounded_text(&format!("files[{i}]"), f, MAX_NAME_CHARS)?;
-        super::worker::resolve(&app.files_root, f)?;
-    }
-    if s.primary_key.is_empty() || s.primary_key.iter().any(String::is_empty) {
-        return Err("primary_key: at least one column name, none empty".to_owned());
-    }
-    let names = s.primary_key.iter().chain(s.columns.iter().flatten());
+/// Checks column names: at most [`MAX_COLUMNS`], none empty or unbounded.
+fn column_names<'a>(
+    field: &str,
+    names: impl Iterator<Item = &'a String> + Clone,
+) -> Result<(), String> {
     if names.clone().count() > MAX_COLUMNS {
         return Err(format!(
-            "primary_key and columns: at most {MAX_COLUMNS} column names in all"
+            "{field}: at most {MAX_COLUMNS} column names in all"
         ));
     }
     for n in names {
-        bounded_text("primary_key and columns", n, MAX_NAME_CHARS)?;
+        if n.is_empty() {
+            return Err(format!("{field}: column names must not be empty"));
+        }
+        bounded_text(field, n, MAX_NAME_CHARS)?;
     }
-    bounded_text("name", s.name.as_deref().unwrap_or(""), MAX_NAME_CHARS)?;
-    bounded_text(
-        "description",
-        s.description.as_deref().unwrap_or(""),
-        MAX_DESCRIPTION_CHARS,
-    )?;
-    let job_level = s.job_level.unwrap_or(0);
+    Ok(())
+}
+
+/// The connection `name`, checked: configured, and writable when `write`.
+fn connection<'a>(
+    app: &'a AppState,
+    field: &str,
+    name: &str,
+    write: bool,
+) -> Result<&'a super::Connection, String> {
+    bounded_text(&format!("{field}.connection"), name, MAX_NAME_CHARS)?;
+    let c = app.secrets.connections.get(name).ok_or_else(|| {
+        format!("{field}.connection: no connection `{name}` in the server's configuration")
+    })?;
+    if write && !c.write {
+        return Err(format!(
+            "{field}.connection: `{name}` is not writable (its configuration does not set write = true)"
+        ));
+    }
+    Ok(c)
+}
+
+/// Checks a table source: a configured connection and exactly one of a
+/// table name or (where the connection allows them) a query.
+fn table_source(app: &AppState, field: &str, t: &TableSource) -> Result<(), String> {
+    let c = connection(app, field, &t.connection, false)?;
+    match (&t.table_name, &t.query) {
+        (Some(name), None) if !name.is_empty() => {
+            bounded_text(&format!("{field}.table_name"), name, MAX_NAME_CHARS)
+        }
+        (None, Some(query)) if !query.trim().is_empty() => {
+            if !c.queries {
+                return Err(format!(
+                    "{field}.query: connection `{}` does not take queries (its configuration does not set queries = true); name a table",
+                    t.connection
+                ));
+            }
+            let chars = query.chars().count();
+            if chars > MAX_QUERY_CHARS {
+                return Err(format!(
+                    "{field}.query: at most {MAX_QUERY_CHARS} characters, got {chars}"
+                ));
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "{field}: give a non-empty table_name or query, not both"
+        )),
+    }
+}
+
+/// The checked common fields of a submission.
+struct Checked {
+    name: String,
+    description: String,
+    key_name: Option<String>,
+    raw: Option<WatermarkKey>,
+    job_level: u8,
+    user_data: String,
+    callback: Option<(String, String)>,
+}
+
+fn check_common(app: &AppState, c: Common) -> Result<Checked, String> {
+    let name = c.name.unwrap_or_default();
+    bounded_text("name", &name, MAX_NAME_CHARS)?;
+    let description = c.description.unwrap_or_default();
+    bounded_text("description", &description, MAX_DESCRIPTION_CHARS)?;
+    let job_level = c.job_level.unwrap_or(0);
     if !(0..=2).contains(&job_level) {
         return Err(format!("job_level: 0, 1 or 2, got {job_level}"));
     }
-    let user_data = s.user_data.unwrap_or_default();
+    let user_data = c.user_data.unwrap_or_default();
     if user_data.len() > MAX_USER_DATA || !user_data.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return Err(format!(
             "user_data: at most {MAX_USER_DATA} printable ASCII characters"
         ));
     }
-    let (key_name, raw) = match (s.watermark_key_name, s.watermark_key) {
+    let (key_name, raw) = match (c.watermark_key_name, c.watermark_key) {
         (Some(_), Some(_)) => {
             return Err("give watermark_key_name or watermark_key, not both".to_owned());
         }
@@ -232,15 +357,15 @@ fn validate(
         ),
         (None, None) => return Err("watermark_key_name: required".to_owned()),
     };
-    let callback = match s.callback {
+    let callback = match c.callback {
         None => {
-            if s.callback_format.is_some() {
+            if c.callback_format.is_some() {
                 return Err("callback_format: given without a callback".to_owned());
             }
             None
         }
         Some(url) => {
-            let format = s.callback_format.unwrap_or_else(|| "JSON".to_owned());
+            let format = c.callback_format.unwrap_or_else(|| "JSON".to_owned());
             if !matches!(format.as_str(), "JSON" | "XML") {
                 return Err(format!("callback_format: JSON or XML, got `{format}`"));
             }
@@ -262,20 +387,178 @@ fn validate(
             Some((url, format))
         }
     };
-    let task = NewTask {
-        id: super::new_id(),
-        project_id: project_id.to_owned(),
-        name: s.name.unwrap_or_default(),
-        description: s.description.unwrap_or_default(),
-        files: s.files,
-        primary_key: s.primary_key,
-        columns: s.columns,
+    Ok(Checked {
+        name,
+        description,
         key_name,
+        raw,
         job_level: job_level as u8,
         user_data,
         callback,
+    })
+}
+
+impl Checked {
+    /// The task to insert, with its raw key if any.
+    fn task(self, project_id: &str, fill: impl FnOnce(&mut NewTask)) -> Accepted {
+        let mut task = NewTask {
+            id: super::new_id(),
+            project_id: project_id.to_owned(),
+            name: self.name,
+            description: self.description,
+            files: Vec::new(),
+            tables: Vec::new(),
+            primary_key: Vec::new(),
+            columns: None,
+            key_name: self.key_name,
+            job_level: self.job_level,
+            user_data: self.user_data,
+            callback: self.callback,
+            embed: None,
+        };
+        fill(&mut task);
+        (task, self.raw)
+    }
+}
+
+/// A checked submission: the task to insert and its raw key, if any.
+type Accepted = (NewTask, Option<WatermarkKey>);
+
+/// What checks a submission of one kind of task.
+type Check<S> = fn(&AppState, &str, S) -> Result<Accepted, String>;
+
+/// Checks an extraction task submission; returns the task to insert and
+/// its raw key, if any.
+fn validate(app: &AppState, project_id: &str, s: Submission) -> Result<Accepted, String> {
+    let sources = s.files.len() + s.tables.len();
+    if sources == 0 || sources > MAX_FILES {
+        return Err(format!(
+            "files and tables: 1 to {MAX_FILES} file addresses and tables in all, got {sources}"
+        ));
+    }
+    for (i, f) in s.files.iter().enumerate() {
+        bounded_text(&format!("files[{i}]"), f, MAX_NAME_CHARS)?;
+        super::worker::resolve(&app.files_root, f)?;
+    }
+    for (i, t) in s.tables.iter().enumerate() {
+        table_source(app, &format!("tables[{i}]"), t)?;
+    }
+    // A table brings its own primary key; files and queries do not.
+    let needs_key = !s.files.is_empty() || s.tables.iter().any(|t| t.query.is_some());
+    if needs_key && s.primary_key.is_empty() {
+        return Err(
+            "primary_key: at least one column name (only tables given by name bring their own)"
+                .to_owned(),
+        );
+    }
+    column_names(
+        "primary_key and columns",
+        s.primary_key.iter().chain(s.columns.iter().flatten()),
+    )?;
+    let checked = check_common(app, s.common)?;
+    Ok(checked.task(project_id, |t| {
+        t.files = s.files;
+        t.tables = s.tables;
+        t.primary_key = s.primary_key;
+        t.columns = s.columns;
+    }))
+}
+
+/// Checks an embedding task submission.
+fn validate_embed(
+    app: &AppState,
+    project_id: &str,
+    s: EmbedSubmission,
+) -> Result<Accepted, String> {
+    table_source(app, "source_db_info", &s.source_db_info)?;
+    let target = &s.target_db_info;
+    connection(app, "target_db_info", &target.connection, true)?;
+    if target.table_name.is_empty() {
+        return Err("target_db_info.table_name: must not be empty".to_owned());
+    }
+    bounded_text(
+        "target_db_info.table_name",
+        &target.table_name,
+        MAX_NAME_CHARS,
+    )?;
+    if s.source_db_info.connection == target.connection
+        && s.source_db_info.table_name.as_deref() == Some(target.table_name.as_str())
+    {
+        return Err(
+            "target_db_info.table_name: must differ from the source table (the source is only read)"
+                .to_owned(),
+        );
+    }
+    let bytes = s.water_mark.len();
+    if bytes == 0 || bytes > crate::MAX_CONTENT_BYTES {
+        return Err(format!(
+            "water_mark: 1 to {} bytes of UTF-8, got {bytes}",
+            crate::MAX_CONTENT_BYTES
+        ));
+    }
+    if s.source_db_info.query.is_some() && s.primary_key.is_empty() {
+        return Err("primary_key: a query brings no primary key; name its key columns".to_owned());
+    }
+    let selected: Vec<String> = s
+        .selected_fields
+        .iter()
+        .flatten()
+        .map(|c| c.column_name.clone())
+        .collect();
+    if s.selected_fields.as_ref().is_some_and(Vec::is_empty) {
+        return Err(
+            "selected_fields: name at least one column, or leave it out to let the plan choose"
+                .to_owned(),
+        );
+    }
+    column_names(
+        "primary_key and selected_fields",
+        s.primary_key.iter().chain(&selected),
+    )?;
+    if let Some(r) = &s.recipient {
+        bounded_text("recipient", r, MAX_NAME_CHARS)?;
+    }
+    let embed_mode = s
+        .db_water_param
+        .and_then(|p| p.embed_mode)
+        .unwrap_or_else(|| "cells".to_owned());
+    if embed_mode != "cells" {
+        return Err(format!(
+            "db_water_param.embed_mode: `cells` (marks in real cells, as planned) is the mode this server runs, got `{embed_mode}`"
+        ));
+    }
+    if let Some(t) = s.schedule_type.as_deref().filter(|t| *t != "ONCE") {
+        return Err(format!(
+            "schedule_type: `ONCE` (a task runs when a worker takes it), got `{t}`; schedule repeated runs from outside"
+        ));
+    }
+    if s.start_now == Some(false) {
+        return Err(
+            "start_now: tasks start when a worker takes them; leave it out or set true".to_owned(),
+        );
+    }
+    let mut common = s.common;
+    if common.name.is_none() {
+        common.name = s.task_name;
+    } else if s.task_name.is_some() {
+        return Err("give task_name or name, not both".to_owned());
+    }
+    let checked = check_common(app, common)?;
+    let input = EmbedInput {
+        source_db_info: s.source_db_info,
+        target_db_info: s.target_db_info,
+        water_mark: s.water_mark,
+        primary_key: s.primary_key.clone(),
+        selected_fields: s.selected_fields,
+        recipient: s.recipient,
+        embed_mode,
+        watermark_key_name: checked.key_name.clone(),
     };
-    Ok((task, raw))
+    Ok(checked.task(project_id, |t| {
+        t.primary_key = s.primary_key;
+        t.columns = (!selected.is_empty()).then_some(selected);
+        t.embed = Some(input);
+    }))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -288,16 +571,18 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn submit_task(
+/// Submits a task: `check` turns the body into the task to insert.
+async fn submit<S: serde::de::DeserializeOwned>(
     State(app): State<Arc<AppState>>,
     Path(project_id): Path<String>,
     body: Bytes,
+    check: Check<S>,
 ) -> Response {
-    let submission: Submission = match serde_json::from_slice(&body) {
+    let submission: S = match serde_json::from_slice(&body) {
         Ok(s) => s,
         Err(e) => return invalid(&format!("request body: {e}")),
     };
-    let (task, raw_key) = match validate(&app, &project_id, submission) {
+    let (task, raw_key) = match check(&app, &project_id, submission) {
         Ok(v) => v,
         Err(message) => return invalid(&message),
     };
@@ -353,9 +638,10 @@ fn not_found(project_id: &str, task_id: &str) -> Response {
 async fn task_details(
     State(app): State<Arc<AppState>>,
     Path((project_id, task_id)): Path<(String, String)>,
+    kind: Kind,
 ) -> Response {
     let (store, p, t) = (app.store.clone(), project_id.clone(), task_id.clone());
-    match blocking(move || store.details(Some(&p), &t)).await {
+    match blocking(move || store.details(Some(&p), Some(kind), &t)).await {
         Ok(Some(d)) => json_response(StatusCode::OK, serde_json::to_vec(&d).unwrap_or_default()),
         Ok(None) => not_found(&project_id, &task_id),
         Err(r) => r,
@@ -402,13 +688,14 @@ async fn list_tasks(
     State(app): State<Arc<AppState>>,
     Path(project_id): Path<String>,
     RawQuery(query): RawQuery,
+    kind: Kind,
 ) -> Response {
     let (offset, limit, state) = match list_query(query.as_deref()) {
         Ok(q) => q,
         Err(message) => return invalid(&message),
     };
     let store = app.store.clone();
-    match blocking(move || store.list(&project_id, state.as_deref(), offset, limit)).await {
+    match blocking(move || store.list(&project_id, kind, state.as_deref(), offset, limit)).await {
         Ok((count, tasks)) => json_response(
             StatusCode::OK,
             serde_json::to_vec(&TaskList { count, tasks }).unwrap_or_default(),
@@ -420,13 +707,14 @@ async fn list_tasks(
 async fn cancel_task(
     State(app): State<Arc<AppState>>,
     Path((project_id, task_id)): Path<(String, String)>,
+    kind: Kind,
 ) -> Response {
     let (store, p, t) = (app.store.clone(), project_id.clone(), task_id.clone());
-    match blocking(move || store.cancel(&p, &t)).await {
+    match blocking(move || store.cancel(&p, kind, &t)).await {
         Ok(Cancelled::Yes) => {
             app.forget_raw_key(&task_id);
             super::worker::notify(&app, &task_id).await;
-            task_details(State(app), Path((project_id, task_id)))
+            task_details(State(app), Path((project_id, task_id)), kind)
                 .await
                 .into_response()
         }
@@ -463,6 +751,9 @@ pub fn fuzz_submission(body: &[u8]) {
     let Some(app) = app else { return };
     if let Ok(submission) = serde_json::from_slice::<Submission>(body) {
         let _ = validate(app, "project", submission);
+    }
+    if let Ok(submission) = serde_json::from_slice::<EmbedSubmission>(body) {
+        let _ = validate_embed(app, "project", submission);
     }
 }
 

@@ -77,6 +77,43 @@ impl Default for CallbackConfig {
     }
 }
 
+/// A database the server's tasks may read (and, with `write`, create
+/// tables in), named in the config as `[connections.NAME]`. Tasks name
+/// the connection, never a URL, so a caller cannot point the server at
+/// another host. `Debug` never shows a password.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// `postgresql://USER@HOST:PORT/DB`, `mysql://USER@HOST:PORT/DB` or
+    /// `sqlite://PATH`. A password may be in the URL, in `password_file`,
+    /// or where the client library looks (`PGPASSWORD`, `~/.pgpass`,
+    /// `MYSQL_PWD`).
+    pub url: String,
+    /// A file whose first line is the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Whether embedding tasks may create target tables here. Default
+    /// false: a connection is a source only.
+    #[serde(default)]
+    pub write: bool,
+    /// Whether tasks may read it through a query of their own (read-only,
+    /// as every task's source) rather than only by table name. Default
+    /// false.
+    #[serde(default)]
+    pub queries: bool,
+}
+
+impl std::fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionConfig")
+            .field("url", &crate::db::redact(&self.url))
+            .field("password_file", &self.password_file)
+            .field("write", &self.write)
+            .field("queries", &self.queries)
+            .finish()
+    }
+}
+
 /// The settings of `dbwm serve`, as in the `--config` TOML file (every key
 /// optional; command-line flags override the file). `Debug` shows how many
 /// tokens there are, never the tokens.
@@ -127,6 +164,12 @@ pub struct ServerConfig {
     pub finished_task_retention_secs: u64,
     /// Callbacks.
     pub callbacks: CallbackConfig,
+    /// The databases tasks may use, by name.
+    pub connections: std::collections::BTreeMap<String, ConnectionConfig>,
+    /// The registry of issued copies (JSON lines, as `dbwm embed
+    /// --register` writes): every embedding task appends its copy's
+    /// record, and extraction tasks test what they read against it.
+    pub registry: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -149,6 +192,8 @@ impl Default for ServerConfig {
             max_connections: 512,
             finished_task_retention_secs: 30 * 24 * 3600,
             callbacks: CallbackConfig::default(),
+            connections: Default::default(),
+            registry: None,
         }
     }
 }
@@ -172,6 +217,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("header_read_timeout_secs", &self.header_read_timeout_secs)
             .field("max_connections", &self.max_connections)
             .field("callbacks", &self.callbacks)
+            .field("connections", &self.connections)
+            .field("registry", &self.registry)
             .finish()
     }
 }
@@ -239,6 +286,19 @@ pub struct Secrets {
     pub tokens: Vec<String>,
     /// Key name → prepared key.
     pub keyring: HashMap<String, WatermarkKey>,
+    /// Connection name → its database (password included).
+    pub connections: HashMap<String, Connection>,
+}
+
+/// A configured database, ready to open.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The URL, password included (its `Debug` and `Display` redact it).
+    pub url: crate::db::DbUrl,
+    /// Whether tasks may create tables in it.
+    pub write: bool,
+    /// Whether tasks may read it through queries.
+    pub queries: bool,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -247,10 +307,13 @@ impl std::fmt::Debug for Secrets {
         aks.sort();
         let mut keys: Vec<&String> = self.keyring.keys().collect();
         keys.sort();
+        let mut connections: Vec<&String> = self.connections.keys().collect();
+        connections.sort();
         f.debug_struct("Secrets")
             .field("access_keys", &aks)
             .field("tokens", &self.tokens.len())
             .field("keyring", &keys)
+            .field("connections", &connections)
             .finish()
     }
 }
@@ -366,8 +429,56 @@ impl Secrets {
                 })?;
             secrets.keyring.entry("default".to_owned()).or_insert(key);
         }
+        for (name, c) in &config.connections {
+            secrets
+                .connections
+                .insert(name.clone(), connection(name, c)?);
+        }
         Ok(secrets)
     }
+}
+
+/// Checks a configured connection and reads its password file.
+fn connection(name: &str, c: &ConnectionConfig) -> Result<Connection, ConfigError> {
+    let bad = |reason: String| ConfigError::Setting {
+        setting: "connections",
+        reason: format!("`{name}`: {reason}"),
+    };
+    if name.is_empty() || name.chars().any(|c| c.is_control() || c == ':') {
+        return Err(bad(
+            "a connection name must not be empty or hold `:` or control characters".to_owned(),
+        ));
+    }
+    let url = match crate::db::DbUrl::parse(&c.url) {
+        Some(Ok(url)) => url,
+        Some(Err(e)) => return Err(bad(e.to_string())),
+        None => {
+            return Err(bad(format!(
+                "`{}` is not a postgresql://, mysql:// or sqlite:// URL",
+                crate::db::redact(&c.url)
+            )));
+        }
+    };
+    let url = match &c.password_file {
+        None => url,
+        Some(path) => {
+            let text = read(path)?;
+            let password = text.lines().next().unwrap_or("");
+            if password.is_empty() {
+                return Err(bad(format!(
+                    "password_file {}: the first line is empty",
+                    path.display()
+                )));
+            }
+            url.with_password(password)
+                .map_err(|e| bad(e.to_string()))?
+        }
+    };
+    Ok(Connection {
+        url,
+        write: c.write,
+        queries: c.queries,
+    })
 }
 
 #[cfg(test)]
@@ -431,12 +542,75 @@ mod tests {
         );
         let err = pairs(p, "AK1 SK1\nlonely\n").unwrap_err();
         assert_eq!(err.to_string(), "creds: line 2: expected two fields");
+        let url = crate::db::DbUrl::parse("postgresql://app:db-secret@h/d").unwrap();
         let s = Secrets {
             credentials: got.into_iter().collect(),
             tokens: vec!["tok-secret".into()],
             keyring: HashMap::new(),
+            connections: HashMap::from([(
+                "shop".to_owned(),
+                Connection {
+                    url: url.unwrap(),
+                    write: false,
+                    queries: false,
+                },
+            )]),
         };
         let debug = format!("{s:?}");
         assert!(debug.contains("AK1") && !debug.contains("SK1") && !debug.contains("tok-secret"));
+        assert!(
+            debug.contains("shop") && !debug.contains("db-secret"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn connections_are_checked_at_start_and_take_their_password_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("dbwm-conn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("pw");
+        std::fs::write(&secret, "s3cr:t/pw\nignored\n").unwrap();
+        let text = format!(
+            "[connections.shop]\nurl = \"postgresql://app@db.local:5432/shop\"\npassword_file = \"{}\"\nwrite = true\n",
+            secret.display()
+        );
+        let config: ServerConfig = toml::from_str(&text).unwrap();
+        assert!(!format!("{config:?}").contains("s3cr"));
+        let secrets = Secrets::load_with(&config, |_| None).unwrap();
+        let shop = &secrets.connections["shop"];
+        assert!(shop.write && !shop.queries);
+        assert_eq!(
+            shop.url.to_string(),
+            "postgresql://app:***@db.local:5432/shop"
+        );
+        assert!(
+            shop.url
+                .secret_text()
+                .contains("app:s3cr%3At%2Fpw@db.local")
+        );
+        assert!(!format!("{secrets:?}").contains("s3cr"));
+        for (toml_text, expected) in [
+            (
+                "[connections.x]\nurl = \"orders.csv\"",
+                "not a postgresql://",
+            ),
+            ("[connections.x]\nurl = \"sqlite://\"", "sqlite://PATH"),
+            ("[connections.\"a:b\"]\nurl = \"sqlite://a.db\"", "`:`"),
+            (
+                "[connections.x]\nurl = \"mysql://h/db\"\npassword_file = \"PW\"",
+                "user name",
+            ),
+        ] {
+            let toml_text = toml_text.replace("PW", &secret.display().to_string());
+            let config: ServerConfig = toml::from_str(&toml_text).unwrap();
+            let e = Secrets::load_with(&config, |_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("connections") && e.contains(expected),
+                "{toml_text}: {e}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

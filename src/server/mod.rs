@@ -1,16 +1,27 @@
 //! `dbwm serve` (feature `server`): Huawei DSC's database-watermark API on
-//! its own paths, with Huawei AK/SK request signing, plus durable batch
-//! extraction tasks.
+//! its own paths, with Huawei AK/SK request signing, plus durable tasks:
+//! batch extraction over files and database tables, and embedding from a
+//! database table into a new table.
 //!
 //! | route | what |
 //! |---|---|
 //! | `POST /v1/{project_id}/sdg/database/watermark/embed` | DSC embed, bodies and errors as `dbwm dsc embed` |
 //! | `POST /v1/{project_id}/sdg/database/watermark/extract` | DSC extract, as `dbwm dsc extract` |
-//! | `POST /v1/{project_id}/watermark/extract/tasks` | submit an extraction task over files |
-//! | `GET /v1/{project_id}/watermark/extract/tasks` | list tasks (`offset`, `limit`, `state`) |
+//! | `POST /v1/{project_id}/watermark/extract/tasks` | submit an extraction task over files and tables |
+//! | `GET /v1/{project_id}/watermark/extract/tasks` | list extraction tasks (`offset`, `limit`, `state`) |
 //! | `GET /v1/{project_id}/watermark/extract/tasks/{task_id}` | task details |
 //! | `POST /v1/{project_id}/watermark/extract/tasks/{task_id}/cancel` | cancel a task |
+//! | `POST /v1/{project_id}/data-watermark-embed-tasks` | submit an embedding task, table to new table (DSC's `CreateDbEmbedTask`) |
+//! | `GET /v1/{project_id}/data-watermark-embed-tasks` | list embedding tasks |
+//! | `GET /v1/{project_id}/data-watermark-embed-tasks/{task_id}` | its details and result |
+//! | `POST /v1/{project_id}/data-watermark-embed-tasks/{task_id}/cancel` | cancel it; a running one writes no table |
 //! | `GET /openapi.json` | the OpenAPI document (no authentication) |
+//!
+//! Databases are the `[connections.NAME]` of the configuration
+//! ([`ConnectionConfig`]): a request names a connection, never a URL, so
+//! a caller cannot point the server at another host; only connections
+//! with `write = true` take new tables, and only those with `queries =
+//! true` run a caller's query (read-only).
 //!
 //! Every response carries `X-Request-Id`. Errors are `{"error_code",
 //! "error_msg"}`: `DSC.00000004` (400) for a bad request, `DSC.00000002`
@@ -36,7 +47,9 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-pub use config::{ConfigError, Secrets, ServerConfig};
+pub use config::{
+    CallbackConfig, ConfigError, Connection, ConnectionConfig, Secrets, ServerConfig,
+};
 use store::Store;
 
 use crate::WatermarkKey;
@@ -88,6 +101,8 @@ pub struct AppState {
     compute: Arc<tokio::sync::Semaphore>,
     stopping: AtomicBool,
     http: reqwest::Client,
+    /// Held while a registry record is appended.
+    registry_lock: Mutex<()>,
 }
 
 impl AppState {
@@ -225,6 +240,7 @@ pub fn prepare(config: ServerConfig, secrets: Secrets) -> Result<Arc<AppState>, 
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default(),
+        registry_lock: Mutex::new(()),
     }))
 }
 

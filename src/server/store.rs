@@ -1,4 +1,5 @@
-//! Durable extraction tasks: SQLite (through `rusqlite` with its bundled
+//! Durable tasks, extraction (of files and database tables) and embedding
+//! (a database table into a new one): SQLite (through `rusqlite` with its bundled
 //! library) in the data folder.
 //!
 //! Why SQLite: the task list is queried by project, state, priority and age
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::timefmt::rfc3339_utc_millis;
 
@@ -66,6 +67,91 @@ pub fn status_of(state: &str) -> u8 {
     }
 }
 
+/// What a task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Extracts the watermarks of files and tables, one result each.
+    Extract,
+    /// Marks a database table into a new table.
+    Embed,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Extract => "extract",
+            Self::Embed => "embed",
+        }
+    }
+}
+
+/// A table (or query) of a configured connection, read by a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSource {
+    /// The connection's name in the server's config.
+    pub connection: String,
+    /// The table, schema-qualified allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    /// A query, instead of a table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+}
+
+impl TableSource {
+    /// How results name it: `CONNECTION:TABLE`, or `CONNECTION:(query)`.
+    pub fn label(&self) -> String {
+        match &self.table_name {
+            Some(t) => format!("{}:{t}", self.connection),
+            None => format!("{}:(query)", self.connection),
+        }
+    }
+}
+
+/// The table an embedding task creates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableTarget {
+    /// The connection's name in the server's config (one with `write`).
+    pub connection: String,
+    /// The table to create, schema-qualified allowed.
+    pub table_name: String,
+    /// Replace a table of that name (atomically); default false, so an
+    /// existing table fails the task.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// One selected column, as DSC's `ColumnInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnInfo {
+    /// The column.
+    pub column_name: String,
+}
+
+/// What an embedding task was asked to do (its `input` in the details).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbedInput {
+    /// The table read.
+    pub source_db_info: TableSource,
+    /// The table created.
+    pub target_db_info: TableTarget,
+    /// The watermark content.
+    pub water_mark: String,
+    /// The key columns; empty: the source table's primary key.
+    pub primary_key: Vec<String>,
+    /// The columns to mark; `None`: the plan chooses.
+    pub selected_fields: Option<Vec<ColumnInfo>>,
+    /// Who receives the copy (recorded in the registry).
+    pub recipient: Option<String>,
+    /// `cells`: marks in real cells, as planned.
+    pub embed_mode: String,
+    /// The keyring key used, or `null` for a raw key.
+    pub watermark_key_name: Option<String>,
+}
+
 /// A task to insert.
 #[derive(Debug, Clone)]
 pub struct NewTask {
@@ -79,12 +165,16 @@ pub struct NewTask {
     pub description: String,
     /// File addresses (relative to the files root).
     pub files: Vec<String>,
+    /// Database tables to extract, after the files.
+    pub tables: Vec<TableSource>,
     /// Primary-key columns.
     pub primary_key: Vec<String>,
     /// Columns to read, if not all.
     pub columns: Option<Vec<String>>,
     /// Keyring name, or `None` for a raw key held in memory.
     pub key_name: Option<String>,
+    /// An embedding task's input; `None` for an extraction task.
+    pub embed: Option<EmbedInput>,
     /// Priority 0 to 2.
     pub job_level: u8,
     /// Caller's data, echoed back.
@@ -136,7 +226,8 @@ pub struct TaskDetails {
     pub total: u64,
     /// Files processed (found, not found or failed).
     pub completed: u64,
-    /// One per file, in submission order.
+    /// One per file or table, in submission order (none for an
+    /// embedding task).
     pub remarks: Vec<FileResult>,
     /// Name.
     pub name: String,
@@ -147,7 +238,11 @@ pub struct TaskDetails {
     /// The caller's data.
     pub user_data: String,
     /// What was submitted.
-    pub input: TaskInput,
+    pub input: Input,
+    /// An embedding task's outcome, once it succeeded: rows, the target,
+    /// the plan fingerprint, cells changed per column, the registry record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
     /// Why the task failed, or empty.
     pub remark: String,
     /// Times (RFC 3339, UTC, milliseconds; `-` if not yet).
@@ -162,11 +257,24 @@ pub struct TaskDetails {
     pub callback: Option<Callback>,
 }
 
-/// A task's input.
+/// What a task was asked to do.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Input {
+    /// An extraction task's files and tables.
+    Extract(TaskInput),
+    /// An embedding task's tables and watermark.
+    Embed(Box<EmbedInput>),
+}
+
+/// An extraction task's input.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TaskInput {
     /// File addresses.
     pub files: Vec<String>,
+    /// Database tables.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableSource>,
     /// Primary-key columns.
     pub primary_key: Vec<String>,
     /// Columns read, or all.
@@ -175,7 +283,6 @@ pub struct TaskInput {
     pub watermark_key_name: Option<String>,
 }
 
-/// A task in a list.
 /// The body answering a task submission.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Submitted<'a> {
@@ -196,6 +303,7 @@ pub struct TaskList {
     pub tasks: Vec<TaskSummary>,
 }
 
+/// A task in a list.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TaskSummary {
     /// The task id (also as `task_id`).
@@ -213,7 +321,7 @@ pub struct TaskSummary {
     /// Priority.
     pub job_level: u8,
     /// What was submitted.
-    pub input: TaskInput,
+    pub input: Input,
     /// Files and how many are processed.
     pub total: u64,
     /// Files processed.
@@ -235,6 +343,19 @@ pub struct Claimed {
     pub columns: Option<Vec<String>>,
     /// Keyring name, or `None` for a raw key.
     pub key_name: Option<String>,
+    /// An embedding task's input; `None` for an extraction task.
+    pub embed: Option<EmbedInput>,
+}
+
+/// A file or table of an extraction task still to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Its position in the task.
+    pub idx: usize,
+    /// The file address, or the table's label.
+    pub address: String,
+    /// The table, when it is one.
+    pub table: Option<TableSource>,
 }
 
 /// The outcome of a cancel request.
@@ -264,6 +385,38 @@ fn json_list(v: &[String]) -> String {
 
 fn parse_list(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("task inputs serialize")
+}
+
+/// An embedding task's input from its `kind` and `spec` columns.
+fn embed_input(kind: &str, spec: Option<String>) -> Option<EmbedInput> {
+    (kind == Kind::Embed.as_str())
+        .then(|| spec.and_then(|s| serde_json::from_str(&s).ok()))
+        .flatten()
+}
+
+/// A task's input from the columns `kind, spec, files, primary_key,
+/// columns, key_name`, at `first` in the row.
+fn input_of(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Input> {
+    let kind: String = r.get(first)?;
+    let spec: Option<String> = r.get(first + 1)?;
+    if let Some(e) = embed_input(&kind, spec.clone()) {
+        return Ok(Input::Embed(Box::new(e)));
+    }
+    Ok(Input::Extract(TaskInput {
+        files: parse_list(&r.get::<_, String>(first + 2)?),
+        tables: spec
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+        primary_key: parse_list(&r.get::<_, String>(first + 3)?),
+        columns: r
+            .get::<_, Option<String>>(first + 4)?
+            .map(|s| parse_list(&s)),
+        watermark_key_name: r.get(first + 5)?,
+    }))
 }
 
 /// Remark of a task that held a raw key when the server stopped.
@@ -320,6 +473,25 @@ impl Store {
                PRIMARY KEY (task_id, idx)
              );",
         )?;
+        // Columns added since the first release; a task database made by
+        // an older server gains them, its tasks being extraction tasks.
+        for (table, column, definition) in [
+            ("tasks", "kind", "TEXT NOT NULL DEFAULT 'extract'"),
+            ("tasks", "spec", "TEXT"),
+            ("tasks", "result", "TEXT"),
+            ("task_files", "source", "TEXT"),
+        ] {
+            let exists: bool = conn.query_row(
+                &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+                params![column],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+                ))?;
+            }
+        }
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -411,11 +583,16 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             let (url, format) = task.callback.clone().unzip();
+            let (kind, spec) = match &task.embed {
+                Some(e) => (Kind::Embed, Some(to_json(e))),
+                None if task.tables.is_empty() => (Kind::Extract, None),
+                None => (Kind::Extract, Some(to_json(&task.tables))),
+            };
             tx.execute(
                 "INSERT INTO tasks (id, project_id, name, description, state, job_level, user_data,
                    files, primary_key, columns, key_name, callback_url, callback_format,
-                   callback_state, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                   callback_state, created_at, updated_at, kind, spec)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17)",
                 params![
                     task.id,
                     task.project_id,
@@ -431,13 +608,18 @@ impl Store {
                     url,
                     format,
                     url.as_ref().map(|_| "pending"),
-                    t
+                    t,
+                    kind.as_str(),
+                    spec
                 ],
             )?;
-            for (i, f) in task.files.iter().enumerate() {
+            let files = task.files.iter().map(|f| (f.clone(), None));
+            let tables = task.tables.iter().map(|t| (t.label(), Some(to_json(t))));
+            for (i, (address, source)) in files.chain(tables).enumerate() {
                 tx.execute(
-                    "INSERT INTO task_files (task_id, idx, file_address, status) VALUES (?1, ?2, ?3, ?4)",
-                    params![task.id, i as i64, f, file_status::PENDING],
+                    "INSERT INTO task_files (task_id, idx, file_address, status, source)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![task.id, i as i64, address, file_status::PENDING, source],
                 )?;
             }
             tx.commit()
@@ -456,7 +638,7 @@ impl Store {
             c.query_row(
                 "UPDATE tasks SET state = ?1, started_at = COALESCE(started_at, ?2), updated_at = ?2
                  WHERE id = (SELECT id FROM tasks WHERE state = ?3 ORDER BY job_level DESC, seq LIMIT 1)
-                 RETURNING id, primary_key, columns, key_name",
+                 RETURNING id, primary_key, columns, key_name, kind, spec",
                 params![state::RUNNING, t, state::SUBMITTED],
                 |r| {
                     Ok(Claimed {
@@ -464,6 +646,7 @@ impl Store {
                         primary_key: parse_list(&r.get::<_, String>(1)?),
                         columns: r.get::<_, Option<String>>(2)?.map(|s| parse_list(&s)),
                         key_name: r.get(3)?,
+                        embed: embed_input(&r.get::<_, String>(4)?, r.get(5)?),
                     })
                 },
             )
@@ -471,18 +654,43 @@ impl Store {
         })
     }
 
-    /// The files of a task still to extract: `(index, address)`.
+    /// The files and tables of an extraction task still to read.
     ///
     /// # Errors
     ///
     /// [`StoreError`] on a database error.
-    pub fn pending_files(&self, task_id: &str) -> Result<Vec<(usize, String)>> {
+    pub fn pending_files(&self, task_id: &str) -> Result<Vec<Pending>> {
         self.with(|c| {
-            c.prepare("SELECT idx, file_address FROM task_files WHERE task_id = ?1 AND status = ?2 ORDER BY idx")?
-                .query_map(params![task_id, file_status::PENDING], |r| {
-                    Ok((r.get::<_, i64>(0)? as usize, r.get(1)?))
-                })?
-                .collect()
+            c.prepare(
+                "SELECT idx, file_address, source FROM task_files
+                 WHERE task_id = ?1 AND status = ?2 ORDER BY idx",
+            )?
+            .query_map(params![task_id, file_status::PENDING], |r| {
+                Ok(Pending {
+                    idx: r.get::<_, i64>(0)? as usize,
+                    address: r.get(1)?,
+                    table: r
+                        .get::<_, Option<String>>(2)?
+                        .and_then(|s| serde_json::from_str(&s).ok()),
+                })
+            })?
+            .collect()
+        })
+    }
+
+    /// Records an embedding task's outcome (before it is ended).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on a database error.
+    pub fn save_result(&self, task_id: &str, result: &serde_json::Value) -> Result<()> {
+        let t = now();
+        self.with(|c| {
+            c.execute(
+                "UPDATE tasks SET result = ?2, updated_at = ?3 WHERE id = ?1",
+                params![task_id, result.to_string(), t],
+            )
+            .map(drop)
         })
     }
 
@@ -552,14 +760,14 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError`] on a database error.
-    pub fn cancel(&self, project_id: &str, task_id: &str) -> Result<Cancelled> {
+    pub fn cancel(&self, project_id: &str, kind: Kind, task_id: &str) -> Result<Cancelled> {
         let t = now();
         self.with(|c| {
             let tx = c.transaction()?;
             let current: Option<String> = tx
                 .query_row(
-                    "SELECT state FROM tasks WHERE id = ?1 AND project_id = ?2",
-                    params![task_id, project_id],
+                    "SELECT state FROM tasks WHERE id = ?1 AND project_id = ?2 AND kind = ?3",
+                    params![task_id, project_id, kind.as_str()],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -600,20 +808,26 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError`] on a database error.
-    pub fn details(&self, project_id: Option<&str>, task_id: &str) -> Result<Option<TaskDetails>> {
+    pub fn details(
+        &self,
+        project_id: Option<&str>,
+        kind: Option<Kind>,
+        task_id: &str,
+    ) -> Result<Option<TaskDetails>> {
         self.with(|c| {
             let row = c
                 .query_row(
-                    "SELECT id, state, name, description, job_level, user_data, files, primary_key,
-                       columns, key_name, remark, created_at, started_at, ended_at, updated_at,
-                       callback_url, callback_format, callback_state, callback_attempts, project_id
-                     FROM tasks WHERE id = ?1",
-                    params![task_id],
+                    "SELECT id, state, name, description, job_level, user_data, kind, spec, files,
+                       primary_key, columns, key_name, remark, created_at, started_at, ended_at,
+                       updated_at, callback_url, callback_format, callback_state, callback_attempts,
+                       project_id, result
+                     FROM tasks WHERE id = ?1 AND (?2 IS NULL OR kind = ?2)",
+                    params![task_id, kind.map(Kind::as_str)],
                     |r| {
                         let state: String = r.get(1)?;
-                        let url: Option<String> = r.get(15)?;
+                        let url: Option<String> = r.get(17)?;
                         Ok((
-                            r.get::<_, String>(19)?,
+                            r.get::<_, String>(21)?,
                             TaskDetails {
                                 task_id: r.get(0)?,
                                 status: status_of(&state),
@@ -625,32 +839,30 @@ impl Store {
                                 description: r.get(3)?,
                                 job_level: r.get(4)?,
                                 user_data: r.get(5)?,
-                                input: TaskInput {
-                                    files: parse_list(&r.get::<_, String>(6)?),
-                                    primary_key: parse_list(&r.get::<_, String>(7)?),
-                                    columns: r.get::<_, Option<String>>(8)?.map(|s| parse_list(&s)),
-                                    watermark_key_name: r.get(9)?,
-                                },
-                                remark: r.get(10)?,
-                                creation_time: r.get(11)?,
+                                input: input_of(r, 6)?,
+                                result: r
+                                    .get::<_, Option<String>>(22)?
+                                    .and_then(|s| serde_json::from_str(&s).ok()),
+                                remark: r.get(12)?,
+                                creation_time: r.get(13)?,
                                 start_time: r
-                                    .get::<_, Option<String>>(12)?
+                                    .get::<_, Option<String>>(14)?
                                     .unwrap_or_else(|| "-".into()),
                                 end_time: r
-                                    .get::<_, Option<String>>(13)?
+                                    .get::<_, Option<String>>(15)?
                                     .unwrap_or_else(|| "-".into()),
-                                updated_at: r.get(14)?,
+                                updated_at: r.get(16)?,
                                 callback: url
                                     .map(|url| -> rusqlite::Result<Callback> {
                                         Ok(Callback {
                                             url,
                                             format: r
-                                                .get::<_, Option<String>>(16)?
+                                                .get::<_, Option<String>>(18)?
                                                 .unwrap_or_default(),
                                             state: r
-                                                .get::<_, Option<String>>(17)?
+                                                .get::<_, Option<String>>(19)?
                                                 .unwrap_or_default(),
-                                            attempts: r.get(18)?,
+                                            attempts: r.get(20)?,
                                         })
                                     })
                                     .transpose()?,
@@ -682,12 +894,18 @@ impl Store {
                     })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
-            d.total = d.remarks.len() as u64;
-            d.completed = d
-                .remarks
-                .iter()
-                .filter(|f| f.status != file_status::PENDING)
-                .count() as u64;
+            if matches!(d.input, Input::Embed(_)) {
+                // One table to write: processed once the task ended.
+                d.total = 1;
+                d.completed = u64::from(d.status != 0);
+            } else {
+                d.total = d.remarks.len() as u64;
+                d.completed = d
+                    .remarks
+                    .iter()
+                    .filter(|f| f.status != file_status::PENDING)
+                    .count() as u64;
+            }
             Ok(Some(d))
         })
     }
@@ -701,28 +919,38 @@ impl Store {
     pub fn list(
         &self,
         project_id: &str,
+        kind: Kind,
         state: Option<&str>,
         offset: u64,
         limit: u64,
     ) -> Result<(u64, Vec<TaskSummary>)> {
         self.with(|c| {
             let count: i64 = c.query_row(
-                "SELECT COUNT(*) FROM tasks WHERE project_id = ?1 AND (?2 IS NULL OR state = ?2)",
-                params![project_id, state],
+                "SELECT COUNT(*) FROM tasks
+                 WHERE project_id = ?1 AND kind = ?2 AND (?3 IS NULL OR state = ?3)",
+                params![project_id, kind.as_str(), state],
                 |r| r.get(0),
             )?;
             let tasks = c
                 .prepare(
-                    "SELECT t.id, t.name, t.description, t.state, t.job_level, t.files, t.primary_key,
-                       t.columns, t.key_name, t.created_at, t.updated_at,
+                    "SELECT t.id, t.name, t.description, t.state, t.job_level, t.kind, t.spec,
+                       t.files, t.primary_key, t.columns, t.key_name, t.created_at, t.updated_at,
                        (SELECT COUNT(*) FROM task_files f WHERE f.task_id = t.id),
                        (SELECT COUNT(*) FROM task_files f WHERE f.task_id = t.id AND f.status != 'pending')
-                     FROM tasks t WHERE t.project_id = ?1 AND (?2 IS NULL OR t.state = ?2)
-                     ORDER BY t.seq DESC LIMIT ?3 OFFSET ?4",
+                     FROM tasks t
+                     WHERE t.project_id = ?1 AND t.kind = ?2 AND (?3 IS NULL OR t.state = ?3)
+                     ORDER BY t.seq DESC LIMIT ?4 OFFSET ?5",
                 )?
-                .query_map(params![project_id, state, limit as i64, offset as i64], |r| {
+                .query_map(
+                    params![project_id, kind.as_str(), state, limit as i64, offset as i64],
+                    |r| {
                     let id: String = r.get(0)?;
                     let state: String = r.get(3)?;
+                    let (mut total, mut completed) =
+                        (r.get::<_, i64>(13)? as u64, r.get::<_, i64>(14)? as u64);
+                    if kind == Kind::Embed {
+                        (total, completed) = (1, u64::from(status_of(&state) != 0));
+                    }
                     Ok(TaskSummary {
                         task_id: id.clone(),
                         id,
@@ -731,16 +959,11 @@ impl Store {
                         status: status_of(&state),
                         state,
                         job_level: r.get(4)?,
-                        input: TaskInput {
-                            files: parse_list(&r.get::<_, String>(5)?),
-                            primary_key: parse_list(&r.get::<_, String>(6)?),
-                            columns: r.get::<_, Option<String>>(7)?.map(|s| parse_list(&s)),
-                            watermark_key_name: r.get(8)?,
-                        },
-                        created_at: r.get(9)?,
-                        updated_at: r.get(10)?,
-                        total: r.get::<_, i64>(11)? as u64,
-                        completed: r.get::<_, i64>(12)? as u64,
+                        input: input_of(r, 5)?,
+                        created_at: r.get(11)?,
+                        updated_at: r.get(12)?,
+                        total,
+                        completed,
                     })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
@@ -760,9 +983,11 @@ mod tests {
             name: String::new(),
             description: String::new(),
             files: vec!["a.csv".into()],
+            tables: Vec::new(),
             primary_key: vec!["id".into()],
             columns: None,
             key_name: Some("k".into()),
+            embed: None,
             job_level: 0,
             user_data: String::new(),
             callback: None,

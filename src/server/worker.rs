@@ -1,15 +1,20 @@
-//! The worker pool: runs tasks in priority order, files in parallel,
-//! records each file's result as it finishes, and sends callbacks.
+//! The worker pool: runs tasks in priority order, the files and tables of
+//! an extraction task in parallel, records each one's result as it
+//! finishes, runs embedding tasks table to table, and sends callbacks.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::AppState;
-use super::store::{Claimed, FileResult, TaskDetails, file_status, state};
-use crate::pipeline::{self, Columns};
-use crate::report::FileEvidence;
-use crate::{Config, Watermarker};
+use super::store::{
+    Claimed, EmbedInput, FileResult, Pending, TableSource, TaskDetails, file_status, state,
+};
+use crate::db::Relation;
+use crate::pipeline::{self, Columns, SinkRef, SourceRef};
+use crate::registry::{Appender, Issued, Record};
+use crate::report::{EmbedReport, FileEvidence};
+use crate::{Config, WatermarkKey, Watermarker};
 
 /// Resolves a task's file address under the files root (already
 /// canonical): relative, no `..`, and — when it exists — no symlink out of
@@ -93,7 +98,11 @@ pub async fn purge(app: Arc<AppState>) {
     }
 }
 
-fn file_result(address: &str, outcome: Result<pipeline::ExtractSummary, String>) -> FileResult {
+fn file_result(
+    address: &str,
+    outcome: Result<pipeline::ExtractSummary, String>,
+    issued: Option<&Issued>,
+) -> FileResult {
     match outcome {
         Ok(summary) => {
             let best = summary.found.first();
@@ -103,7 +112,8 @@ fn file_result(address: &str, outcome: Result<pipeline::ExtractSummary, String>)
                 watermark: best.map(|f| f.content.clone()).unwrap_or_default(),
                 status: file_status::DONE.to_owned(),
                 remark: String::new(),
-                evidence: serde_json::to_value(FileEvidence::from(&summary)).unwrap_or_default(),
+                evidence: serde_json::to_value(FileEvidence::tested(&summary, issued))
+                    .unwrap_or_default(),
             }
         }
         Err(remark) => FileResult {
@@ -117,20 +127,73 @@ fn file_result(address: &str, outcome: Result<pipeline::ExtractSummary, String>)
     }
 }
 
-/// Extracts one file (blocking).
-fn extract_one(root: &Path, wm: &Watermarker, columns: &Columns, address: &str) -> FileResult {
-    let outcome = resolve(root, address).and_then(|path| {
-        pipeline::extract_files(
+/// The configured connection `name` and what a task reads from it. A
+/// connection removed from the configuration since the task was submitted
+/// fails the task's entry.
+fn source_of<'a>(
+    app: &'a AppState,
+    table: &TableSource,
+) -> Result<(&'a super::Connection, Relation), String> {
+    let c = app
+        .secrets
+        .connections
+        .get(&table.connection)
+        .ok_or_else(|| {
+            format!(
+                "connection `{}` is no longer in the server's configuration",
+                table.connection
+            )
+        })?;
+    let relation = match (&table.table_name, &table.query) {
+        (Some(t), _) => Relation::Table(t.clone()),
+        (None, Some(q)) => Relation::Query(q.clone()),
+        (None, None) => return Err("neither a table nor a query".to_owned()),
+    };
+    Ok((c, relation))
+}
+
+/// A message about a connection's database, naming the connection rather
+/// than its URL (callers never see hosts or users).
+fn named(message: impl ToString, name: &str, c: &super::Connection) -> String {
+    message
+        .to_string()
+        .replace(&c.url.redacted(), &format!("connection `{name}`"))
+}
+
+/// Extracts one file or table (blocking).
+fn extract_one(
+    app: &AppState,
+    wm: &Watermarker,
+    columns: &Columns,
+    issued: Option<&Issued>,
+    pending: &Pending,
+) -> FileResult {
+    let address = &pending.address;
+    let run = |source: SourceRef<'_>| {
+        pipeline::extract_against(
             wm,
-            std::slice::from_ref(&path),
+            &[source],
             columns,
             &Default::default(),
+            issued.map(|i| &i.candidates),
             &mut |_, _| {},
         )
-        // Name the file as the caller did, not by the server's path.
-        .map_err(|e| e.to_string().replace(&path.display().to_string(), address))
-    });
-    file_result(address, outcome)
+    };
+    let outcome = match &pending.table {
+        None => resolve(&app.files_root, address).and_then(|path| {
+            run(SourceRef::File(&path))
+                // Name the file as the caller did, not by the server's path.
+                .map_err(|e| e.to_string().replace(&path.display().to_string(), address))
+        }),
+        Some(table) => source_of(app, table).and_then(|(c, relation)| {
+            run(SourceRef::Database {
+                url: &c.url,
+                relation: &relation,
+            })
+            .map_err(|e| named(e, &table.connection, c))
+        }),
+    };
+    file_result(address, outcome, issued)
 }
 
 async fn run_task(app: &Arc<AppState>, task: Claimed) {
@@ -146,12 +209,45 @@ async fn run_task(app: &Arc<AppState>, task: Claimed) {
         end(app, &task.id, state::FAILED, &remark).await;
         return;
     };
+    match task.embed.clone() {
+        Some(input) => run_embed(app, &task, key, input).await,
+        None => run_extract(app, &task, key).await,
+    }
+}
+
+/// The registry of issued copies, when the server keeps one: read for an
+/// extraction task's test (a registry that cannot be read fails the task).
+async fn registry(
+    app: &Arc<AppState>,
+    wm: &Arc<Watermarker>,
+) -> Result<Option<Arc<Issued>>, String> {
+    let Some(path) = app.config.registry.clone() else {
+        return Ok(None);
+    };
+    let wm = wm.clone();
+    match tokio::task::spawn_blocking(move || Issued::read(&wm, &path, crate::DEFAULT_THRESHOLD))
+        .await
+    {
+        Ok(Ok(issued)) => Ok(Some(Arc::new(issued))),
+        Ok(Err(e)) => Err(format!("the server's registry: {e}")),
+        Err(_) => Err("the server's registry could not be read".to_owned()),
+    }
+}
+
+async fn run_extract(app: &Arc<AppState>, task: &Claimed, key: WatermarkKey) {
     let wm = Arc::new(Watermarker::new(key, Config::default()));
     let columns = Arc::new(Columns {
         key: task.primary_key.clone(),
         marked: task.columns.clone(),
         rules: crate::ColumnRules::new(),
     });
+    let issued = match registry(app, &wm).await {
+        Ok(i) => i,
+        Err(remark) => {
+            end(app, &task.id, state::FAILED, &remark).await;
+            return;
+        }
+    };
     let store = app.store.clone();
     let id = task.id.clone();
     let files = match tokio::task::spawn_blocking(move || store.pending_files(&id)).await {
@@ -169,15 +265,20 @@ async fn run_task(app: &Arc<AppState>, task: Claimed) {
             if !still_running(app, &task.id).await {
                 break;
             }
-            let Some((idx, address)) = files.next() else {
+            let Some(pending) = files.next() else {
                 break;
             };
-            let (app, wm, columns, id) =
-                (app.clone(), wm.clone(), columns.clone(), task.id.clone());
+            let (app, wm, columns, issued, id) = (
+                app.clone(),
+                wm.clone(),
+                columns.clone(),
+                issued.clone(),
+                task.id.clone(),
+            );
             running.spawn_blocking(move || {
-                let result = extract_one(&app.files_root, &wm, &columns, &address);
+                let result = extract_one(&app, &wm, &columns, issued.as_deref(), &pending);
                 // A cancelled task keeps what finished before the cancel.
-                if let Err(e) = app.store.save_file(&id, idx, &result) {
+                if let Err(e) = app.store.save_file(&id, pending.idx, &result) {
                     eprintln!("dbwm serve: {e}");
                 }
             });
@@ -192,6 +293,132 @@ async fn run_task(app: &Arc<AppState>, task: Claimed) {
         return;
     }
     end(app, &task.id, state::SUCCESS, "").await;
+}
+
+/// How often a running embedding task checks whether it was cancelled.
+const CANCEL_POLL: Duration = Duration::from_millis(250);
+
+async fn run_embed(app: &Arc<AppState>, task: &Claimed, key: WatermarkKey, input: EmbedInput) {
+    let (worker_app, id) = (app.clone(), task.id.clone());
+    let columns = Columns {
+        key: task.primary_key.clone(),
+        marked: task.columns.clone(),
+        rules: crate::ColumnRules::new(),
+    };
+    let outcome =
+        tokio::task::spawn_blocking(move || embed_table(&worker_app, &id, key, &input, &columns))
+            .await;
+    match outcome {
+        Ok(Ok(result)) => {
+            let (store, id) = (app.store.clone(), task.id.clone());
+            match tokio::task::spawn_blocking(move || store.save_result(&id, &result)).await {
+                Ok(Ok(())) => end(app, &task.id, state::SUCCESS, "").await,
+                Ok(Err(e)) => end(app, &task.id, state::FAILED, &e.to_string()).await,
+                Err(_) => end(app, &task.id, state::FAILED, "the task store failed").await,
+            }
+        }
+        // Stopped by a shutdown: left Running, so the next start runs it
+        // again (nothing was written). Stopped by a cancel: already ended.
+        Ok(Err(None)) => {}
+        Ok(Err(Some(remark))) => end(app, &task.id, state::FAILED, &remark).await,
+        Err(_) => end(app, &task.id, state::FAILED, "the embedding failed").await,
+    }
+}
+
+/// Runs an embedding task (blocking): the source table into a new target
+/// table in one transaction, then its registry record. `Err(None)` when it
+/// was stopped (cancelled, or the server is stopping) before the target
+/// was committed.
+fn embed_table(
+    app: &AppState,
+    id: &str,
+    key: WatermarkKey,
+    input: &EmbedInput,
+    columns: &Columns,
+) -> Result<serde_json::Value, Option<String>> {
+    let source = &input.source_db_info;
+    let target = &input.target_db_info;
+    let (from, relation) = source_of(app, source)?;
+    let to = app
+        .secrets
+        .connections
+        .get(&target.connection)
+        .filter(|c| c.write)
+        .ok_or_else(|| {
+            format!(
+                "connection `{}` is no longer a writable connection in the server's configuration",
+                target.connection
+            )
+        })?;
+    let wm = Watermarker::new(key, Config::default());
+    // Opened first, so an unwritable registry fails before any work.
+    let mut registry = app
+        .config
+        .registry
+        .as_deref()
+        .map(Appender::open)
+        .transpose()
+        .map_err(|e| format!("the server's registry: {e}"))?;
+    let label = format!("{}:{}", target.connection, target.table_name);
+    let job = pipeline::Job {
+        source: SourceRef::Database {
+            url: &from.url,
+            relation: &relation,
+        },
+        sink: SinkRef::Database {
+            url: &to.url,
+            table: &target.table_name,
+            replace: target.replace,
+        },
+        content: &input.water_mark,
+        columns,
+        read: &Default::default(),
+        write: &Default::default(),
+    };
+    let last_check = std::cell::Cell::new(Instant::now());
+    let stop = || {
+        if app.is_stopping() {
+            return true;
+        }
+        if last_check.get().elapsed() < CANCEL_POLL {
+            return false;
+        }
+        last_check.set(Instant::now());
+        !matches!(app.store.state(id), Ok(Some(s)) if s == state::RUNNING)
+    };
+    let summary = match pipeline::embed_until(&wm, &job, &mut |_, _| {}, &stop) {
+        Ok(s) => s,
+        Err(pipeline::Error::Stopped) => return Err(None),
+        Err(pipeline::Error::Database(crate::db::Error::Exists { .. })) => {
+            return Err(Some(format!(
+                "target table {} already exists in connection `{}`; nothing was written (set target_db_info.replace to true to replace it)",
+                target.table_name, target.connection
+            )));
+        }
+        Err(e) => {
+            let message = named(e, &source.connection, from);
+            return Err(Some(named(message, &target.connection, to)));
+        }
+    };
+    if let Some(registry) = &mut registry {
+        let mut record = Record::issued(
+            &wm,
+            &input.water_mark,
+            input.recipient.as_deref(),
+            summary.rows as u64,
+            Path::new(&label),
+        );
+        record.plan_fingerprint = Some(summary.plan_fingerprint.clone());
+        record
+            .extra
+            .insert("task_id".to_owned(), serde_json::Value::from(id));
+        let _one_at_a_time = app.registry_lock.lock().unwrap_or_else(|p| p.into_inner());
+        registry
+            .append(&record)
+            .map_err(|e| format!("the copy was written to {label}, but not registered: {e}"))?;
+    }
+    let report = EmbedReport::new(&summary, &label, registry.is_some());
+    Ok(serde_json::to_value(report).unwrap_or_default())
 }
 
 async fn still_running(app: &Arc<AppState>, id: &str) -> bool {
@@ -227,7 +454,7 @@ async fn end(app: &Arc<AppState>, id: &str, new_state: &'static str, remark: &st
 pub async fn notify(app: &Arc<AppState>, id: &str) {
     let (store, task) = (app.store.clone(), id.to_owned());
     let Ok(Ok(Some(details))) =
-        tokio::task::spawn_blocking(move || store.details(None, &task)).await
+        tokio::task::spawn_blocking(move || store.details(None, None, &task)).await
     else {
         return;
     };

@@ -28,6 +28,12 @@ impl Failure {
 impl From<dbwatermark::pipeline::Error> for Failure {
     /// Bad input or settings are the caller's; failing to write is not.
     fn from(e: dbwatermark::pipeline::Error) -> Self {
+        use dbwatermark::{db, pipeline};
+        if let pipeline::Error::Database(db::Error::Exists { .. }) = e {
+            return Self::Caller(format!(
+                "{e}; choose another --output-table or pass --replace"
+            ));
+        }
         if e.is_caller_error() {
             Self::Caller(e.to_string())
         } else {
