@@ -68,6 +68,10 @@ fn text(o: &Output) -> String {
 struct Pg {
     url: String,
     password: String,
+    /// The CA that signed the server's certificate, when it has TLS.
+    ca: Option<PathBuf>,
+    /// A CA that signed nothing of it.
+    other_ca: Option<PathBuf>,
 }
 
 static PG: OnceLock<Option<Pg>> = OnceLock::new();
@@ -139,7 +143,12 @@ fn start_postgres() -> Option<Pg> {
                     .to_owned()
             })
             .unwrap_or_default();
-        return Some(Pg { url, password });
+        return Some(Pg {
+            url,
+            password,
+            ca: None,
+            other_ca: None,
+        });
     }
     let bin = pg_bin()?;
     let dir = std::env::temp_dir().join(format!("dbwm-pg-{}", std::process::id()));
@@ -147,6 +156,7 @@ fn start_postgres() -> Option<Pg> {
     std::fs::create_dir_all(&dir).ok()?;
     let password = format!("pw-{}-secret", std::process::id());
     std::fs::write(dir.join("pw"), &password).ok()?;
+    let tls = make_certificates(&dir);
     if is_root() {
         Command::new("chown")
             .args(["-R", "postgres"])
@@ -177,12 +187,20 @@ fn start_postgres() -> Option<Pg> {
     // The server stops (and its folder goes) when this test process ends.
     let script = format!(
         "'{postgres}' -D '{data}' -c listen_addresses=127.0.0.1 -p {port} -k '{dir}' \
-         -c fsync=off -c full_page_writes=off -c synchronous_commit=off > '{dir}/log' 2>&1 & \
+         -c fsync=off -c full_page_writes=off -c synchronous_commit=off {ssl} > '{dir}/log' 2>&1 & \
          pid=$!; while [ -d /proc/{me} ]; do sleep 0.5; done; kill -INT $pid; wait $pid; rm -rf '{dir}'",
         postgres = bin.join("postgres").display(),
         data = dir.join("data").display(),
         dir = dir.display(),
         me = std::process::id(),
+        ssl = if tls {
+            format!(
+                "-c ssl=on -c ssl_cert_file='{0}/server.crt' -c ssl_key_file='{0}/server.key'",
+                dir.display()
+            )
+        } else {
+            String::new()
+        },
     );
     as_server_user(Path::new("/bin/sh"))
         .args(["-c", &script])
@@ -206,7 +224,155 @@ fn start_postgres() -> Option<Pg> {
     Some(Pg {
         url: format!("postgresql://dbwm:{password}@127.0.0.1:{port}/dbwm"),
         password,
+        ca: tls.then(|| dir.join("ca.pem")),
+        other_ca: tls.then(|| dir.join("other-ca.pem")),
     })
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1 and
+/// localhost (`server.crt`, `server.key`), plus another CA, in `dir`, made
+/// with the `openssl` program; false when there is none.
+fn make_certificates(dir: &Path) -> bool {
+    let Some(openssl) = find_program("openssl") else {
+        eprintln!("no openssl program: the test PostgreSQL server runs without TLS");
+        return false;
+    };
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let steps: [&[&str]; 4] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "3",
+            "-subj",
+            "/CN=dbwm test CA",
+        ],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "other-ca.key",
+            "-out",
+            "other-ca.pem",
+            "-days",
+            "3",
+            "-subj",
+            "/CN=dbwm other CA",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "3",
+            "-extfile",
+            "ext",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new(&openssl)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    true
+}
+
+/// The first value of the first column of `query` at `url`, as text, or
+/// the error of connecting.
+fn first_text(url: &str, query: &str) -> Result<String, String> {
+    let url = DbUrl::parse(url).unwrap().unwrap();
+    let source = db::open(&url, &Relation::Query(query.into()), 10).map_err(|e| e.to_string())?;
+    let mut reader = source.reader;
+    let batch = reader.next().unwrap().unwrap();
+    let text = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>();
+    Ok(text.expect("a text column").value(0).to_owned())
+}
+
+#[test]
+fn postgres_tls_is_used_as_sslmode_asks_and_a_wrong_ca_is_refused() {
+    let Some(pg) = postgres() else { return };
+    let (Some(ca), Some(other)) = (&pg.ca, &pg.other_ca) else {
+        eprintln!("skipping: the test PostgreSQL server has no TLS (no openssl program)");
+        return;
+    };
+    let encrypted = |params: &str| {
+        first_text(
+            &format!("{}?{params}", pg.url),
+            "SELECT ssl::text AS ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        )
+    };
+    let ca = ca.display();
+    assert_eq!(
+        encrypted(&format!("sslmode=verify-full&sslrootcert={ca}")).unwrap(),
+        "true"
+    );
+    assert_eq!(
+        encrypted(&format!("sslmode=verify-ca&sslrootcert={ca}")).unwrap(),
+        "true"
+    );
+    assert_eq!(encrypted("sslmode=require").unwrap(), "true");
+    assert_eq!(encrypted("sslmode=prefer").unwrap(), "true");
+    assert_eq!(encrypted("sslmode=disable").unwrap(), "false");
+    for bad in [
+        format!("sslmode=verify-full&sslrootcert={}", other.display()),
+        format!("sslmode=require&sslrootcert={}", other.display()),
+        "sslmode=verify-full".to_owned(),
+    ] {
+        let e = encrypted(&bad).unwrap_err();
+        assert!(
+            e.starts_with("cannot connect to") && e.contains("certificate"),
+            "{bad}: {e}"
+        );
+        assert!(!e.contains(&pg.password), "{e}");
+    }
+    let e = encrypted("sslmode=verify-full&sslrootcert=/nonexistent/ca.pem").unwrap_err();
+    assert!(e.contains("sslrootcert /nonexistent/ca.pem"), "{e}");
 }
 
 fn client(pg: &Pg) -> postgres::Client {
@@ -715,6 +881,11 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// Where the test MariaDB server keeps its data (and its test CA).
+fn mariadb_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("dbwm-my-{}", std::process::id()))
+}
+
 fn start_mariadb() -> Option<String> {
     if let Ok(url) = std::env::var("DBWM_TEST_MYSQL_URL") {
         return Some(url);
@@ -722,9 +893,17 @@ fn start_mariadb() -> Option<String> {
     let server = find_program("mariadbd")?;
     let install = find_program("mariadb-install-db")?;
     let client = find_program("mariadb")?;
-    let dir = std::env::temp_dir().join(format!("dbwm-my-{}", std::process::id()));
+    let dir = mariadb_dir();
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).ok()?;
+    let tls = if make_certificates(&dir) {
+        format!(
+            "--ssl-cert='{0}/server.crt' --ssl-key='{0}/server.key'",
+            dir.display()
+        )
+    } else {
+        String::new()
+    };
     let root = is_root();
     if root {
         Command::new("chown")
@@ -754,7 +933,7 @@ fn start_mariadb() -> Option<String> {
         .port();
     let script = format!(
         "'{server}' --no-defaults --datadir='{data}' {user} --bind-address=127.0.0.1 --port={port} \
-         --socket='{dir}/sock' --innodb-flush-log-at-trx-commit=0 > '{dir}/log' 2>&1 & \
+         --socket='{dir}/sock' --innodb-flush-log-at-trx-commit=0 {tls} > '{dir}/log' 2>&1 & \
          pid=$!; while [ -d /proc/{me} ]; do sleep 0.5; done; kill $pid; wait $pid; rm -rf '{dir}'",
         server = server.display(),
         data = dir.join("data").display(),
@@ -980,6 +1159,38 @@ fn mariadb_a_killed_embed_leaves_no_target_and_the_next_run_clears_its_partial_t
     assert_eq!(tables("killed_my__dbwm_partial"), "0");
     let rows = my_sql(url, "SELECT COUNT(*) FROM killed_my");
     assert_eq!(rows[0][0].as_deref(), Some("400000"));
+}
+
+#[test]
+fn mariadb_tls_is_used_as_sslmode_asks_and_a_wrong_ca_is_refused() {
+    let Some(url) = mariadb() else { return };
+    let (ca, other) = (
+        mariadb_dir().join("ca.pem"),
+        mariadb_dir().join("other-ca.pem"),
+    );
+    if !ca.exists() {
+        eprintln!("skipping: the test MariaDB server has no TLS (no openssl program)");
+        return;
+    }
+    let cipher = |params: &str| {
+        first_text(
+            &format!("{url}?{params}"),
+            "SELECT variable_value AS cipher FROM information_schema.session_status \
+             WHERE variable_name = 'Ssl_cipher'",
+        )
+    };
+    let verified = cipher(&format!("sslmode=verify-full&sslrootcert={}", ca.display())).unwrap();
+    assert!(!verified.is_empty(), "no TLS cipher in use");
+    assert!(!cipher("sslmode=require").unwrap().is_empty());
+    assert_eq!(cipher("sslmode=disable").unwrap(), "");
+    let e = cipher(&format!(
+        "sslmode=verify-ca&sslrootcert={}",
+        other.display()
+    ))
+    .unwrap_err();
+    assert!(e.starts_with("cannot connect to"), "{e}");
+    let password = url.split(':').nth(2).unwrap().split('@').next().unwrap();
+    assert!(!e.contains(password), "{e}");
 }
 
 // ---------------------------------------------------------------------

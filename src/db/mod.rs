@@ -24,6 +24,8 @@ mod mysql;
 mod pg;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod tls;
 // The text forms of values; PostgreSQL's COPY parsing is its alone.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 mod text;

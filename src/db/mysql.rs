@@ -97,13 +97,28 @@ fn connect(url: &DbUrl) -> Result<Conn> {
         url: url.redacted(),
         reason,
     };
-    let text = url.secret_text();
+    let (text, tls) = super::tls::take_params(url, url.secret_text())?;
     let text = match text.get(..10) {
         Some(p) if p.eq_ignore_ascii_case("mariadb://") => format!("mysql://{}", &text[10..]),
-        _ => text.to_owned(),
+        _ => text,
     };
     let opts = mysql::Opts::from_url(&text).map_err(|e| fail(format!("not a MySQL URL: {e}")))?;
     let mut builder = OptsBuilder::from_opts(opts);
+    #[cfg(feature = "tls")]
+    if let Some(mode) = tls.mode.filter(|m| m.required()) {
+        use super::tls::SslMode;
+        let checked = mode != SslMode::Require || tls.root_cert.is_some();
+        // A required TLS session stays on TCP (the driver would otherwise
+        // move a loopback connection to the server's Unix socket).
+        builder = builder.prefer_socket(false).ssl_opts(Some(
+            mysql::SslOpts::default()
+                .with_root_cert_path(tls.root_cert.clone())
+                .with_danger_accept_invalid_certs(!checked)
+                .with_danger_skip_domain_validation(mode != SslMode::VerifyFull),
+        ));
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = tls;
     if url
         .secret_text()
         .split_once('@')

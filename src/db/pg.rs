@@ -14,6 +14,8 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, SchemaRef, TimeUnit};
 use postgres::{Client, IsolationLevel, NoTls};
 
+use super::tls::SslMode;
+
 use super::text::{self, Cell, TextColumn};
 use super::{
     AHEAD, BatchResult, DbColumn, DbUrl, Error, Relation, Result, Source, TargetOptions,
@@ -29,8 +31,14 @@ fn connect(url: &DbUrl) -> Result<Client> {
         url: url.redacted(),
         reason,
     };
-    let mut config = postgres::Config::from_str(url.secret_text())
+    let (text, tls) = super::tls::take_params(url, url.secret_text())?;
+    let mut config = postgres::Config::from_str(&text)
         .map_err(|e| fail(format!("not a PostgreSQL URL: {e}")))?;
+    config.ssl_mode(match tls.mode {
+        Some(SslMode::Disable) => postgres::config::SslMode::Disable,
+        Some(m) if m.required() => postgres::config::SslMode::Require,
+        _ => postgres::config::SslMode::Prefer,
+    });
     if config.get_hosts().is_empty() {
         config.host(&std::env::var("PGHOST").unwrap_or_else(|_| "localhost".into()));
     }
@@ -59,7 +67,16 @@ fn connect(url: &DbUrl) -> Result<Client> {
         config.connect_timeout(Duration::from_secs(10));
     }
     config.application_name("dbwm");
-    let mut client = config.connect(NoTls).map_err(|e| fail(message(&e)))?;
+    #[cfg(feature = "tls")]
+    let connected = if tls.mode == Some(SslMode::Disable) {
+        config.connect(NoTls)
+    } else {
+        let rustls = super::tls::client_config(url, &tls)?;
+        config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(rustls))
+    };
+    #[cfg(not(feature = "tls"))]
+    let connected = config.connect(NoTls);
+    let mut client = connected.map_err(|e| fail(message(&e)))?;
     client
         .batch_execute(SESSION)
         .map_err(|e| fail(message(&e)))?;
@@ -117,11 +134,22 @@ fn split_pgpass(line: &str) -> Vec<String> {
 }
 
 /// A driver error as a sentence (the server's message when there is one).
+/// The server's message, or the client's with its causes (a TLS
+/// handshake's "invalid peer certificate: UnknownIssuer", say).
 fn message(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => db.message().to_owned(),
-        None => e.to_string(),
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_owned();
     }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// How a PostgreSQL type is carried.
