@@ -111,15 +111,22 @@ pub mod report;
 #[cfg(feature = "server")]
 pub mod server;
 // Civil dates and RFC 3339 / X-Sdk-Date times, shared by the DSC model,
-// the registry and the server; each uses a part of it.
+// the registry, the server and the Arrow adapter's virtual keys; each uses
+// a part of it.
 #[cfg(any(
+    feature = "arrow",
     feature = "dsc",
     feature = "registry",
     feature = "server",
     feature = "db"
 ))]
 #[cfg_attr(
-    not(all(feature = "dsc", feature = "registry", feature = "server")),
+    not(all(
+        feature = "arrow",
+        feature = "dsc",
+        feature = "registry",
+        feature = "server"
+    )),
     allow(dead_code)
 )]
 mod timefmt;

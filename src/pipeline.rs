@@ -350,6 +350,10 @@ pub struct Columns {
     pub marked: Option<Vec<String>>,
     /// The owner's rules for columns; extraction must use the embed's.
     pub rules: ColumnRules,
+    /// Whether `key` is a virtual key: attributes that a leak without the
+    /// real key column still has, hashed normalised
+    /// ([`BatchPlan::use_virtual_key`]); extraction must use the embed's.
+    pub virtual_key: bool,
 }
 
 impl Columns {
@@ -359,6 +363,16 @@ impl Columns {
             key: key.into_iter().map(Into::into).collect(),
             marked: None,
             rules: ColumnRules::new(),
+            virtual_key: false,
+        }
+    }
+
+    /// Virtual-key columns `key` ([`Columns::virtual_key`]), default
+    /// marked columns.
+    pub fn with_virtual_key<S: Into<String>>(key: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            virtual_key: true,
+            ..Self::with_key(key)
         }
     }
 }
@@ -418,6 +432,9 @@ fn plan(
             .map_err(columns_error(path))?;
     for (name, reason) in passed_through(opened, columns) {
         plan.leave_alone(&name, &reason);
+    }
+    if columns.virtual_key {
+        plan.use_virtual_key();
     }
     if plan.marked_names().is_empty() {
         let why: Vec<String> = plan

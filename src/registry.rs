@@ -89,6 +89,11 @@ pub struct Record {
     /// carry marks, how and within what limits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_fingerprint: Option<String>,
+    /// The virtual key the copy was marked from, when it was
+    /// (`dbwm embed --virtual-key`); `dbwm extract` reads a leak with it
+    /// when no key is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_key: Option<Vec<String>>,
     /// Any other field of the line, kept as written.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -105,6 +110,7 @@ impl Record {
             rows: None,
             file: None,
             plan_fingerprint: None,
+            virtual_key: None,
             extra: serde_json::Map::new(),
         }
     }

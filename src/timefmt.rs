@@ -137,3 +137,75 @@ mod doc_examples {
         assert_eq!(parse_sdk_date("20261301T000000Z"), None);
     }
 }
+
+/// Microseconds since 1970-01-01 UTC of a date or timestamp written as
+/// text: `YYYY-MM-DD`, or that with ` ` or `T`, `HH:MM[:SS[.f…]]` and an
+/// optional `Z`, `+00`, `+00:00` or `+0000` (other offsets are `None`:
+/// they would name another instant than their digits say).
+pub(crate) fn text_micros(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |s: &str| -> Option<i64> {
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (y, m, d) = (num(&text[..4])?, num(&text[5..7])?, num(&text[8..10])?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    let rest = &text[10..];
+    if rest.is_empty() {
+        return Some(days * 86_400_000_000);
+    }
+    let time = rest.strip_prefix(['T', ' '])?;
+    let time = ["Z", "+00:00", "+0000", "+00"]
+        .iter()
+        .find_map(|z| time.strip_suffix(z))
+        .unwrap_or(time);
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut parts = hms.split(':');
+    let h = num(parts.next()?)?;
+    let mi = num(parts.next()?)?;
+    let s = parts.next().map_or(Some(0), num)?;
+    if parts.next().is_some() || h > 23 || mi > 59 || s > 60 || fraction.len() > 9 {
+        return None;
+    }
+    let micros = if fraction.is_empty() {
+        0
+    } else {
+        num(&format!("{:0<6}", &fraction[..fraction.len().min(6)]))?
+    };
+    Some(((days * 24 + h) * 60 + mi) * 60_000_000 + s * 1_000_000 + micros)
+}
+
+#[cfg(test)]
+mod text_micros_tests {
+    use super::text_micros;
+
+    #[test]
+    fn dates_and_timestamps_in_their_usual_spellings_are_one_instant() {
+        let hour = text_micros("2013-01-01T06:00:00Z").unwrap();
+        for same in [
+            "2013-01-01 06:00:00",
+            "2013-01-01T06:00",
+            "2013-01-01 06:00:00+00",
+            "2013-01-01T06:00:00.000+00:00",
+        ] {
+            assert_eq!(text_micros(same), Some(hour), "{same}");
+        }
+        assert_eq!(text_micros("1970-01-02"), Some(86_400_000_000));
+        for not in [
+            "2013-01-01T06:00:00+01:00",
+            "2013-13-01",
+            "N/A",
+            "2013-01-01x",
+        ] {
+            assert_eq!(text_micros(not), None, "{not}");
+        }
+    }
+}

@@ -21,12 +21,7 @@ use crate::support::TempDir;
 const KEY: &str = "database tests: a long random secret";
 
 fn dbwm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dbwm"))
-        .args(args)
-        .env("DBWM_KEY", KEY)
-        .stdin(Stdio::null())
-        .output()
-        .expect("dbwm runs")
+    crate::support::dbwm_keyed(KEY, args)
 }
 
 /// `dbwm embed` from `table` at `from` into a new table `output` at `to`.

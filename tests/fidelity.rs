@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use crate::support::TempDir;
 
@@ -12,11 +11,7 @@ const KEY: &str = "fidelity test key";
 const ROWS: usize = 20_000;
 
 fn dbwm(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dbwm"))
-        .args(args)
-        .env("DBWM_KEY", KEY)
-        .output()
-        .unwrap()
+    crate::support::dbwm_keyed(KEY, args)
 }
 
 /// The standard output of a run that must have succeeded.

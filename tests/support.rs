@@ -162,3 +162,15 @@ pub fn sqlite_orders(path: &std::path::Path, rows: i64) {
     }
     conn.commit().unwrap();
 }
+
+/// Runs the `dbwm` binary with `args` and the watermark key `key` in
+/// `DBWM_KEY`, with no standard input.
+#[cfg(feature = "cli")]
+pub fn dbwm_keyed(key: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dbwm"))
+        .args(args)
+        .env("DBWM_KEY", key)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("dbwm runs")
+}

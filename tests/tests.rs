@@ -28,3 +28,5 @@ mod server_db;
 #[cfg(feature = "dsc")]
 mod signing;
 mod tallies;
+#[cfg(feature = "cli")]
+mod virtual_key;

@@ -56,6 +56,8 @@ pub struct BatchPlan {
     skipped: Vec<String>,
     /// Every non-key column's plan, when the plan was made from a profile.
     plans: Vec<ColumnPlan>,
+    /// Whether the key is a virtual key ([`BatchPlan::use_virtual_key`]).
+    virtual_key: bool,
 }
 
 /// Rows a profiled plan reads before it decides: the first batches up to
@@ -132,6 +134,7 @@ impl BatchPlan {
             marked,
             skipped,
             plans: Vec::new(),
+            virtual_key: false,
         })
     }
 
@@ -350,6 +353,40 @@ impl BatchPlan {
         })
     }
 
+    /// Makes the key a *virtual key*: attributes that survive in a leak
+    /// that lost the real key column (a name, an e-mail, a date), hashed
+    /// after normalising them: text loses surrounding spaces, inner runs of
+    /// white space become one space and letters lower case, so `" Ada
+    /// Lovelace"` and `"ada lovelace"` select the same marks; dates and
+    /// times are one instant however they are typed or spelled (a CSV's
+    /// `2013-01-01T06:00:00Z`, `2013-01-01 06:00:00`, a Parquet timestamp
+    /// in any unit); numbers are hashed as numbers. The key's columns are
+    /// never marked. Rows whose virtual key repeats carry the same marks,
+    /// which just repeat their votes.
+    ///
+    /// ```
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// use dbwatermark::arrow::BatchPlan;
+    ///
+    /// let schema = Schema::new(vec![
+    ///     Field::new("name", DataType::Utf8, false),
+    ///     Field::new("balance", DataType::Float64, false),
+    /// ]);
+    /// let mut plan = BatchPlan::new(&schema, &["name"], None)?;
+    /// plan.use_virtual_key();
+    /// assert!(plan.has_virtual_key());
+    /// assert_eq!(plan.marked_names(), ["balance"]);
+    /// # Ok::<(), dbwatermark::arrow::Error>(())
+    /// ```
+    pub fn use_virtual_key(&mut self) {
+        self.virtual_key = true;
+    }
+
+    /// Whether the key is a virtual key.
+    pub fn has_virtual_key(&self) -> bool {
+        self.virtual_key
+    }
+
     /// Leaves column `name` unmarked, with `reason` as its plan's reason
     /// (an adapter that knows more than the profile: a database type that
     /// cannot carry marks); nothing happens for a column the plan does not
@@ -481,10 +518,96 @@ fn push_key_part(array: &dyn Array, row: usize, enc: &mut KeyEncoder) -> bool {
     true
 }
 
+/// The value of a 64-bit timestamp array at `row`.
+fn array_i64(array: &dyn Array, row: usize) -> i64 {
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            array.as_primitive::<TimestampSecondType>().value(row)
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            array.as_primitive::<TimestampMillisecondType>().value(row)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            array.as_primitive::<TimestampMicrosecondType>().value(row)
+        }
+        _ => array.as_primitive::<TimestampNanosecondType>().value(row),
+    }
+}
+
+/// [`push_key_part`] for a virtual key: text normalised (see
+/// [`BatchPlan::use_virtual_key`]) in `buffer` first.
+fn push_virtual_key_part(
+    array: &dyn Array,
+    row: usize,
+    enc: &mut KeyEncoder,
+    buffer: &mut String,
+) -> bool {
+    if array.is_null(row) {
+        return false;
+    }
+    // Dates and times are one instant however a file spells or types them
+    // (a CSV's text, a Parquet timestamp in any unit, a date).
+    let micros = match array.data_type() {
+        DataType::Timestamp(unit, _) => {
+            let v = |t: &dyn Array| array_i64(t, row);
+            let per = match unit {
+                TimeUnit::Second => 1_000_000,
+                TimeUnit::Millisecond => 1_000,
+                TimeUnit::Microsecond => 1,
+                TimeUnit::Nanosecond => 0,
+            };
+            let value = v(array);
+            Some(if per == 0 {
+                value.div_euclid(1_000)
+            } else {
+                value.saturating_mul(per)
+            })
+        }
+        DataType::Date32 => {
+            Some(i64::from(array.as_primitive::<Date32Type>().value(row)) * 86_400_000_000)
+        }
+        DataType::Date64 => Some(array.as_primitive::<Date64Type>().value(row) * 1_000),
+        _ => None,
+    };
+    if let Some(micros) = micros {
+        enc.push(KeyPart::Int(i128::from(micros)));
+        return true;
+    }
+    let text = match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().value(row),
+        DataType::LargeUtf8 => array.as_string::<i64>().value(row),
+        DataType::Utf8View => array.as_string_view().value(row),
+        _ => return push_key_part(array, row, enc),
+    };
+    if let Some(micros) = crate::timefmt::text_micros(text.trim()) {
+        enc.push(KeyPart::Int(i128::from(micros)));
+        return true;
+    }
+    buffer.clear();
+    for word in text.split_whitespace() {
+        if !buffer.is_empty() {
+            buffer.push(' ');
+        }
+        buffer.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    if buffer.is_empty() {
+        return false;
+    }
+    enc.push(KeyPart::Str(buffer));
+    true
+}
+
 impl Watermarker {
     /// The selection of a batch's rows (rows with a null key part are skipped).
     pub fn select_batch(&self, batch: &RecordBatch, plan: &BatchPlan) -> Selection {
         let keys: Vec<&ArrayRef> = plan.key.iter().map(|&i| batch.column(i)).collect();
+        if plan.virtual_key {
+            return self.select(batch.num_rows(), |row, enc| {
+                let mut text = String::new();
+                keys.iter()
+                    .all(|k| push_virtual_key_part(k.as_ref(), row, enc, &mut text))
+            });
+        }
         self.select(batch.num_rows(), |row, enc| {
             keys.iter().all(|k| push_key_part(k.as_ref(), row, enc))
         })

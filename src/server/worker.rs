@@ -240,6 +240,7 @@ async fn run_extract(app: &Arc<AppState>, task: &Claimed, key: WatermarkKey) {
         key: task.primary_key.clone(),
         marked: task.columns.clone(),
         rules: crate::ColumnRules::new(),
+        virtual_key: false,
     });
     let issued = match registry(app, &wm).await {
         Ok(i) => i,
@@ -304,6 +305,7 @@ async fn run_embed(app: &Arc<AppState>, task: &Claimed, key: WatermarkKey, input
         key: task.primary_key.clone(),
         marked: task.columns.clone(),
         rules: crate::ColumnRules::new(),
+        virtual_key: false,
     };
     let outcome =
         tokio::task::spawn_blocking(move || embed_table(&worker_app, &id, key, &input, &columns))

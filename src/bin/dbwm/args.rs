@@ -67,6 +67,13 @@ pub struct ReadArgs {
     /// database table: its primary-key constraint).
     #[arg(long, value_delimiter = ',')]
     pub pk: Vec<String>,
+    /// Columns whose values form a virtual key, comma-separated:
+    /// attributes a leak without the key column still has (a name, an
+    /// e-mail, a date). Marks are placed from their normalised values
+    /// (text trimmed, spaces collapsed, lower case); with it, --pk is
+    /// optional, and at embed time the --pk columns are left unmarked.
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL...")]
+    pub virtual_key: Vec<String>,
     /// The table to read when the input is a database URL
     /// (`postgresql://...`, `sqlite://PATH`); schema-qualified allowed.
     #[arg(long, value_name = "NAME", conflicts_with = "query")]
@@ -147,10 +154,16 @@ impl ReadArgs {
         for flag in &self.rule {
             rules.add_flag(flag).map_err(|e| format!("--rule {e}"))?;
         }
+        let virtual_key = !self.virtual_key.is_empty();
         Ok(pipeline::Columns {
-            key: self.pk.clone(),
+            key: if virtual_key {
+                self.virtual_key.clone()
+            } else {
+                self.pk.clone()
+            },
             marked: self.columns.clone(),
             rules,
+            virtual_key,
         })
     }
 

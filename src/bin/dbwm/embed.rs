@@ -75,7 +75,13 @@ pub fn run(args: &EmbedArgs) -> Outcome {
     let read = args.read.options().map_err(Failure::Caller)?;
     let start = Instant::now();
     let progress = Progress::new("embedding");
-    let columns = args.read.columns().map_err(Failure::Caller)?;
+    let mut columns = args.read.columns().map_err(Failure::Caller)?;
+    if columns.virtual_key {
+        // The real key stays as it is in a copy marked from a virtual key.
+        for pk in args.read.pk.iter().filter(|c| !columns.key.contains(c)) {
+            columns.rules.entry(pk).mark.get_or_insert(false);
+        }
+    }
     let input = Place::parse(&args.input).map_err(Failure::Caller)?;
     let relation = args.read.relation(&input).map_err(Failure::Caller)?;
     let source = match (&input, &relation) {
@@ -125,11 +131,19 @@ pub fn run(args: &EmbedArgs) -> Outcome {
             &written,
         );
         record.plan_fingerprint = Some(summary.plan_fingerprint.clone());
+        record.virtual_key = columns.virtual_key.then(|| columns.key.clone());
         registry.append(&record).map_err(|e| {
             Failure::Internal(format!("the copy was written, but not registered: {e}"))
         })?;
     }
     print_summary(&summary, &written, start.elapsed().as_secs_f64());
+    if columns.virtual_key {
+        say!(
+            "  marks placed from the virtual key {}: read a leak with --virtual-key {}",
+            columns.key.join(","),
+            columns.key.join(",")
+        );
+    }
     if let Some(path) = &args.register {
         say!("  registered in {}", path.display());
     }

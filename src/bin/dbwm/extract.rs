@@ -71,11 +71,22 @@ pub fn run(args: &ExtractArgs) -> Outcome {
         })
         .collect();
     let labels: Vec<PathBuf> = sources.iter().map(|s| s.label()).collect();
+    let mut columns = args.read.columns().map_err(Failure::Caller)?;
+    if columns.key.is_empty()
+        && let Some(key) = tested.as_ref().and_then(recorded_virtual_key)
+    {
+        say!(
+            "dbwm: no key given: reading with the virtual key {} the registry records",
+            key.join(",")
+        );
+        columns.key = key;
+        columns.virtual_key = true;
+    }
     let progress = Progress::new("extracting");
     let result = pipeline::extract_against(
         &wm,
         &sources,
-        &args.read.columns().map_err(Failure::Caller)?,
+        &columns,
         &read,
         tested.as_ref().map(|t| &t.candidates),
         &mut |done, total| progress.update(done, total),
@@ -146,4 +157,12 @@ fn report_identification(i: &Identification, rows_needed: Option<u64>) {
             (None, _) => say!("dbwm: no candidate to test"),
         }
     }
+}
+
+/// The virtual key the issued copies were marked from, when they all
+/// record the same one.
+fn recorded_virtual_key(issued: &Issued) -> Option<Vec<String>> {
+    let mut keys = issued.records.iter().filter_map(|r| r.virtual_key.clone());
+    let first = keys.next()?;
+    keys.all(|k| k == first).then_some(first)
 }
