@@ -81,6 +81,9 @@ pub struct EmbedSummary {
     pub plans: Vec<ColumnPlan>,
     /// The plan's fingerprint ([`BatchPlan::fingerprint`]).
     pub plan_fingerprint: String,
+    /// The added column that carries the mark, in
+    /// [`EmbedMode::PseudoColumn`] (then no real cell changed).
+    pub pseudo_column: Option<String>,
 }
 
 fn columns_error(path: &Path) -> impl FnOnce(adapter::Error) -> Error + '_ {
@@ -268,10 +271,21 @@ struct Planned {
 
 /// Opens `source` and plans it from its first rows, as every job does.
 fn open_planned(source: &SourceRef<'_>, read: &ReadOptions, columns: &Columns) -> Result<Planned> {
+    open_planned_for(source, read, columns, true)
+}
+
+/// [`open_planned`]; with `need_marked` false a plan that marks no column
+/// is no error (a pseudo-column carries the mark instead).
+fn open_planned_for(
+    source: &SourceRef<'_>,
+    read: &ReadOptions,
+    columns: &Columns,
+    need_marked: bool,
+) -> Result<Planned> {
     let label = source.label();
     let (input, opened) = open_source(source, read)?;
     let columns = resolve_columns(columns, &opened, &label)?;
-    let (plan, input) = plan(input, &label, &columns, &opened)?;
+    let (plan, input) = plan(input, &label, &columns, &opened, need_marked)?;
     Ok(Planned {
         plan,
         input,
@@ -408,6 +422,7 @@ fn plan(
     path: &Path,
     columns: &Columns,
     opened: &Opened,
+    need_marked: bool,
 ) -> Result<(BatchPlan, Input)> {
     let key: Vec<&str> = columns.key.iter().map(String::as_str).collect();
     let marked: Option<Vec<&str>> = columns
@@ -436,15 +451,8 @@ fn plan(
     if columns.virtual_key {
         plan.use_virtual_key();
     }
-    if plan.marked_names().is_empty() {
-        let why: Vec<String> = plan
-            .column_plans()
-            .iter()
-            .map(|p| format!("`{}`: {}", p.name, p.reason))
-            .collect();
-        return Err(columns_error(path)(adapter::Error::NothingToMark(
-            why.join("; "),
-        )));
+    if need_marked && plan.marked_names().is_empty() {
+        return Err(nothing_to_mark(&plan, path));
     }
     input.reader = Box::new(Replay {
         schema,
@@ -452,6 +460,36 @@ fn plan(
         rest: input.reader,
     });
     Ok((plan, input))
+}
+
+/// The error of a plan that marks no column, naming each and why.
+fn nothing_to_mark(plan: &BatchPlan, path: &Path) -> Error {
+    let why: Vec<String> = plan
+        .column_plans()
+        .iter()
+        .map(|p| format!("`{}`: {}", p.name, p.reason))
+        .collect();
+    columns_error(path)(adapter::Error::NothingToMark(why.join("; ")))
+}
+
+/// The columns of `plan`'s schema that may be a pseudo-column: not key,
+/// of an integer or text type (a pseudo-column of codes may well look like
+/// a measure to the profile, and is then read both ways).
+fn pseudo_candidates(plan: &BatchPlan, columns: &Columns) -> Vec<usize> {
+    use arrow_schema::DataType as T;
+    plan.schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !columns.key.contains(f.name()))
+        .filter(|(_, f)| {
+            matches!(
+                f.data_type(),
+                T::Int32 | T::Int64 | T::UInt32 | T::UInt64 | T::Utf8 | T::LargeUtf8 | T::Utf8View
+            )
+        })
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Whether `path` (in format `named`, else by its extension) is CSV.
@@ -587,6 +625,7 @@ pub fn embed_file(
     progress: &mut dyn FnMut(usize, Option<usize>),
 ) -> Result<EmbedSummary> {
     let job = Job {
+        mode: EmbedMode::Cells,
         source: SourceRef::File(job.input),
         sink: SinkRef::File(job.output),
         content: job.content,
@@ -595,6 +634,25 @@ pub fn embed_file(
         write: job.write,
     };
     embed(wm, &job, progress)
+}
+
+/// Where a job puts the mark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EmbedMode<'a> {
+    /// In real cells, as planned (the default).
+    #[default]
+    Cells,
+    /// In one added column, `name`, whose values look like `format` and
+    /// are a keyed function of each row's key and a payload bit: no real
+    /// cell changes. Deleting the column deletes the mark; it is meant for
+    /// tables where no value may change.
+    PseudoColumn {
+        /// The added column's name (not one of the table's).
+        name: &'a str,
+        /// How its values look.
+        format: crate::PseudoFormat,
+    },
 }
 
 /// A watermarking job between files and database tables, in any
@@ -614,6 +672,8 @@ pub struct Job<'a> {
     pub read: &'a ReadOptions,
     /// How to write a file output.
     pub write: &'a WriteOptions,
+    /// Where the mark goes.
+    pub mode: EmbedMode<'a>,
 }
 
 /// Watermarks `job.source` into `job.sink`, batch by batch, as
@@ -662,6 +722,9 @@ pub fn embed_until(
         exact_text: job.read.exact_text || csv_to_csv,
         ..job.read.clone()
     };
+    if let EmbedMode::PseudoColumn { name, format } = job.mode {
+        return embed_pseudo_column(wm, job, read, &payload, name, format, progress, stop);
+    }
     let Planned {
         plan,
         input: source,
@@ -669,12 +732,7 @@ pub fn embed_until(
         columns,
     } = open_planned(&job.source, read, job.columns)?;
     let density = wm.density_for(source.rows, &payload);
-    #[allow(unused_mut)]
-    let mut write = job.write.clone();
-    #[cfg(feature = "parquet")]
-    if write.parquet_compression.is_none() {
-        write.parquet_compression = source.parquet_compression;
-    }
+    let write = write_options(job, &source);
     let total = source.rows;
     let mut sink = Sink::create(&job.sink, plan.schema(), &write, &columns.key, &opened)?;
     let mut rows = 0;
@@ -705,6 +763,103 @@ pub fn embed_until(
         skipped: plan.skipped_names().to_vec(),
         plans: plan.column_plans().to_vec(),
         plan_fingerprint: plan.fingerprint(),
+        pseudo_column: None,
+    })
+}
+
+/// The job's write options; a Parquet output keeps a Parquet input's
+/// compression unless the job names one.
+fn write_options(job: &Job<'_>, source: &Input) -> WriteOptions {
+    #[allow(unused_mut)]
+    let mut write = job.write.clone();
+    #[cfg(feature = "parquet")]
+    if write.parquet_compression.is_none() {
+        write.parquet_compression = source.parquet_compression;
+    }
+    let _ = source;
+    write
+}
+
+/// [`embed_until`] in [`EmbedMode::PseudoColumn`]: every batch as it is,
+/// plus the column `name`.
+#[allow(clippy::too_many_arguments)]
+fn embed_pseudo_column(
+    wm: &Watermarker,
+    job: &Job<'_>,
+    read: &ReadOptions,
+    payload: &crate::Payload,
+    name: &str,
+    format: crate::PseudoFormat,
+    progress: &mut dyn FnMut(usize, Option<usize>),
+    stop: &dyn Fn() -> bool,
+) -> Result<EmbedSummary> {
+    let label = job.source.label();
+    let Planned {
+        plan,
+        input: source,
+        opened,
+        columns,
+    } = open_planned_for(&job.source, read, job.columns, false)?;
+    let schema = plan.schema();
+    if name.is_empty() || schema.column_with_name(name).is_some() {
+        return Err(Error::Job(format!(
+            "{}: the pseudo-column needs a new name, and `{name}` {}",
+            label.display(),
+            if name.is_empty() {
+                "is empty"
+            } else {
+                "is already a column"
+            }
+        )));
+    }
+    let data_type = match format {
+        crate::PseudoFormat::Code => arrow_schema::DataType::Int64,
+        _ => arrow_schema::DataType::Utf8,
+    };
+    let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
+    fields.push(std::sync::Arc::new(arrow_schema::Field::new(
+        name, data_type, true,
+    )));
+    let out_schema = std::sync::Arc::new(arrow_schema::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ));
+    let write = write_options(job, &source);
+    let total = source.rows;
+    let mut sink = Sink::create(&job.sink, &out_schema, &write, &columns.key, &opened)?;
+    let mut report = crate::ColumnReport::default();
+    for batch in source.reader {
+        if stop() {
+            return Err(Error::Stopped);
+        }
+        let batch = batch.map_err(|e| input_error(&label, e))?;
+        let column = wm
+            .pseudo_column(&batch, &plan, payload, format)
+            .map_err(columns_error(&label))?;
+        report.rows += batch.num_rows();
+        report.marked += column.len() - column.null_count();
+        report.nulls += column.null_count();
+        let mut arrays = batch.columns().to_vec();
+        arrays.push(column);
+        let out = RecordBatch::try_new(out_schema.clone(), arrays)
+            .map_err(|e| columns_error(&label)(adapter::Error::Arrow(e)))?;
+        sink.write(&out)?;
+        progress(report.rows, total);
+    }
+    if stop() {
+        return Err(Error::Stopped);
+    }
+    sink.finish()?;
+    let mut skipped = plan.marked_names();
+    skipped.extend(plan.skipped_names().iter().cloned());
+    Ok(EmbedSummary {
+        rows: report.rows,
+        density: crate::Density::ALL,
+        columns: vec![(name.to_owned(), report)],
+        skipped,
+        plans: plan.column_plans().to_vec(),
+        plan_fingerprint: crate::pseudo_column_fingerprint(name, format),
+        pseudo_column: Some(name.to_owned()),
     })
 }
 
@@ -791,22 +946,62 @@ pub fn extract_against(
         let Planned {
             plan,
             input: source,
+            columns: resolved,
             ..
-        } = open_planned(place, read, columns)?;
+        } = open_planned_for(place, read, columns, false)?;
         let total = source.rows;
         let done = all.rows() as usize;
         let mut file_tallies = plan.new_tallies();
         let mut file_rows = 0;
+        // Pseudo-columns are found in the first batch: the columns of which
+        // at least half the rows hold one of their two keyed values.
+        let mut pseudo: Option<(Vec<usize>, Vec<crate::Tally>)> = None;
         for batch in source.reader {
             let batch = batch.map_err(|e| input_error(path, e))?;
             wm.tally_batch(&batch, &plan, &mut file_tallies)
                 .map_err(columns_error(path))?;
+            match &mut pseudo {
+                Some((indices, tallies)) => {
+                    wm.tally_pseudo_columns(&batch, &plan, indices, tallies)
+                        .map_err(columns_error(path))?;
+                }
+                None => {
+                    let candidates = pseudo_candidates(&plan, &resolved);
+                    let mut tallies = vec![crate::Tally::new(); candidates.len()];
+                    let matched = wm
+                        .tally_pseudo_columns(&batch, &plan, &candidates, &mut tallies)
+                        .map_err(columns_error(path))?;
+                    let (indices, tallies) = candidates
+                        .into_iter()
+                        .zip(tallies)
+                        .zip(matched)
+                        .filter(|(_, m)| m.is_pseudo_column())
+                        .map(|(found, _)| found)
+                        .unzip();
+                    pseudo = Some((indices, tallies));
+                }
+            }
             file_rows += batch.num_rows();
             progress(done + file_rows, total.map(|t| done + t));
         }
+        let (pseudo_columns, pseudo_tallies): (Vec<usize>, Vec<crate::Tally>) =
+            pseudo.unwrap_or_default();
+        if plan.marked_names().is_empty() && pseudo_columns.is_empty() {
+            return Err(nothing_to_mark(&plan, path));
+        }
         all.add_rows(file_rows as u64);
+        let pseudo_names: Vec<&String> = pseudo_columns
+            .iter()
+            .map(|&i| plan.schema().field(i).name())
+            .collect();
         for (name, t) in plan.marked_names().into_iter().zip(file_tallies) {
-            all.add(&name, t);
+            // A pseudo-column's digits are not marks: its keyed values are.
+            if !pseudo_names.contains(&&name) {
+                all.add(&name, t);
+            }
+        }
+        for (name, t) in pseudo_names.into_iter().zip(pseudo_tallies) {
+            all.add(name, t);
         }
     }
     Ok(summarize(wm, &all, candidates).expect("tallied under wm's key"))

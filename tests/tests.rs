@@ -17,6 +17,8 @@ mod fidelity;
 #[cfg(feature = "cli")]
 mod files;
 mod keys;
+#[cfg(feature = "files")]
+mod pseudo_column;
 #[cfg(all(feature = "server", feature = "cli"))]
 mod restart;
 mod robustness;

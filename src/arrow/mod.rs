@@ -42,6 +42,7 @@ mod convert;
 mod embed;
 mod plan;
 mod profile;
+mod pseudo;
 mod tally;
 
 use arrow_array::Array;
@@ -52,6 +53,7 @@ use arrow_schema::{ArrowError, DataType, TimeUnit};
 pub use convert::{batch_to_table, table_to_batch};
 pub use embed::EmbedStream;
 pub use plan::{BatchPlan, PROFILE_ROWS};
+pub use pseudo::PseudoMatch;
 
 /// Errors of the Arrow adapter.
 #[derive(Debug, thiserror::Error)]

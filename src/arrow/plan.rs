@@ -600,16 +600,25 @@ fn push_virtual_key_part(
 impl Watermarker {
     /// The selection of a batch's rows (rows with a null key part are skipped).
     pub fn select_batch(&self, batch: &RecordBatch, plan: &BatchPlan) -> Selection {
-        let keys: Vec<&ArrayRef> = plan.key.iter().map(|&i| batch.column(i)).collect();
-        if plan.virtual_key {
-            return self.select(batch.num_rows(), |row, enc| {
-                let mut text = String::new();
-                keys.iter()
-                    .all(|k| push_virtual_key_part(k.as_ref(), row, enc, &mut text))
-            });
-        }
-        self.select(batch.num_rows(), |row, enc| {
+        self.select(batch.num_rows(), row_keys(batch, plan))
+    }
+}
+
+/// What encodes the key of each row of `batch` under `plan` (its key
+/// columns, or its virtual key); `false` for a row without one.
+pub(super) fn row_keys<'a>(
+    batch: &'a RecordBatch,
+    plan: &BatchPlan,
+) -> impl Fn(usize, &mut KeyEncoder) -> bool + Sync + 'a {
+    let keys: Vec<&ArrayRef> = plan.key.iter().map(|&i| batch.column(i)).collect();
+    let virtual_key = plan.virtual_key;
+    move |row, enc| {
+        if virtual_key {
+            let mut text = String::new();
+            keys.iter()
+                .all(|k| push_virtual_key_part(k.as_ref(), row, enc, &mut text))
+        } else {
             keys.iter().all(|k| push_key_part(k.as_ref(), row, enc))
-        })
+        }
     }
 }

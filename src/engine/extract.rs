@@ -85,7 +85,7 @@ impl Tally {
     }
 
     #[inline]
-    fn vote(&mut self, slot: Slot, read: bool) {
+    pub(crate) fn vote(&mut self, slot: Slot, read: bool) {
         let bit = read ^ slot.mask();
         let c = &mut self.counts[usize::from(slot.level()) * BINS + slot.bin()][usize::from(bit)];
         *c = c.saturating_add(1);

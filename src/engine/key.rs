@@ -60,6 +60,7 @@ pub const SCHEME_VERSION: u32 = 1;
 pub struct WatermarkKey {
     row: HmacSha256,
     tag: HmacSha256,
+    pseudo: HmacSha256,
     fingerprint: [u8; 8],
 }
 
@@ -93,6 +94,7 @@ impl WatermarkKey {
         Ok(Self {
             row: prepared(derive("row")),
             tag: prepared(derive("tag")),
+            pseudo: prepared(derive("pseudo-column")),
             fingerprint,
         })
     }
@@ -112,6 +114,15 @@ impl WatermarkKey {
     /// The keyed row hash of an already encoded primary key.
     pub(crate) fn row_hash(&self, encoded_key: &[u8]) -> [u8; 32] {
         let mut mac = self.row.clone();
+        mac.update(encoded_key);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The keyed hash of an already encoded primary key that a
+    /// pseudo-column's values come from (a key of its own, so it says
+    /// nothing of the row hash).
+    pub(crate) fn pseudo_hash(&self, encoded_key: &[u8]) -> [u8; 32] {
+        let mut mac = self.pseudo.clone();
         mac.update(encoded_key);
         mac.finalize().into_bytes().into()
     }

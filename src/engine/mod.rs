@@ -13,6 +13,8 @@
 //! * `profile`: column profiles and the per-column plan (carrier, limits,
 //!   reason) that keeps a marked copy meaning what the original means;
 //!   `rules`: what the owner says about a column, which the plan follows.
+//! * `pseudo`: the keyed values of a pseudo-column, an added column that
+//!   carries the mark so that no real cell changes.
 //! * `table`: an owned in-memory table over all of them.
 //! * `tallies`: a table's named column tallies under one key, and their
 //!   compact, versioned binary form for shipping between machines.
@@ -32,6 +34,7 @@ mod extract;
 pub(crate) mod key;
 pub(crate) mod payload;
 mod profile;
+pub(crate) mod pseudo;
 mod rules;
 pub(crate) mod select;
 mod table;
@@ -52,6 +55,7 @@ pub use profile::{
     CATEGORY_MAX_DISTINCT, Carrier, ColumnPlan, ColumnProfile, DISTINCT_CAP, Kind, Logical,
     MAX_STEP_OF_SD,
 };
+pub use pseudo::{PseudoFormat, pseudo_column_fingerprint};
 pub use rules::{ColumnRule, ColumnRules, RuleError};
 pub use select::{Config, ConfigBuilder, Density, MAX_LEVEL, Selection, Slot};
 pub use table::{Column, EmbedReport, Table, Values};

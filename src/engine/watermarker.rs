@@ -78,6 +78,20 @@ impl Watermarker {
         Selection::compute(&self.key, self.config.steps(), rows, key_of)
     }
 
+    /// The two values each of `rows` rows' pseudo-column cell may hold
+    /// ([`PseudoFormat`](crate::PseudoFormat)), keyed like
+    /// [`Watermarker::select`].
+    pub(crate) fn pseudo_pairs<F>(
+        &self,
+        rows: usize,
+        key_of: F,
+    ) -> crate::engine::pseudo::PseudoPairs
+    where
+        F: Fn(usize, &mut KeyEncoder) -> bool + Sync,
+    {
+        crate::engine::pseudo::PseudoPairs::compute(&self.key, rows, key_of)
+    }
+
     /// Frames and encodes `content` for embedding.
     ///
     /// # Errors

@@ -363,6 +363,7 @@ fn embed_table(
         .map_err(|e| format!("the server's registry: {e}"))?;
     let label = format!("{}:{}", target.connection, target.table_name);
     let job = pipeline::Job {
+        mode: pipeline::EmbedMode::Cells,
         source: SourceRef::Database {
             url: &from.url,
             relation: &relation,

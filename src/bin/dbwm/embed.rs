@@ -47,6 +47,19 @@ pub struct EmbedArgs {
     /// Who receives this copy, for the registry record.
     #[arg(long, value_name = "LABEL", requires = "register")]
     pub recipient: Option<String>,
+    /// Where the mark goes: `cells` (real cells, as planned) or
+    /// `pseudo-column` (one added column, --pseudo-column NAME; no real
+    /// cell changes, and deleting the column deletes the mark).
+    #[arg(long, value_parser = ["cells", "pseudo-column"], default_value = "cells")]
+    pub mode: String,
+    /// The name of the column --mode pseudo-column adds (not one of the
+    /// table's); implies that mode.
+    #[arg(long, value_name = "NAME")]
+    pub pseudo_column: Option<String>,
+    /// How the pseudo-column's values look: `code` (8-digit integers, as a
+    /// reference number) or `token` (8 characters of base 32).
+    #[arg(long, value_name = "FORMAT", value_parser = ["code", "token"], default_value = "code")]
+    pub pseudo_column_format: String,
     /// The input file.
     pub input: PathBuf,
 }
@@ -109,7 +122,21 @@ pub fn run(args: &EmbedArgs) -> Outcome {
         (Place::File(p), None) => pipeline::SinkRef::File(p),
     };
     let written = sink.label();
+    let mode = match (args.mode.as_str(), &args.pseudo_column) {
+        (_, Some(name)) => pipeline::EmbedMode::PseudoColumn {
+            name,
+            format: dbwatermark::PseudoFormat::parse(&args.pseudo_column_format)
+                .unwrap_or(dbwatermark::PseudoFormat::Code),
+        },
+        ("pseudo-column", None) => {
+            return Err(Failure::Caller(
+                "--mode pseudo-column: name the added column with --pseudo-column NAME".into(),
+            ));
+        }
+        _ => pipeline::EmbedMode::Cells,
+    };
     let job = pipeline::Job {
+        mode,
         source,
         sink,
         content: &args.content,
@@ -132,6 +159,12 @@ pub fn run(args: &EmbedArgs) -> Outcome {
         );
         record.plan_fingerprint = Some(summary.plan_fingerprint.clone());
         record.virtual_key = columns.virtual_key.then(|| columns.key.clone());
+        if let Some(name) = &args.pseudo_column {
+            record.extra.insert("mode".into(), "pseudo-column".into());
+            record
+                .extra
+                .insert("pseudo_column".into(), name.as_str().into());
+        }
         registry.append(&record).map_err(|e| {
             Failure::Internal(format!("the copy was written, but not registered: {e}"))
         })?;
@@ -151,6 +184,16 @@ pub fn run(args: &EmbedArgs) -> Outcome {
 }
 
 fn print_summary(summary: &pipeline::EmbedSummary, output: &Path, seconds: f64) {
+    if let Some(name) = &summary.pseudo_column {
+        let carried: usize = summary.columns.iter().map(|(_, r)| r.marked).sum();
+        say!(
+            "dbwm: wrote {} rows to {} in {seconds:.2} s; no real cell changed; the added column {name} carries the mark in {carried} rows",
+            summary.rows,
+            output.display(),
+        );
+        say!("  plan {}", summary.plan_fingerprint);
+        return;
+    }
     let cells = summary.rows * summary.columns.len();
     let changed: usize = summary.columns.iter().map(|(_, r)| r.changed).sum();
     say!(

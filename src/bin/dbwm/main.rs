@@ -55,7 +55,7 @@ enum Command {
     ///
     /// The key comes from --key-file, else --key, else the DBWM_KEY
     /// environment variable; prefer the file or the environment.
-    Embed(embed::EmbedArgs),
+    Embed(Box<embed::EmbedArgs>),
     /// Show what `embed` would do to a file, column by column, without
     /// writing anything: each column's kind (measure, category, calendar,
     /// code, free text...), how it carries marks, the cells an embed would
