@@ -134,6 +134,13 @@ impl Record {
         }
     }
 
+    /// Records that the copy carries its mark in the added column `name`
+    /// (`mode` and `pseudo_column` in the line).
+    pub fn set_pseudo_column(&mut self, name: &str) {
+        self.extra.insert("mode".into(), "pseudo-column".into());
+        self.extra.insert("pseudo_column".into(), name.into());
+    }
+
     /// Whether the copy may have been marked with `wm`'s key: its
     /// fingerprint matches or was not recorded.
     pub fn matches_key(&self, wm: &Watermarker) -> bool {

@@ -240,6 +240,74 @@ fn an_existing_target_fails_the_task_naming_the_connection_and_nothing_is_regist
 }
 
 #[test]
+fn a_pseudo_column_task_changes_no_cell_of_the_source_and_an_extraction_task_finds_it() {
+    let s = server_with_tables("dbtask-pseudo", 3000);
+    let mut body = embed_body("orders_pc", "acme->lossless");
+    body["db_water_param"] = json!({
+        "embed_mode": "pseudo-column",
+        "params": [{"new_column_name": "ref_no", "new_column_type": "token"}],
+    });
+    let id = submitted(&post(&s, EMBED_TASKS, &body));
+    let d = s.wait_at(&format!("{EMBED_TASKS}/{id}"));
+    assert_eq!(d["state"], "Success", "{d}");
+    assert_eq!(d["input"]["pseudo_column"], "ref_no");
+    assert_eq!(d["result"]["columns"][0]["name"], "ref_no");
+    assert_eq!(d["result"]["columns"][0]["cells_changed"], 0);
+    let dir = s.dir.clone();
+    let c = rusqlite::Connection::open(dir.join("outbox.db")).unwrap();
+    c.execute(
+        "ATTACH ?1 AS w",
+        [dir.join("warehouse.db").to_str().unwrap()],
+    )
+    .unwrap();
+    let same: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM orders_pc p JOIN w.orders o USING (id)
+             WHERE p.carrier IS o.carrier AND p.qty IS o.qty AND p.price IS o.price
+               AND p.amount IS o.amount AND p.day IS o.day AND p.note IS o.note
+               AND length(p.ref_no) = 8",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(same, 3000, "a real cell changed or a token is missing");
+    let record: Value = serde_json::from_str(
+        std::fs::read_to_string(dir.join("issued.jsonl"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(record["pseudo_column"], "ref_no");
+    let r = post(
+        &s,
+        EXTRACT_TASKS,
+        &json!({
+            "tables": [{"connection": "outbox", "table_name": "orders_pc"}],
+            "watermark_key_name": "tasks",
+        }),
+    );
+    let d = s.wait_task(PROJECT, &submitted(&r));
+    assert_eq!(d["remarks"][0]["watermark"], "acme->lossless", "{d}");
+    let bad = post(
+        &s,
+        EMBED_TASKS,
+        &json!({
+            "source_db_info": {"connection": "warehouse", "table_name": "orders"},
+            "target_db_info": {"connection": "outbox", "table_name": "x"},
+            "water_mark": "acme->x", "watermark_key_name": "tasks",
+            "db_water_param": {"embed_mode": "pseudo-column", "params": []},
+        }),
+    );
+    assert!(
+        bad.body["error_msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("takes one param naming the added column"),
+        "{bad:?}"
+    );
+}
+
+#[test]
 fn a_running_embedding_task_that_is_cancelled_creates_no_table() {
     let s = server_with_tables("dbtask-cancel", 600_000);
     let id = submitted(&post(

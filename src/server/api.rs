@@ -159,6 +159,18 @@ struct Submission {
 struct DbWaterParam {
     #[serde(default)]
     embed_mode: Option<String>,
+    #[serde(default)]
+    params: Vec<EmbedParam>,
+}
+
+/// DSC's `EmbedParam`: the added column of a pseudo-column embed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbedParam {
+    #[serde(default)]
+    new_column_name: Option<String>,
+    #[serde(default)]
+    new_column_type: Option<String>,
 }
 
 /// An embedding task submission, in the shape of DSC's
@@ -518,15 +530,50 @@ fn validate_embed(
     if let Some(r) = &s.recipient {
         bounded_text("recipient", r, MAX_NAME_CHARS)?;
     }
-    let embed_mode = s
-        .db_water_param
-        .and_then(|p| p.embed_mode)
-        .unwrap_or_else(|| "cells".to_owned());
-    if embed_mode != "cells" {
-        return Err(format!(
-            "db_water_param.embed_mode: `cells` (marks in real cells, as planned) is the mode this server runs, got `{embed_mode}`"
-        ));
-    }
+    let (embed_mode, params) = match s.db_water_param {
+        Some(p) => (p.embed_mode.unwrap_or_else(|| "cells".to_owned()), p.params),
+        None => ("cells".to_owned(), Vec::new()),
+    };
+    let (pseudo_column, pseudo_column_format) = match embed_mode.as_str() {
+        "cells" if params.is_empty() => (None, None),
+        "cells" => {
+            return Err(
+                "db_water_param.params: only embed_mode `pseudo-column` takes params".to_owned(),
+            );
+        }
+        "pseudo-column" => {
+            let [param] = params.as_slice() else {
+                return Err(format!(
+                    "db_water_param.params: embed_mode `pseudo-column` takes one param naming the added column, got {}",
+                    params.len()
+                ));
+            };
+            let name = param.new_column_name.clone().unwrap_or_default();
+            if name.is_empty() {
+                return Err("db_water_param.params[0].new_column_name: required".to_owned());
+            }
+            bounded_text(
+                "db_water_param.params[0].new_column_name",
+                &name,
+                MAX_NAME_CHARS,
+            )?;
+            let format = param
+                .new_column_type
+                .clone()
+                .unwrap_or_else(|| "code".to_owned());
+            if crate::PseudoFormat::parse(&format).is_none() {
+                return Err(format!(
+                    "db_water_param.params[0].new_column_type: `code` or `token`, got `{format}`"
+                ));
+            }
+            (Some(name), Some(format))
+        }
+        other => {
+            return Err(format!(
+                "db_water_param.embed_mode: `cells` (marks in real cells, as planned) or `pseudo-column` (one added column, no real cell changed), got `{other}`"
+            ));
+        }
+    };
     if let Some(t) = s.schedule_type.as_deref().filter(|t| *t != "ONCE") {
         return Err(format!(
             "schedule_type: `ONCE` (a task runs when a worker takes it), got `{t}`; schedule repeated runs from outside"
@@ -552,6 +599,8 @@ fn validate_embed(
         selected_fields: s.selected_fields,
         recipient: s.recipient,
         embed_mode,
+        pseudo_column,
+        pseudo_column_format,
         watermark_key_name: checked.key_name.clone(),
     };
     Ok(checked.task(project_id, |t| {

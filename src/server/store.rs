@@ -146,8 +146,15 @@ pub struct EmbedInput {
     pub selected_fields: Option<Vec<ColumnInfo>>,
     /// Who receives the copy (recorded in the registry).
     pub recipient: Option<String>,
-    /// `cells`: marks in real cells, as planned.
+    /// `cells` (marks in real cells, as planned) or `pseudo-column` (one
+    /// added column, no real cell changed).
     pub embed_mode: String,
+    /// The added column's name, in `pseudo-column` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudo_column: Option<String>,
+    /// How its values look (`code` or `token`), in `pseudo-column` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudo_column_format: Option<String>,
     /// The keyring key used, or `null` for a raw key.
     pub watermark_key_name: Option<String>,
 }

@@ -362,8 +362,19 @@ fn embed_table(
         .transpose()
         .map_err(|e| format!("the server's registry: {e}"))?;
     let label = format!("{}:{}", target.connection, target.table_name);
+    let mode = match &input.pseudo_column {
+        Some(name) => pipeline::EmbedMode::PseudoColumn {
+            name,
+            format: input
+                .pseudo_column_format
+                .as_deref()
+                .and_then(crate::PseudoFormat::parse)
+                .unwrap_or(crate::PseudoFormat::Code),
+        },
+        None => pipeline::EmbedMode::Cells,
+    };
     let job = pipeline::Job {
-        mode: pipeline::EmbedMode::Cells,
+        mode,
         source: SourceRef::Database {
             url: &from.url,
             relation: &relation,
@@ -415,6 +426,9 @@ fn embed_table(
         record
             .extra
             .insert("task_id".to_owned(), serde_json::Value::from(id));
+        if let Some(name) = &input.pseudo_column {
+            record.set_pseudo_column(name);
+        }
         let _one_at_a_time = app.registry_lock.lock().unwrap_or_else(|p| p.into_inner());
         registry
             .append(&record)

@@ -160,10 +160,7 @@ pub fn run(args: &EmbedArgs) -> Outcome {
         record.plan_fingerprint = Some(summary.plan_fingerprint.clone());
         record.virtual_key = columns.virtual_key.then(|| columns.key.clone());
         if let Some(name) = &args.pseudo_column {
-            record.extra.insert("mode".into(), "pseudo-column".into());
-            record
-                .extra
-                .insert("pseudo_column".into(), name.as_str().into());
+            record.set_pseudo_column(name);
         }
         registry.append(&record).map_err(|e| {
             Failure::Internal(format!("the copy was written, but not registered: {e}"))
