@@ -482,6 +482,11 @@ pub struct SharedPlan {
     pub fingerprint: String,
     /// Every non-key column's plan.
     pub columns: Vec<SharedColumnPlan>,
+    /// Whether `key` is a virtual key
+    /// ([`BatchPlan::use_virtual_key`](crate::arrow::BatchPlan::use_virtual_key));
+    /// left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub virtual_key: bool,
 }
 
 /// One column of a [`SharedPlan`].
@@ -553,6 +558,7 @@ impl SharedPlan {
                     reason: p.reason.clone(),
                 })
                 .collect(),
+            virtual_key: plan.has_virtual_key(),
         }
     }
 
@@ -657,7 +663,11 @@ impl SharedPlan {
         schema: &arrow_schema::Schema,
     ) -> Result<crate::arrow::BatchPlan, SharedPlanError> {
         let key: Vec<&str> = self.key.iter().map(String::as_str).collect();
-        let plan = crate::arrow::BatchPlan::from_column_plans(schema, &key, &self.column_plans()?)?;
+        let mut plan =
+            crate::arrow::BatchPlan::from_column_plans(schema, &key, &self.column_plans()?)?;
+        if self.virtual_key {
+            plan.use_virtual_key();
+        }
         if plan.fingerprint() != self.fingerprint {
             return Err(SharedPlanError::Field(format!(
                 "its columns give fingerprint {}, not the {} it records",

@@ -383,6 +383,13 @@ class Tally:
         return f"Tally(rows={self.rows}, votes={self.votes!r}, key_fingerprint='{self.key_fingerprint}')"
 
 
+def _virtual_key(options: Mapping[str, Any]) -> bool:
+    value = options.get("virtual_key", False)
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"`virtual_key` must be True or False, got {value!r}")
+    return value
+
+
 def _plan_option(options: Mapping[str, Any]) -> Optional[Plan]:
     plan = options.get("plan")
     if plan is not None and not isinstance(plan, Plan):
@@ -428,10 +435,25 @@ class Watermarker:
     * ``plan``: a :class:`Plan` to follow instead of profiling the input
       (partitions of one table);
     * ``rows``: the input's number of rows when it cannot be known before
-      reading it (a RecordBatchReader); it sets the automatic density.
+      reading it (a RecordBatchReader); it sets the automatic density;
+    * ``virtual_key`` (default False): ``pk`` names a *virtual key*,
+      attributes a leak without the key column still has (a name, an
+      e-mail, a date), whose normalised values place the marks, as
+      ``dbwm embed --virtual-key``.
 
-    Extraction takes ``columns``, ``rules``, ``rule`` and ``plan``; give it
-    the rules the copy was embedded with.
+    Extraction takes ``columns``, ``rules``, ``rule``, ``plan`` and
+    ``virtual_key``; give it the rules (and virtual key) the copy was
+    embedded with.
+
+    >>> import pyarrow as pa
+    >>> w = Watermarker(key="a long random secret")
+    >>> t = pa.table({"id": range(6000), "name": [f"name {i % 900}" for i in range(6000)],
+    ...               "day": [i % 7 for i in range(6000)],
+    ...               "amount": [i * 37 % 5000 + 100 for i in range(6000)]})
+    >>> copy = w.embed(t, "acme->vk", pk=["name", "day"], virtual_key=True)
+    >>> leak = copy.drop_columns(["id"]).slice(0, 3000)
+    >>> w.extract(leak, pk=["name", "day"], virtual_key=True).watermarks[0].content
+    'acme->vk'
     """
 
     def __init__(self, key: Optional[str] = None, key_file: Union[str, "os.PathLike[str]", None] = None):
@@ -470,13 +492,13 @@ class Watermarker:
         return dict(options)
 
     def _marking(self, data: Any, pk: Any, columns: Any, options: Mapping[str, Any]):
-        o = self._options(options, ("trace_rows", "rules", "rule", "plan", "rows"))
+        o = self._options(options, ("trace_rows", "rules", "rule", "plan", "rows", "virtual_key"))
         plan = _plan_option(o)
         arrow, rows = _arrow(data)
         rows = o.get("rows", rows)
         engine = self._engine_for(o.get("trace_rows", DEFAULT_TRACE_ROWS))
         triples = _rules(o.get("rules"), o.get("rule"))
-        spec = _native.Columns(_pk(pk), _names(columns, "columns"), triples)
+        spec = _native.Columns(_pk(pk), _names(columns, "columns"), triples, _virtual_key(o))
         return engine, arrow, rows, spec, plan
 
     def plan(
@@ -562,11 +584,11 @@ class Watermarker:
         table, give every part the same ``plan`` (from :meth:`plan` on the
         whole or its first rows); without one, each part is planned from its
         own rows. Also takes ``rules`` and ``rule``."""
-        o = self._options(options, ("rules", "rule", "plan"))
+        o = self._options(options, ("rules", "rule", "plan", "virtual_key"))
         plan = _plan_option(o)
         arrow, _rows = _arrow(data)
         triples = _rules(o.get("rules"), o.get("rule"))
-        spec = _native.Columns(_pk(pk), _names(columns, "columns"), triples)
+        spec = _native.Columns(_pk(pk), _names(columns, "columns"), triples, _virtual_key(o))
         native = self._engine.tally(arrow, spec, plan and plan._native)
         return Tally(native)
 
@@ -598,7 +620,7 @@ class Watermarker:
         ``candidates``, the issued copies it comes from; the same result as
         ``dbwm extract`` on the same rows (see :meth:`decode`). Takes
         ``columns``, ``rules``, ``rule`` and ``plan`` as :meth:`tally`."""
-        o = self._options(options, ("columns", "rules", "rule", "plan"))
+        o = self._options(options, ("columns", "rules", "rule", "plan", "virtual_key"))
         columns = o.pop("columns", None)
         return self.decode(self.tally(data, pk, columns, **o), candidates, threshold)
 

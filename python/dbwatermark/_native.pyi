@@ -11,7 +11,11 @@ SCHEME_VERSION: int
 
 class Columns:
     def __init__(
-        self, pk: Sequence[str], columns: Optional[Sequence[str]], rules: Sequence[Tuple[str, str, str]]
+        self,
+        pk: Sequence[str],
+        columns: Optional[Sequence[str]],
+        rules: Sequence[Tuple[str, str, str]],
+        virtual_key: bool = False,
     ) -> None: ...
 
 class Plan:

@@ -98,22 +98,25 @@ struct Columns {
     key: Vec<String>,
     marked: Option<Vec<String>>,
     rules: ColumnRules,
+    virtual_key: bool,
 }
 
 #[pymethods]
 impl Columns {
     #[new]
-    #[pyo3(signature = (pk, columns, rules))]
+    #[pyo3(signature = (pk, columns, rules, virtual_key = false))]
     fn new(
         py: Python<'_>,
         pk: Vec<String>,
         columns: Option<Vec<String>>,
         rules: Vec<(String, String, String)>,
+        virtual_key: bool,
     ) -> PyResult<Self> {
         Ok(Self {
             key: pk,
             marked: columns,
             rules: self::rules(py, &rules)?,
+            virtual_key,
         })
     }
 }
@@ -180,8 +183,13 @@ fn plan(
                 .marked
                 .as_ref()
                 .map(|c| c.iter().map(String::as_str).collect());
-            BatchPlan::profiled_with(&schema, &key, marked.as_deref(), &columns.rules, &head)
-                .map_err(Failure::Columns)?
+            let mut plan =
+                BatchPlan::profiled_with(&schema, &key, marked.as_deref(), &columns.rules, &head)
+                    .map_err(Failure::Columns)?;
+            if columns.virtual_key {
+                plan.use_virtual_key();
+            }
+            plan
         }
     };
     Ok(Planned {

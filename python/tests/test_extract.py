@@ -118,3 +118,32 @@ def test_a_table_without_the_mark_finds_nothing(key):
     w = dbwatermark.Watermarker(key=key)
     found = w.extract(flights(5_000, seed=99), "id", candidates=["acme->partner-9"])
     assert found.watermarks == [] and found.identified == [] and not found
+
+
+def test_a_virtual_key_copy_is_read_without_the_key_column_and_its_plan_travels(table, key, dbwm, tmp_path):
+    w = dbwatermark.Watermarker(key=key)
+    vk = ["carrier", "month", "dep_time"]
+    copy = w.embed(table, "acme->vk-9", pk=vk, virtual_key=True)
+    for name in vk + ["id"]:
+        assert copy.column(name).equals(table.column(name)), name
+    # The leak lost `id`, its rows are reversed and its codes are lower case.
+    leak = copy.drop_columns(["id"]).take(list(range(copy.num_rows - 1, 0, -3)))
+    leak = leak.set_column(
+        leak.schema.get_field_index("carrier"), "carrier", pa.array([c.lower() for c in leak.column("carrier").to_pylist()])
+    )
+    found = w.extract(leak, pk=vk, virtual_key=True)
+    assert found.watermarks[0].content == "acme->vk-9"
+    # The CLI reads the same leak with --virtual-key.
+    pq.write_table(leak, tmp_path / "leak.parquet")
+    cli = subprocess.run(
+        [dbwm, "extract", "--key", key, "--virtual-key", ",".join(vk), str(tmp_path / "leak.parquet")],
+        capture_output=True, text=True,
+    )
+    assert json.loads(cli.stdout)["watermarks"][0]["content"] == "acme->vk-9", cli.stderr
+    # A plan made with a virtual key says so and marks partitions the same way.
+    plan = dbwatermark.Plan.from_json(w.plan(table, vk, virtual_key=True).to_json())
+    assert json.loads(plan.to_json())["virtual_key"] is True
+    part = w.embed(table.slice(0, 4_000), "acme->vk-9", pk=vk, plan=plan)
+    assert part.combine_chunks().equals(copy.slice(0, 4_000).combine_chunks())
+    with pytest.raises(dbwatermark.InvalidInputError, match="virtual_key"):
+        w.embed(table, "x", pk=vk, virtual_key="yes")
