@@ -513,6 +513,9 @@ pub struct FilePlan {
     pub sample_rows: usize,
     /// What marking those rows did, per marked column.
     pub sample: Vec<(String, ColumnReport)>,
+    /// A virtual key for leaks without the key column, from those rows
+    /// ([`BatchPlan::suggest_virtual_key`]).
+    pub virtual_key: Option<adapter::VirtualKeySuggestion>,
 }
 
 impl FilePlan {
@@ -571,6 +574,7 @@ pub fn plan_source(
     let density = wm.density_for(rows, &payload);
     let mut sample = vec![ColumnReport::default(); plan.marked_names().len()];
     let mut sample_rows = 0;
+    let mut head = Vec::new();
     while sample_rows < adapter::PROFILE_ROWS {
         let Some(batch) = input.reader.next() else {
             break;
@@ -583,8 +587,10 @@ pub fn plan_source(
             total.merge(r);
         }
         sample_rows += batch.num_rows();
+        head.push(batch);
     }
     Ok(FilePlan {
+        virtual_key: plan.suggest_virtual_key(&head),
         sample: plan.marked_names().into_iter().zip(sample).collect(),
         plan,
         rows,

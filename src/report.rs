@@ -395,6 +395,18 @@ pub struct PlanReport<'a> {
     pub fingerprint: String,
     /// Every non-key column.
     pub columns: Vec<ColumnPlanReport<'a>>,
+    /// A virtual key for leaks without the key column: `{columns,
+    /// unique_share}`, or `null`.
+    pub virtual_key: Option<VirtualKeyReport<'a>>,
+}
+
+/// A suggested virtual key in a [`PlanReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct VirtualKeyReport<'a> {
+    /// Its columns.
+    pub columns: &'a [String],
+    /// The share of the sampled rows it tells apart.
+    pub unique_share: f64,
 }
 
 impl<'a> PlanReport<'a> {
@@ -429,6 +441,10 @@ impl<'a> PlanReport<'a> {
             sample_rows: plan.sample_rows,
             fingerprint: plan.plan.fingerprint(),
             columns: plan.plan.column_plans().iter().map(column).collect(),
+            virtual_key: plan.virtual_key.as_ref().map(|v| VirtualKeyReport {
+                columns: &v.columns,
+                unique_share: v.unique_share,
+            }),
         }
     }
 }

@@ -220,3 +220,72 @@ fn a_table_without_any_key_column_is_marked_and_read_through_a_virtual_key() {
     assert_eq!(e.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&e.stderr).contains("email"));
 }
+
+#[test]
+fn the_plan_suggests_a_virtual_key_from_unmarked_columns_that_tell_rows_apart() {
+    use arrow_array::{Float64Array, Int64Array};
+    use arrow_schema::{DataType, Field, Schema};
+    let rows = 6_000i64;
+    let stations = ["EWR", "JFK", "LGA"];
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("origin", DataType::Utf8, false),
+        Field::new("time_hour", DataType::Utf8, false),
+        Field::new("temp", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..rows)),
+            Arc::new(StringArray::from_iter_values(
+                (0..rows).map(|i| stations[(i % 3) as usize]),
+            )),
+            Arc::new(StringArray::from_iter_values((0..rows).map(|i| {
+                let h = i / 3;
+                format!(
+                    "2013-{:02}-{:02}T{:02}:00:00Z",
+                    1 + h / 672,
+                    1 + h / 24 % 28,
+                    h % 24
+                )
+            }))),
+            Arc::new(Float64Array::from_iter_values(
+                (0..rows).map(|i| 20.0 + (i * 7919 % 3000) as f64 / 100.0),
+            )),
+        ],
+    )
+    .unwrap();
+    let plan = dbwatermark::arrow::BatchPlan::profiled(
+        &schema,
+        &["id"],
+        None,
+        std::slice::from_ref(&batch),
+    )
+    .unwrap();
+    assert_eq!(plan.marked_names(), ["temp"]);
+    let v = plan.suggest_virtual_key(&[batch]).expect("a virtual key");
+    assert_eq!(v.columns, ["time_hour", "origin"]);
+    assert_eq!(v.unique_share, 1.0);
+    // The key alone, or nothing but measures, suggests nothing.
+    let only = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("temp", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..rows)),
+            Arc::new(Float64Array::from_iter_values(
+                (0..rows).map(|i| i as f64 / 7.0),
+            )),
+        ],
+    )
+    .unwrap();
+    let plan = dbwatermark::arrow::BatchPlan::profiled(
+        &only.schema(),
+        &["id"],
+        None,
+        std::slice::from_ref(&only),
+    )
+    .unwrap();
+    assert_eq!(plan.suggest_virtual_key(&[only]), None);
+}

@@ -52,7 +52,7 @@ use arrow_schema::{ArrowError, DataType, TimeUnit};
 
 pub use convert::{batch_to_table, table_to_batch};
 pub use embed::EmbedStream;
-pub use plan::{BatchPlan, PROFILE_ROWS};
+pub use plan::{BatchPlan, PROFILE_ROWS, VirtualKeySuggestion};
 pub use pseudo::PseudoMatch;
 
 /// Errors of the Arrow adapter.

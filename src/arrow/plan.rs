@@ -518,6 +518,112 @@ fn push_key_part(array: &dyn Array, row: usize, enc: &mut KeyEncoder) -> bool {
     true
 }
 
+/// A virtual key the profile suggests ([`BatchPlan::suggest_virtual_key`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtualKeySuggestion {
+    /// The columns, in the order they were chosen.
+    pub columns: Vec<String>,
+    /// The share of the sampled rows whose (normalised) virtual key no
+    /// other sampled row has.
+    pub unique_share: f64,
+}
+
+impl BatchPlan {
+    /// The smallest set of at most three columns that the plan leaves
+    /// unmarked (codes, categories, calendar fields, identifiers other than
+    /// the key) whose normalised values tell the rows of `batches` apart:
+    /// chosen greedily, each step adding the column that gives the most
+    /// distinct values together with those chosen, until 99% of the rows
+    /// are unique or no column helps. `None` when no set makes at least
+    /// half of the rows unique.
+    pub fn suggest_virtual_key(&self, batches: &[RecordBatch]) -> Option<VirtualKeySuggestion> {
+        use std::collections::HashMap;
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 {
+            return None;
+        }
+        let candidates: Vec<usize> = (0..self.schema.fields().len())
+            .filter(|i| !self.key.contains(i) && !self.marked.contains(i))
+            .filter(|&i| {
+                let dt = self.schema.field(i).data_type();
+                !matches!(
+                    dt,
+                    DataType::Boolean | DataType::Binary | DataType::LargeBinary
+                )
+            })
+            .collect();
+        // Per candidate, each row's normalised value hashed (None: null).
+        let mut values: Vec<Vec<Option<u64>>> = vec![Vec::with_capacity(rows); candidates.len()];
+        for batch in batches {
+            for (j, &i) in candidates.iter().enumerate() {
+                let array = batch.column(i);
+                let (mut enc, mut text) = (KeyEncoder::new(), String::new());
+                for row in 0..batch.num_rows() {
+                    enc.clear();
+                    values[j].push(
+                        push_virtual_key_part(array.as_ref(), row, &mut enc, &mut text).then(
+                            || {
+                                let mut h = DefaultHasher::new();
+                                enc.as_bytes().hash(&mut h);
+                                h.finish()
+                            },
+                        ),
+                    );
+                }
+            }
+        }
+        // (distinct values, rows whose value no other row has).
+        let unique = |chosen: &[usize]| -> (usize, usize) {
+            let mut seen: HashMap<u64, u32> = HashMap::with_capacity(rows);
+            let mut keys = Vec::with_capacity(rows);
+            for row in 0..rows {
+                let mut h = DefaultHasher::new();
+                let mut whole = true;
+                for column in chosen.iter().map(|&j| &values[j]) {
+                    match column[row] {
+                        Some(v) => v.hash(&mut h),
+                        None => whole = false,
+                    }
+                }
+                let key = whole.then(|| h.finish());
+                if let Some(k) = key {
+                    *seen.entry(k).or_default() += 1;
+                }
+                keys.push(key);
+            }
+            let alone = keys.iter().flatten().filter(|k| seen[k] == 1).count();
+            (seen.len(), alone)
+        };
+        let (mut chosen, mut distinct, mut best) = (Vec::new(), 0, 0);
+        while chosen.len() < 3 && (best as f64) < 0.99 * rows as f64 {
+            let next = (0..candidates.len())
+                .filter(|j| !chosen.contains(j))
+                .map(|j| {
+                    let mut with = chosen.clone();
+                    with.push(j);
+                    (unique(&with), j)
+                })
+                .max_by_key(|&((d, u), j)| (d, u, std::cmp::Reverse(j)));
+            match next {
+                Some(((d, u), j)) if d > distinct => {
+                    chosen.push(j);
+                    (distinct, best) = (d, u);
+                }
+                _ => break,
+            }
+        }
+        let share = best as f64 / rows as f64;
+        (share >= 0.5).then(|| VirtualKeySuggestion {
+            columns: chosen
+                .iter()
+                .map(|&j| self.schema.field(candidates[j]).name().clone())
+                .collect(),
+            unique_share: share,
+        })
+    }
+}
+
 /// The value of a 64-bit timestamp array at `row`.
 fn array_i64(array: &dyn Array, row: usize) -> i64 {
     match array.data_type() {

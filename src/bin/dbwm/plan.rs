@@ -88,5 +88,14 @@ pub fn run(args: &PlanArgs) -> Outcome {
             c.reason
         );
     }
+    match &report.virtual_key {
+        Some(v) => outln!(
+            "virtual key for leaks without the key column: {} ({:.1}% of the sampled rows told apart); --virtual-key {}",
+            v.columns.join(","),
+            100.0 * v.unique_share,
+            v.columns.join(",")
+        ),
+        None => outln!("virtual key: no unmarked columns tell the rows apart"),
+    }
     Ok(ExitCode::SUCCESS)
 }
