@@ -60,6 +60,7 @@ pub const SCHEME_VERSION: u32 = 1;
 pub struct WatermarkKey {
     row: HmacSha256,
     tag: HmacSha256,
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
     pseudo: HmacSha256,
     fingerprint: [u8; 8],
 }
@@ -121,6 +122,7 @@ impl WatermarkKey {
     /// The keyed hash of an already encoded primary key that a
     /// pseudo-column's values come from (a key of its own, so it says
     /// nothing of the row hash).
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
     pub(crate) fn pseudo_hash(&self, encoded_key: &[u8]) -> [u8; 32] {
         let mut mac = self.pseudo.clone();
         mac.update(encoded_key);

@@ -34,6 +34,8 @@ mod extract;
 pub(crate) mod key;
 pub(crate) mod payload;
 mod profile;
+// Used by the Arrow adapter, which adds and reads pseudo-columns.
+#[cfg_attr(not(feature = "arrow"), allow(dead_code))]
 pub(crate) mod pseudo;
 mod rules;
 pub(crate) mod select;

@@ -81,6 +81,7 @@ impl Watermarker {
     /// The two values each of `rows` rows' pseudo-column cell may hold
     /// ([`PseudoFormat`](crate::PseudoFormat)), keyed like
     /// [`Watermarker::select`].
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
     pub(crate) fn pseudo_pairs<F>(
         &self,
         rows: usize,
