@@ -547,6 +547,49 @@ fn schema_of(columns: &[DbColumn], types: &[arrow_schema::DataType]) -> SchemaRe
     ))
 }
 
+/// What a reading thread knows of its source: the SELECT it runs, how
+/// messages name it, its columns' names and Arrow schema, and the rows per
+/// batch.
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
+struct ReadSpec {
+    from: String,
+    label: String,
+    names: Vec<String>,
+    schema: SchemaRef,
+    batch_rows: usize,
+}
+
+impl ReadSpec {
+    #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
+    fn new(
+        from: String,
+        relation: &Relation,
+        columns: &[DbColumn],
+        schema: &SchemaRef,
+        batch_rows: usize,
+    ) -> Self {
+        Self {
+            from,
+            label: relation.label(),
+            names: columns.iter().map(|c| c.name.clone()).collect(),
+            schema: schema.clone(),
+            batch_rows,
+        }
+    }
+
+    /// `(from, label, names, schema, batch_rows)`.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
+    fn parts(&self) -> (&str, &str, &[String], &SchemaRef, usize) {
+        (
+            &self.from,
+            &self.label,
+            &self.names,
+            &self.schema,
+            self.batch_rows,
+        )
+    }
+}
+
 /// Runs `read` in its own thread: it first sends the row count (or why it
 /// cannot read), then the batches, at most [`AHEAD`] ahead of the reader.
 fn read_in_thread(

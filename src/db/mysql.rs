@@ -324,23 +324,10 @@ pub(super) fn open(url: &DbUrl, relation: &Relation, batch_rows: usize) -> Resul
     let (columns, kinds): (Vec<DbColumn>, Vec<Kind>) = described.into_iter().unzip();
     let types: Vec<DataType> = kinds.iter().map(|k| k.data_type()).collect();
     let schema = super::schema_of(&columns, &types);
-    let from = select_of(relation);
-    let label = relation.label();
-    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-    let thread_schema = schema.clone();
-    let thread_label = label.clone();
+    let spec = super::ReadSpec::new(select_of(relation), relation, &columns, &schema, batch_rows);
+    let label = spec.label.clone();
     let (rows, batches) = super::read_in_thread(&label, schema, move |rows, out| {
-        read_thread(
-            conn,
-            &from,
-            &thread_label,
-            &names,
-            &kinds,
-            &thread_schema,
-            batch_rows,
-            rows,
-            out,
-        );
+        read_thread(conn, &spec, &kinds, rows, out);
     })?;
     Ok(Source {
         reader: Box::new(batches),
@@ -351,18 +338,14 @@ pub(super) fn open(url: &DbUrl, relation: &Relation, batch_rows: usize) -> Resul
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn read_thread(
     mut conn: Conn,
-    from: &str,
-    label: &str,
-    names: &[String],
+    spec: &super::ReadSpec,
     kinds: &[Kind],
-    schema: &SchemaRef,
-    batch_rows: usize,
     rows_tx: &SyncSender<Result<usize>>,
     out: &SyncSender<BatchResult>,
 ) {
+    let (from, label, names, schema, batch_rows) = spec.parts();
     let fail = |e: mysql::Error| Error::Table {
         table: label.to_owned(),
         reason: message(&e),

@@ -162,23 +162,16 @@ pub(super) fn open(url: &DbUrl, relation: &Relation, batch_rows: usize) -> Resul
     let (columns, kinds): (Vec<DbColumn>, Vec<Kind>) = described.into_iter().unzip();
     let types: Vec<DataType> = kinds.iter().map(|k| k.data_type()).collect();
     let schema = super::schema_of(&columns, &types);
-    let from = super::select_of(relation);
-    let label = relation.label();
-    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-    let thread_schema = schema.clone();
-    let thread_label = label.clone();
+    let spec = super::ReadSpec::new(
+        super::select_of(relation),
+        relation,
+        &columns,
+        &schema,
+        batch_rows,
+    );
+    let label = spec.label.clone();
     let (rows, batches) = super::read_in_thread(&label, schema, move |rows, out| {
-        read_thread(
-            &conn,
-            &from,
-            &thread_label,
-            &names,
-            &kinds,
-            &thread_schema,
-            batch_rows,
-            rows,
-            out,
-        );
+        read_thread(&conn, &spec, &kinds, rows, out);
     })?;
     Ok(Source {
         reader: Box::new(batches),
@@ -189,18 +182,14 @@ pub(super) fn open(url: &DbUrl, relation: &Relation, batch_rows: usize) -> Resul
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn read_thread(
     conn: &Connection,
-    from: &str,
-    label: &str,
-    names: &[String],
+    spec: &super::ReadSpec,
     kinds: &[Kind],
-    schema: &SchemaRef,
-    batch_rows: usize,
     rows_tx: &SyncSender<Result<usize>>,
     out: &SyncSender<super::BatchResult>,
 ) {
+    let (from, label, names, schema, batch_rows) = spec.parts();
     let fail = table_error(label);
     let external = |e: Error| ArrowError::ExternalError(Box::new(e));
     // One read transaction: the count and the rows see the same snapshot.
