@@ -250,7 +250,7 @@ impl<'a> From<&'a ExtractSummary> for FileEvidence<'a> {
 /// What an embedding job did, as a server task's `result`: `{rows,
 /// target, density, plan_fingerprint, columns, skipped, registered}`.
 #[derive(Debug, Clone, Serialize)]
-pub struct EmbedReport<'a> {
+pub struct EmbedJobReport<'a> {
     /// Rows written.
     pub rows: usize,
     /// Where the copy was written.
@@ -260,16 +260,16 @@ pub struct EmbedReport<'a> {
     /// The plan's fingerprint (also in the registry record).
     pub plan_fingerprint: &'a str,
     /// Per marked column: cells marked and changed.
-    pub columns: Vec<EmbedColumnReport<'a>>,
+    pub columns: Vec<EmbedJobColumnReport<'a>>,
     /// Columns left unmarked.
     pub skipped: &'a [String],
     /// Whether the copy was recorded in the registry.
     pub registered: bool,
 }
 
-/// One marked column of an [`EmbedReport`].
+/// One marked column of an [`EmbedJobReport`].
 #[derive(Debug, Clone, Serialize)]
-pub struct EmbedColumnReport<'a> {
+pub struct EmbedJobColumnReport<'a> {
     /// The column.
     pub name: &'a str,
     /// Cells that carry a mark.
@@ -280,7 +280,7 @@ pub struct EmbedColumnReport<'a> {
     pub max_abs_change: f64,
 }
 
-impl<'a> EmbedReport<'a> {
+impl<'a> EmbedJobReport<'a> {
     /// The report of `summary`, written to `target`.
     pub fn new(
         summary: &'a crate::pipeline::EmbedSummary,
@@ -295,7 +295,7 @@ impl<'a> EmbedReport<'a> {
             columns: summary
                 .columns
                 .iter()
-                .map(|(name, r)| EmbedColumnReport {
+                .map(|(name, r)| EmbedJobColumnReport {
                     name,
                     cells_marked: r.marked,
                     cells_changed: r.changed,

@@ -720,9 +720,12 @@ pub(super) fn row_keys<'a>(
     let virtual_key = plan.virtual_key;
     move |row, enc| {
         if virtual_key {
-            let mut text = String::new();
-            keys.iter()
-                .all(|k| push_virtual_key_part(k.as_ref(), row, enc, &mut text))
+            // One normalising buffer per worker thread, not one per row.
+            thread_local!(static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) });
+            TEXT.with_borrow_mut(|text| {
+                keys.iter()
+                    .all(|k| push_virtual_key_part(k.as_ref(), row, enc, text))
+            })
         } else {
             keys.iter().all(|k| push_key_part(k.as_ref(), row, enc))
         }

@@ -48,8 +48,7 @@ impl Watermarker {
         format: PseudoFormat,
     ) -> Result<ArrayRef> {
         plan.check(batch)?;
-        let sel = self.select_batch(batch, plan);
-        let pairs = self.pseudo_pairs(batch.num_rows(), row_keys(batch, plan));
+        let (sel, pairs) = self.select_with_pseudo(batch.num_rows(), row_keys(batch, plan));
         let values = sel.slots().iter().zip(&pairs.pairs).map(|(slot, pair)| {
             let pair = pair.filter(|_| slot.has_key())?;
             Some(pair[usize::from(payload.bit(slot.bin()) ^ slot.mask())])
@@ -82,8 +81,7 @@ impl Watermarker {
         if indices.is_empty() {
             return Ok(Vec::new());
         }
-        let sel = self.select_batch(batch, plan);
-        let pairs = self.pseudo_pairs(batch.num_rows(), row_keys(batch, plan));
+        let (sel, pairs) = self.select_with_pseudo(batch.num_rows(), row_keys(batch, plan));
         let keyed: Vec<(usize, Slot, [u64; 2])> = sel
             .slots()
             .iter()

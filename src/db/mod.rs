@@ -577,16 +577,21 @@ impl ReadSpec {
         }
     }
 
-    /// `(from, label, names, schema, batch_rows)`.
+    /// The error of row `row` (from 1), column `i`, for the batch stream.
     #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
-    fn parts(&self) -> (&str, &str, &[String], &SchemaRef, usize) {
-        (
-            &self.from,
-            &self.label,
-            &self.names,
-            &self.schema,
-            self.batch_rows,
-        )
+    fn value_error(&self, i: usize, row: u64, reason: String) -> arrow_schema::ArrowError {
+        arrow_schema::ArrowError::ExternalError(Box::new(Error::Value {
+            table: self.label.clone(),
+            column: self.names[i].clone(),
+            row,
+            reason,
+        }))
+    }
+
+    /// `(from, label, schema, batch_rows)`.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
+    fn parts(&self) -> (&str, &str, &SchemaRef, usize) {
+        (&self.from, &self.label, &self.schema, self.batch_rows)
     }
 }
 

@@ -345,7 +345,7 @@ fn read_thread(
     rows_tx: &SyncSender<Result<usize>>,
     out: &SyncSender<BatchResult>,
 ) {
-    let (from, label, names, schema, batch_rows) = spec.parts();
+    let (from, label, schema, batch_rows) = spec.parts();
     let fail = |e: mysql::Error| Error::Table {
         table: label.to_owned(),
         reason: message(&e),
@@ -402,13 +402,7 @@ fn read_thread(
                 Some(other) => Err(format!("an unexpected binary-protocol value {other:?}")),
             };
             if let Err(reason) = pushed {
-                let e = Error::Value {
-                    table: label.to_owned(),
-                    column: names[i].clone(),
-                    row: row_number,
-                    reason,
-                };
-                let _ = out.send(Err(external(e)));
+                let _ = out.send(Err(spec.value_error(i, row_number, reason)));
                 return;
             }
         }

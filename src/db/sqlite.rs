@@ -189,7 +189,7 @@ fn read_thread(
     rows_tx: &SyncSender<Result<usize>>,
     out: &SyncSender<super::BatchResult>,
 ) {
-    let (from, label, names, schema, batch_rows) = spec.parts();
+    let (from, label, schema, batch_rows) = spec.parts();
     let fail = table_error(label);
     let external = |e: Error| ArrowError::ExternalError(Box::new(e));
     // One read transaction: the count and the rows see the same snapshot.
@@ -240,13 +240,7 @@ fn read_thread(
                 .map_err(|e| e.to_string())
                 .and_then(|v| b.push(v));
             if let Err(reason) = pushed {
-                let e = Error::Value {
-                    table: label.to_owned(),
-                    column: names[i].clone(),
-                    row: row_number,
-                    reason,
-                };
-                let _ = out.send(Err(external(e)));
+                let _ = out.send(Err(spec.value_error(i, row_number, reason)));
                 return;
             }
         }

@@ -12,10 +12,8 @@
 //! an edited cell) gives no vote: the chance that a random value matches
 //! is 2 in 9·10⁷ for a code, 2 in 2⁴⁰ for a token.
 
-use rayon::prelude::*;
-
 use crate::engine::key::{KeyEncoder, WatermarkKey};
-use crate::engine::select::CHUNK_ROWS;
+use crate::engine::select::{Selection, Slot, hash_rows};
 
 /// How a pseudo-column's values look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,31 +80,25 @@ pub(crate) struct PseudoPairs {
 }
 
 impl PseudoPairs {
-    /// Hashes every row's key, in parallel chunks (as
-    /// [`Selection`](crate::Selection) does).
-    pub(crate) fn compute<F>(key: &WatermarkKey, rows: usize, key_of: F) -> Self
+    /// The rows' selection and pseudo-column values, each row's key
+    /// encoded once (two keyed hashes of it).
+    pub(crate) fn compute<F>(
+        key: &WatermarkKey,
+        steps: u8,
+        rows: usize,
+        key_of: F,
+    ) -> (Selection, Self)
     where
         F: Fn(usize, &mut KeyEncoder) -> bool + Sync,
     {
-        let mut pairs = vec![None; rows];
-        pairs
-            .par_chunks_mut(CHUNK_ROWS)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                let mut enc = KeyEncoder::new();
-                for (i, pair) in chunk.iter_mut().enumerate() {
-                    enc.clear();
-                    if key_of(c * CHUNK_ROWS + i, &mut enc) {
-                        let h = key.pseudo_hash(enc.as_bytes());
-                        let word = |at: usize| {
-                            u64::from_le_bytes(h[at..at + 8].try_into().expect("8 bytes"))
-                        };
-                        let (x, y) = (word(0), word(8) | 1);
-                        *pair = Some([x, x ^ y]);
-                    }
-                }
-            });
-        Self { pairs }
+        let both = hash_rows(rows, key_of, (Slot::NONE, None), |k| {
+            let h = key.pseudo_hash(k);
+            let word = |at: usize| u64::from_le_bytes(h[at..at + 8].try_into().expect("8 bytes"));
+            let (x, y) = (word(0), word(8) | 1);
+            (Slot::from_hash(&key.row_hash(k), steps), Some([x, x ^ y]))
+        });
+        let (slots, pairs) = both.into_iter().unzip();
+        (Selection::from_slots(slots), Self { pairs })
     }
 }
 

@@ -407,19 +407,15 @@ impl Selection {
     where
         F: Fn(usize, &mut KeyEncoder) -> bool + Sync,
     {
-        let mut slots = vec![Slot::NONE; rows];
-        slots
-            .par_chunks_mut(CHUNK_ROWS)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                let mut enc = KeyEncoder::new();
-                for (i, slot) in chunk.iter_mut().enumerate() {
-                    enc.clear();
-                    if key_of(c * CHUNK_ROWS + i, &mut enc) {
-                        *slot = Slot::from_hash(&key.row_hash(enc.as_bytes()), steps);
-                    }
-                }
-            });
+        Self {
+            slots: hash_rows(rows, key_of, Slot::NONE, |k| {
+                Slot::from_hash(&key.row_hash(k), steps)
+            }),
+        }
+    }
+
+    /// The selection of these slots.
+    pub(crate) fn from_slots(slots: Vec<Slot>) -> Self {
         Self { slots }
     }
 
@@ -442,6 +438,34 @@ impl Selection {
     pub fn marked_rows(&self, density: Density) -> usize {
         self.slots.iter().filter(|s| s.is_marked(density)).count()
     }
+}
+
+/// `hash(encoded key)` of every row, `none` for a row without a key, in
+/// parallel chunks: each row's key is encoded once, by `key_of` (see
+/// [`Selection::compute`]).
+pub(crate) fn hash_rows<T, F>(
+    rows: usize,
+    key_of: F,
+    none: T,
+    hash: impl Fn(&[u8]) -> T + Sync,
+) -> Vec<T>
+where
+    T: Clone + Send,
+    F: Fn(usize, &mut KeyEncoder) -> bool + Sync,
+{
+    let mut out = vec![none; rows];
+    out.par_chunks_mut(CHUNK_ROWS)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            let mut enc = KeyEncoder::new();
+            for (i, v) in chunk.iter_mut().enumerate() {
+                enc.clear();
+                if key_of(c * CHUNK_ROWS + i, &mut enc) {
+                    *v = hash(enc.as_bytes());
+                }
+            }
+        });
+    out
 }
 
 #[cfg(test)]

@@ -78,19 +78,19 @@ impl Watermarker {
         Selection::compute(&self.key, self.config.steps(), rows, key_of)
     }
 
-    /// The two values each of `rows` rows' pseudo-column cell may hold
-    /// ([`PseudoFormat`](crate::PseudoFormat)), keyed like
-    /// [`Watermarker::select`].
+    /// [`Watermarker::select`] and the two values each row's pseudo-column
+    /// cell may hold ([`PseudoFormat`](crate::PseudoFormat)), from one
+    /// encoding of each row's key.
     #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
-    pub(crate) fn pseudo_pairs<F>(
+    pub(crate) fn select_with_pseudo<F>(
         &self,
         rows: usize,
         key_of: F,
-    ) -> crate::engine::pseudo::PseudoPairs
+    ) -> (Selection, crate::engine::pseudo::PseudoPairs)
     where
         F: Fn(usize, &mut KeyEncoder) -> bool + Sync,
     {
-        crate::engine::pseudo::PseudoPairs::compute(&self.key, rows, key_of)
+        crate::engine::pseudo::PseudoPairs::compute(&self.key, self.config.steps(), rows, key_of)
     }
 
     /// Frames and encodes `content` for embedding.

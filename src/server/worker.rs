@@ -13,7 +13,7 @@ use super::store::{
 use crate::db::Relation;
 use crate::pipeline::{self, Columns, SinkRef, SourceRef};
 use crate::registry::{Appender, Issued, Record};
-use crate::report::{EmbedReport, FileEvidence};
+use crate::report::{EmbedJobReport, FileEvidence};
 use crate::{Config, WatermarkKey, Watermarker};
 
 /// Resolves a task's file address under the files root (already
@@ -434,7 +434,7 @@ fn embed_table(
             .append(&record)
             .map_err(|e| format!("the copy was written to {label}, but not registered: {e}"))?;
     }
-    let report = EmbedReport::new(&summary, &label, registry.is_some());
+    let report = EmbedJobReport::new(&summary, &label, registry.is_some());
     Ok(serde_json::to_value(report).unwrap_or_default())
 }
 
