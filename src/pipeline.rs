@@ -84,6 +84,8 @@ pub struct EmbedSummary {
     /// The added column that carries the mark, in
     /// [`EmbedMode::PseudoColumn`] (then no real cell changed).
     pub pseudo_column: Option<String>,
+    /// What [`EmbedMode::PseudoRows`] added (then no real cell changed).
+    pub pseudo_rows: Option<crate::PseudoRowsReport>,
 }
 
 fn columns_error(path: &Path) -> impl FnOnce(adapter::Error) -> Error + '_ {
@@ -659,6 +661,15 @@ pub enum EmbedMode<'a> {
         /// How its values look.
         format: crate::PseudoFormat,
     },
+    /// In fabricated rows added to the copy, about one per `spacing` real
+    /// rows, each after the real row it was drawn near: no real cell
+    /// changes. The source is read twice (first for its keys, so that no
+    /// fabricated row takes one). A leaker who can tell the fabricated
+    /// rows from real ones can delete them.
+    PseudoRows {
+        /// About one fabricated row per this many real rows.
+        spacing: u32,
+    },
 }
 
 /// A watermarking job between files and database tables, in any
@@ -728,8 +739,14 @@ pub fn embed_until(
         exact_text: job.read.exact_text || csv_to_csv,
         ..job.read.clone()
     };
-    if let EmbedMode::PseudoColumn { name, format } = job.mode {
-        return embed_pseudo_column(wm, job, read, &payload, name, format, progress, stop);
+    match job.mode {
+        EmbedMode::PseudoColumn { name, format } => {
+            return embed_pseudo_column(wm, job, read, &payload, name, format, progress, stop);
+        }
+        EmbedMode::PseudoRows { spacing } => {
+            return embed_pseudo_rows(wm, job, read, &payload, spacing, progress, stop);
+        }
+        EmbedMode::Cells => {}
     }
     let Planned {
         plan,
@@ -770,6 +787,7 @@ pub fn embed_until(
         plans: plan.column_plans().to_vec(),
         plan_fingerprint: plan.fingerprint(),
         pseudo_column: None,
+        pseudo_rows: None,
     })
 }
 
@@ -856,16 +874,99 @@ fn embed_pseudo_column(
         return Err(Error::Stopped);
     }
     sink.finish()?;
-    let mut skipped = plan.marked_names();
-    skipped.extend(plan.skipped_names().iter().cloned());
     Ok(EmbedSummary {
         rows: report.rows,
-        density: crate::Density::ALL,
         columns: vec![(name.to_owned(), report)],
+        pseudo_column: Some(name.to_owned()),
+        ..lossless_summary(&plan, crate::pseudo_column_fingerprint(name, format))
+    })
+}
+
+/// The summary of a copy in which no real cell changed: every column
+/// skipped, under the mode's own plan fingerprint.
+fn lossless_summary(plan: &BatchPlan, plan_fingerprint: String) -> EmbedSummary {
+    let mut skipped = plan.marked_names();
+    skipped.extend(plan.skipped_names().iter().cloned());
+    EmbedSummary {
+        rows: 0,
+        density: crate::Density::ALL,
+        columns: Vec::new(),
         skipped,
         plans: plan.column_plans().to_vec(),
-        plan_fingerprint: crate::pseudo_column_fingerprint(name, format),
-        pseudo_column: Some(name.to_owned()),
+        plan_fingerprint,
+        pseudo_column: None,
+        pseudo_rows: None,
+    }
+}
+
+/// [`embed_until`] in [`EmbedMode::PseudoRows`]: a first pass for the
+/// keys, then every batch as it is with fabricated rows among its rows.
+#[allow(clippy::too_many_arguments)]
+fn embed_pseudo_rows(
+    wm: &Watermarker,
+    job: &Job<'_>,
+    read: &ReadOptions,
+    payload: &crate::Payload,
+    spacing: u32,
+    progress: &mut dyn FnMut(usize, Option<usize>),
+    stop: &dyn Fn() -> bool,
+) -> Result<EmbedSummary> {
+    let label = job.source.label();
+    let Planned {
+        plan,
+        input: first,
+        opened,
+        columns,
+    } = open_planned_for(&job.source, read, job.columns, false)?;
+    let mut rows = crate::arrow::PseudoRows::new(&plan, spacing).map_err(columns_error(&label))?;
+    let total = first.rows;
+    let mut seen = 0;
+    for batch in first.reader {
+        if stop() {
+            return Err(Error::Stopped);
+        }
+        let batch = batch.map_err(|e| input_error(&label, e))?;
+        rows.observe(&batch, &plan).map_err(columns_error(&label))?;
+        seen += batch.num_rows();
+    }
+    // The second pass reads the source again, as the first did.
+    let (source, _) = open_source(&job.source, read)?;
+    if source.reader.schema().fields() != plan.schema().fields() {
+        return Err(Error::Job(format!(
+            "{}: the source's columns changed between the two passes of --mode pseudo-rows",
+            label.display()
+        )));
+    }
+    let write = write_options(job, &source);
+    let mut sink = Sink::create(&job.sink, plan.schema(), &write, &columns.key, &opened)?;
+    let mut done = 0;
+    for batch in source.reader {
+        if stop() {
+            return Err(Error::Stopped);
+        }
+        let batch = batch.map_err(|e| input_error(&label, e))?;
+        let out = wm
+            .add_pseudo_rows(&batch, &plan, payload, &mut rows)
+            .map_err(columns_error(&label))?;
+        sink.write(&out)?;
+        done += batch.num_rows();
+        progress(done, total);
+    }
+    if done != seen {
+        return Err(Error::Job(format!(
+            "{}: the source changed between the two passes of --mode pseudo-rows ({seen} rows, then {done})",
+            label.display()
+        )));
+    }
+    if stop() {
+        return Err(Error::Stopped);
+    }
+    sink.finish()?;
+    let report = rows.report();
+    Ok(EmbedSummary {
+        rows: report.real_rows + report.added,
+        pseudo_rows: Some(report),
+        ..lossless_summary(&plan, crate::pseudo_rows_fingerprint(spacing))
     })
 }
 
@@ -946,6 +1047,9 @@ pub fn extract_against(
     progress: &mut dyn FnMut(usize, Option<usize>),
 ) -> Result<ExtractSummary> {
     let mut all = TableTally::new(wm);
+    // Pseudo-rows are counted over every source: what was recognised, and
+    // the votes of those rows.
+    let mut pseudo_rows = (crate::arrow::PseudoRowMatch::default(), crate::Tally::new());
     for place in sources {
         let label = place.label();
         let path = label.as_path();
@@ -959,6 +1063,7 @@ pub fn extract_against(
         let done = all.rows() as usize;
         let mut file_tallies = plan.new_tallies();
         let mut file_rows = 0;
+        let mut file_pseudo_rows = crate::arrow::PseudoRowMatch::default();
         // Pseudo-columns are found in the first batch: the columns of which
         // at least half the rows hold one of their two keyed values.
         let mut pseudo: Option<(Vec<usize>, Vec<crate::Tally>)> = None;
@@ -966,6 +1071,11 @@ pub fn extract_against(
             let batch = batch.map_err(|e| input_error(path, e))?;
             wm.tally_batch(&batch, &plan, &mut file_tallies)
                 .map_err(columns_error(path))?;
+            let found = wm
+                .tally_pseudo_rows(&batch, &plan, &mut pseudo_rows.1)
+                .map_err(columns_error(path))?;
+            pseudo_rows.0.merge(&found);
+            file_pseudo_rows.merge(&found);
             match &mut pseudo {
                 Some((indices, tallies)) => {
                     wm.tally_pseudo_columns(&batch, &plan, indices, tallies)
@@ -992,7 +1102,10 @@ pub fn extract_against(
         }
         let (pseudo_columns, pseudo_tallies): (Vec<usize>, Vec<crate::Tally>) =
             pseudo.unwrap_or_default();
-        if plan.marked_names().is_empty() && pseudo_columns.is_empty() {
+        if plan.marked_names().is_empty()
+            && pseudo_columns.is_empty()
+            && !file_pseudo_rows.is_present()
+        {
             return Err(nothing_to_mark(&plan, path));
         }
         all.add_rows(file_rows as u64);
@@ -1010,8 +1123,17 @@ pub fn extract_against(
             all.add(name, t);
         }
     }
+    // Only when more rows were recognised than chance gives: else the
+    // votes are those of real rows recognised by chance, fair coins.
+    if pseudo_rows.0.is_present() {
+        all.add(PSEUDO_ROWS, pseudo_rows.1);
+    }
     Ok(summarize(wm, &all, candidates).expect("tallied under wm's key"))
 }
+
+/// The name under which the votes of pseudo-rows are reported, as a
+/// column's are.
+pub const PSEUDO_ROWS: &str = "(pseudo-rows)";
 
 /// What a table's tally (merged from any partitioning of its rows) says:
 /// the watermarks decoded, the votes per column and, when `candidates`

@@ -141,6 +141,15 @@ impl Record {
         self.extra.insert("pseudo_column".into(), name.into());
     }
 
+    /// Records that the copy carries its mark in `added` fabricated rows,
+    /// about one per `spacing` real rows (`mode`, `row_spacing` and
+    /// `pseudo_rows` in the line).
+    pub fn set_pseudo_rows(&mut self, spacing: u32, added: u64) {
+        self.extra.insert("mode".into(), "pseudo-rows".into());
+        self.extra.insert("row_spacing".into(), spacing.into());
+        self.extra.insert("pseudo_rows".into(), added.into());
+    }
+
     /// Whether the copy may have been marked with `wm`'s key: its
     /// fingerprint matches or was not recorded.
     pub fn matches_key(&self, wm: &Watermarker) -> bool {

@@ -1,13 +1,11 @@
 //! Pseudo-columns: the mark in one added column, no real cell changed.
 
-use arrow_array::RecordBatch;
 use dbwatermark::arrow::table_to_batch;
 use dbwatermark::eval::sample;
-use dbwatermark::files::{Output, ReadOptions};
 use dbwatermark::pipeline::{self, EmbedMode, Job, SinkRef, SourceRef};
 use dbwatermark::{Config, PseudoFormat, WatermarkKey, Watermarker};
 
-use crate::support::TempDir;
+use crate::support::{TempDir, read_batch, write_batch};
 
 fn wm() -> Watermarker {
     Watermarker::new(
@@ -16,25 +14,12 @@ fn wm() -> Watermarker {
     )
 }
 
-fn write(batch: &RecordBatch, path: &std::path::Path) {
-    let mut out = Output::create(path, &batch.schema(), &Default::default()).unwrap();
-    out.write(batch).unwrap();
-    out.finish().unwrap();
-}
-
-fn read(path: &std::path::Path) -> RecordBatch {
-    let input = dbwatermark::files::open(path, &ReadOptions::default()).unwrap();
-    let schema = input.reader.schema();
-    let batches: Vec<RecordBatch> = input.reader.map(Result::unwrap).collect();
-    arrow_select::concat::concat_batches(&schema, &batches).unwrap()
-}
-
 #[test]
 fn a_pseudo_column_copy_changes_no_cell_and_is_found_without_a_flag() {
     let dir = TempDir::new("pseudo-column");
     let source = dir.path("customers.parquet");
     let original = table_to_batch(&sample::customers(12_000, 1, 5)).unwrap();
-    write(&original, &source);
+    write_batch(&original, &source);
     for (format, ext) in [
         (PseudoFormat::Code, "parquet"),
         (PseudoFormat::Token, "csv"),
@@ -56,7 +41,7 @@ fn a_pseudo_column_copy_changes_no_cell_and_is_found_without_a_flag() {
         let summary = pipeline::embed(&wm(), &job, &mut |_, _| {}).unwrap();
         assert_eq!(summary.pseudo_column.as_deref(), Some("ref"));
         assert!(summary.columns.iter().all(|(_, r)| r.changed == 0));
-        let marked = read(&copy);
+        let marked = read_batch(&copy);
         assert_eq!(marked.num_columns(), original.num_columns() + 1);
         for (i, field) in original.schema().fields().iter().enumerate() {
             if ext == "parquet" {

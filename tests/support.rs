@@ -174,3 +174,69 @@ pub fn dbwm_keyed(key: &str, args: &[&str]) -> std::process::Output {
         .output()
         .expect("dbwm runs")
 }
+
+/// Writes `batch` to `path` in the format its extension names.
+#[cfg(feature = "files")]
+pub fn write_batch(batch: &arrow_array::RecordBatch, path: &std::path::Path) {
+    let mut out =
+        dbwatermark::files::Output::create(path, &batch.schema(), &Default::default()).unwrap();
+    out.write(batch).unwrap();
+    out.finish().unwrap();
+}
+
+/// The whole of the file at `path`, as one batch.
+#[cfg(feature = "files")]
+pub fn read_batch(path: &std::path::Path) -> arrow_array::RecordBatch {
+    let input = dbwatermark::files::open(path, &Default::default()).unwrap();
+    let schema = input.reader.schema();
+    let batches: Vec<arrow_array::RecordBatch> = input.reader.map(Result::unwrap).collect();
+    arrow_select::concat::concat_batches(&schema, &batches).unwrap()
+}
+
+/// The JSON a `dbwm extract` printed, which exited 0 (found) or 3 (none).
+#[cfg(feature = "cli")]
+pub fn extract_report(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.code().is_some_and(|c| c == 0 || c == 3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `share` of `batch`'s rows, drawn with `seed`, in random order, without
+/// the columns `drop`, the others in reverse order: a leak as a leaker's
+/// spreadsheet might hand it on.
+#[cfg(feature = "arrow")]
+pub fn shuffled_sample(
+    batch: &arrow_array::RecordBatch,
+    share: f64,
+    seed: u64,
+    drop: &[&str],
+) -> arrow_array::RecordBatch {
+    let mut rng = Rng::new(seed);
+    let mut rows: Vec<u32> = (0..batch.num_rows() as u32)
+        .filter(|_| rng.unit() < share)
+        .collect();
+    for i in (1..rows.len()).rev() {
+        rows.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let take = arrow_array::UInt32Array::from(rows);
+    let schema = batch.schema();
+    let (fields, columns): (Vec<arrow_schema::Field>, Vec<arrow_array::ArrayRef>) = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, f)| !drop.contains(&f.name().as_str()))
+        .map(|(i, f)| {
+            let column = arrow_select::take::take(batch.column(i), &take, None).unwrap();
+            (f.as_ref().clone(), column)
+        })
+        .unzip();
+    arrow_array::RecordBatch::try_new(
+        std::sync::Arc::new(arrow_schema::Schema::new(fields)),
+        columns,
+    )
+    .unwrap()
+}

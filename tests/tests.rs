@@ -19,6 +19,8 @@ mod files;
 mod keys;
 #[cfg(feature = "files")]
 mod pseudo_column;
+#[cfg(feature = "cli")]
+mod pseudo_rows;
 #[cfg(all(feature = "server", feature = "cli"))]
 mod restart;
 mod robustness;

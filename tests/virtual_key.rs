@@ -1,16 +1,14 @@
 //! Virtual keys: copies marked from attributes that survive a leak without
 //! the key column, read back with `--virtual-key` or from the registry.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use dbwatermark::arrow::table_to_batch;
-use dbwatermark::eval::sample::{self, Rng};
-use dbwatermark::files::{Output, ReadOptions};
+use dbwatermark::eval::sample;
 use serde_json::Value;
 
-use crate::support::TempDir;
+use crate::support::{TempDir, extract_report, read_batch, shuffled_sample, write_batch};
 
 const KEY: &str = "virtual key test secret";
 
@@ -18,67 +16,32 @@ fn dbwm(args: &[&str]) -> std::process::Output {
     crate::support::dbwm_keyed(KEY, args)
 }
 
-fn report(out: &std::process::Output) -> Value {
-    assert!(
-        out.status.code().is_some_and(|c| c == 0 || c == 3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn write(batch: &RecordBatch, path: &Path) {
-    let mut out = Output::create(path, &batch.schema(), &Default::default()).unwrap();
-    out.write(batch).unwrap();
-    out.finish().unwrap();
-}
-
-fn read(path: &Path) -> RecordBatch {
-    let input = dbwatermark::files::open(path, &ReadOptions::default()).unwrap();
-    let schema = input.reader.schema();
-    let batches: Vec<RecordBatch> = input.reader.map(Result::unwrap).collect();
-    arrow_select::concat::concat_batches(&schema, &batches).unwrap()
-}
-
 /// `share` of `batch`'s rows in random order, without the column
 /// `customer_id`, its other columns reversed, and names in upper case
 /// with doubled spaces (as a leaker's spreadsheet might).
 fn leak_without_key(batch: &RecordBatch, share: f64, seed: u64) -> RecordBatch {
-    let mut rng = Rng::new(seed);
-    let mut rows: Vec<u32> = (0..batch.num_rows() as u32)
-        .filter(|_| rng.unit() < share)
+    let leak = shuffled_sample(batch, share, seed, &["customer_id"]);
+    let names = leak
+        .column_by_name("name")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let shouted: StringArray = names
+        .iter()
+        .map(|n| n.map(|n| format!(" {}", n.to_uppercase().replace(' ', "  "))))
         .collect();
-    for i in (1..rows.len()).rev() {
-        rows.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    let take = arrow_array::UInt32Array::from(rows);
-    let schema = batch.schema();
-    let mut fields = Vec::new();
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    for (i, field) in schema.fields().iter().enumerate().rev() {
-        if field.name() == "customer_id" {
-            continue;
-        }
-        let mut column = arrow_select::take::take(batch.column(i), &take, None).unwrap();
-        if field.name() == "name" {
-            let names = column.as_any().downcast_ref::<StringArray>().unwrap();
-            let shouted: StringArray = names
-                .iter()
-                .map(|n| n.map(|n| format!(" {}", n.to_uppercase().replace(' ', "  "))))
-                .collect();
-            column = Arc::new(shouted);
-        }
-        fields.push(field.as_ref().clone());
-        columns.push(column);
-    }
-    RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns).unwrap()
+    let at = leak.schema().index_of("name").unwrap();
+    let mut columns: Vec<ArrayRef> = leak.columns().to_vec();
+    columns[at] = Arc::new(shouted);
+    RecordBatch::try_new(leak.schema(), columns).unwrap()
 }
 
 #[test]
 fn a_copy_marked_from_a_virtual_key_is_read_from_a_shuffled_leak_without_the_key_column() {
     let dir = TempDir::new("vk-leak");
     let source = dir.path("customers.parquet");
-    write(
+    write_batch(
         &table_to_batch(&sample::customers(20_000, 1, 7)).unwrap(),
         &source,
     );
@@ -103,8 +66,8 @@ fn a_copy_marked_from_a_virtual_key_is_read_from_a_shuffled_leak_without_the_key
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let marked = read(&copy);
-    let original = read(&source);
+    let marked = read_batch(&copy);
+    let original = read_batch(&source);
     // The key, the virtual key's columns and the row count are untouched.
     for name in ["customer_id", "name", "age"] {
         assert_eq!(
@@ -123,9 +86,9 @@ fn a_copy_marked_from_a_virtual_key_is_read_from_a_shuffled_leak_without_the_key
 
     // 30% of the rows, shuffled, without customer_id, columns reversed.
     let leak = dir.path("leak.csv");
-    write(&leak_without_key(&marked, 0.3, 11), &leak);
+    write_batch(&leak_without_key(&marked, 0.3, 11), &leak);
     let leak = leak.to_str().unwrap();
-    let found = report(&dbwm(&["extract", "--virtual-key", "name,age", leak]));
+    let found = extract_report(&dbwm(&["extract", "--virtual-key", "name,age", leak]));
     assert_eq!(
         found["watermarks"][0]["content"], "acme->vk-partner",
         "{found}"
@@ -143,15 +106,15 @@ fn a_copy_marked_from_a_virtual_key_is_read_from_a_shuffled_leak_without_the_key
         "{}",
         String::from_utf8_lossy(&named.stderr)
     );
-    let named = report(&named);
+    let named = extract_report(&named);
     assert_eq!(
         named["identified"][0]["content"], "acme->vk-partner",
         "{named}"
     );
     // The unmarked original, read the same way, names nothing.
     let clean = dir.path("clean.csv");
-    write(&leak_without_key(&original, 0.3, 11), &clean);
-    let none = report(&dbwm(&[
+    write_batch(&leak_without_key(&original, 0.3, 11), &clean);
+    let none = extract_report(&dbwm(&[
         "extract",
         "--candidates",
         registry.to_str().unwrap(),
@@ -176,7 +139,7 @@ fn a_table_without_any_key_column_is_marked_and_read_through_a_virtual_key() {
     let keyless = batch.project(&[1, 2, 3, 4]).unwrap();
     assert!(keyless.schema().column_with_name("customer_id").is_none());
     let source = dir.path("keyless.csv");
-    write(&keyless, &source);
+    write_batch(&keyless, &source);
     let copy = dir.path("copy.csv");
     let plain = dbwm(&[
         "embed",
@@ -203,7 +166,7 @@ fn a_table_without_any_key_column_is_marked_and_read_through_a_virtual_key() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let found = report(&dbwm(&[
+    let found = extract_report(&dbwm(&[
         "extract",
         "--virtual-key",
         "name,age",

@@ -43,6 +43,7 @@ mod embed;
 mod plan;
 mod profile;
 mod pseudo;
+mod pseudo_rows;
 mod tally;
 
 use arrow_array::Array;
@@ -54,6 +55,7 @@ pub use convert::{batch_to_table, table_to_batch};
 pub use embed::EmbedStream;
 pub use plan::{BatchPlan, PROFILE_ROWS, VirtualKeySuggestion};
 pub use pseudo::PseudoMatch;
+pub use pseudo_rows::{PseudoRowMatch, PseudoRows};
 
 /// Errors of the Arrow adapter.
 #[derive(Debug, thiserror::Error)]

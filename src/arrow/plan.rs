@@ -479,7 +479,7 @@ impl BatchPlan {
 }
 
 /// Pushes the key part of `array[row]`; `false` for a null.
-fn push_key_part(array: &dyn Array, row: usize, enc: &mut KeyEncoder) -> bool {
+pub(super) fn push_key_part(array: &dyn Array, row: usize, enc: &mut KeyEncoder) -> bool {
     if array.is_null(row) {
         return false;
     }
@@ -642,7 +642,7 @@ fn array_i64(array: &dyn Array, row: usize) -> i64 {
 
 /// [`push_key_part`] for a virtual key: text normalised (see
 /// [`BatchPlan::use_virtual_key`]) in `buffer` first.
-fn push_virtual_key_part(
+pub(super) fn push_virtual_key_part(
     array: &dyn Array,
     row: usize,
     enc: &mut KeyEncoder,

@@ -62,6 +62,8 @@ pub struct WatermarkKey {
     tag: HmacSha256,
     #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
     pseudo: HmacSha256,
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+    pseudo_rows: HmacSha256,
     fingerprint: [u8; 8],
 }
 
@@ -96,6 +98,7 @@ impl WatermarkKey {
             row: prepared(derive("row")),
             tag: prepared(derive("tag")),
             pseudo: prepared(derive("pseudo-column")),
+            pseudo_rows: prepared(derive("pseudo-rows")),
             fingerprint,
         })
     }
@@ -125,6 +128,16 @@ impl WatermarkKey {
     #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
     pub(crate) fn pseudo_hash(&self, encoded_key: &[u8]) -> [u8; 32] {
         let mut mac = self.pseudo.clone();
+        mac.update(encoded_key);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The keyed hash of an already encoded primary key that a
+    /// pseudo-row's cells are checked against, and that places
+    /// fabricated rows (a key of its own).
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+    pub(crate) fn pseudo_row_hash(&self, encoded_key: &[u8]) -> [u8; 32] {
+        let mut mac = self.pseudo_rows.clone();
         mac.update(encoded_key);
         mac.finalize().into_bytes().into()
     }

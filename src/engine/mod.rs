@@ -15,6 +15,8 @@
 //!   `rules`: what the owner says about a column, which the plan follows.
 //! * `pseudo`: the keyed values of a pseudo-column, an added column that
 //!   carries the mark so that no real cell changes.
+//! * `pseudo_rows`: the keyed cell hashes of pseudo-rows, fabricated
+//!   records that carry the mark so that no real cell changes.
 //! * `table`: an owned in-memory table over all of them.
 //! * `tallies`: a table's named column tallies under one key, and their
 //!   compact, versioned binary form for shipping between machines.
@@ -37,6 +39,9 @@ mod profile;
 // Used by the Arrow adapter, which adds and reads pseudo-columns.
 #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
 pub(crate) mod pseudo;
+// Used by the Arrow adapter, which adds and reads pseudo-rows.
+#[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+pub(crate) mod pseudo_rows;
 mod rules;
 pub(crate) mod select;
 mod table;
@@ -58,6 +63,9 @@ pub use profile::{
     MAX_STEP_OF_SD,
 };
 pub use pseudo::{PseudoFormat, pseudo_column_fingerprint};
+pub use pseudo_rows::{
+    DEFAULT_ROW_SPACING, PseudoRowsReport, ROW_CHANCE, TAG_BITS, pseudo_rows_fingerprint,
+};
 pub use rules::{ColumnRule, ColumnRules, RuleError};
 pub use select::{Config, ConfigBuilder, Density, MAX_LEVEL, Selection, Slot};
 pub use table::{Column, EmbedReport, Table, Values};

@@ -337,6 +337,21 @@ impl Slot {
         }
     }
 
+    /// The slot of a vote for payload bin `bin` under `mask` at the top
+    /// level (a pseudo-row's cell). Every level's test reads it, and at the
+    /// top one it is pooled with the fewest cell votes of real rows (one
+    /// row in 32), so that a copy's cell columns, which in pseudo-row mode
+    /// carry no mark, dilute it least.
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+    pub(crate) fn carried(bin: u16, mask: bool) -> Self {
+        Self {
+            bin,
+            level: MAX_LEVEL,
+            step: 0,
+            flags: u8::from(mask),
+        }
+    }
+
     /// Whether the row had a primary key at all.
     pub fn has_key(self) -> bool {
         self.level != u8::MAX

@@ -47,11 +47,17 @@ pub struct EmbedArgs {
     /// Who receives this copy, for the registry record.
     #[arg(long, value_name = "LABEL", requires = "register")]
     pub recipient: Option<String>,
-    /// Where the mark goes: `cells` (real cells, as planned) or
-    /// `pseudo-column` (one added column, --pseudo-column NAME; no real
-    /// cell changes, and deleting the column deletes the mark).
-    #[arg(long, value_parser = ["cells", "pseudo-column"], default_value = "cells")]
+    /// Where the mark goes: `cells` (real cells, as planned),
+    /// `pseudo-rows` (fabricated rows added, about one per --row-spacing
+    /// real rows; no real cell changes) or `pseudo-column` (one added
+    /// column, --pseudo-column NAME; no real cell changes, and deleting
+    /// the column deletes the mark).
+    #[arg(long, value_parser = ["cells", "pseudo-rows", "pseudo-column"], default_value = "cells")]
     pub mode: String,
+    /// About one fabricated row per N real rows in --mode pseudo-rows
+    /// (default 100); implies that mode.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub row_spacing: Option<u32>,
     /// The name of the column --mode pseudo-column adds (not one of the
     /// table's); implies that mode.
     #[arg(long, value_name = "NAME")]
@@ -123,6 +129,23 @@ pub fn run(args: &EmbedArgs) -> Outcome {
     };
     let written = sink.label();
     let mode = match (args.mode.as_str(), &args.pseudo_column) {
+        (_, Some(_)) if args.row_spacing.is_some() || args.mode == "pseudo-rows" => {
+            return Err(Failure::Caller(
+                "--pseudo-column and --row-spacing are two modes: give one (--mode pseudo-column or pseudo-rows)".into(),
+            ));
+        }
+        ("cells" | "pseudo-rows", None)
+            if args.row_spacing.is_some() || args.mode == "pseudo-rows" =>
+        {
+            pipeline::EmbedMode::PseudoRows {
+                spacing: args.row_spacing.unwrap_or(dbwatermark::DEFAULT_ROW_SPACING),
+            }
+        }
+        ("pseudo-column", None) if args.row_spacing.is_some() => {
+            return Err(Failure::Caller(
+                "--row-spacing is for --mode pseudo-rows, not pseudo-column".into(),
+            ));
+        }
         (_, Some(name)) => pipeline::EmbedMode::PseudoColumn {
             name,
             format: dbwatermark::PseudoFormat::parse(&args.pseudo_column_format)
@@ -162,6 +185,9 @@ pub fn run(args: &EmbedArgs) -> Outcome {
         if let Some(name) = &args.pseudo_column {
             record.set_pseudo_column(name);
         }
+        if let Some(report) = &summary.pseudo_rows {
+            record.set_pseudo_rows(report.spacing, report.added as u64);
+        }
         registry.append(&record).map_err(|e| {
             Failure::Internal(format!("the copy was written, but not registered: {e}"))
         })?;
@@ -181,6 +207,32 @@ pub fn run(args: &EmbedArgs) -> Outcome {
 }
 
 fn print_summary(summary: &pipeline::EmbedSummary, output: &Path, seconds: f64) {
+    if let Some(r) = &summary.pseudo_rows {
+        say!(
+            "dbwm: wrote {} rows to {} in {seconds:.2} s: the {} real rows unchanged and {} fabricated rows (about 1 per {}) that carry the mark in {} of their {} values; no real cell changed",
+            summary.rows,
+            output.display(),
+            r.real_rows,
+            r.added,
+            r.spacing,
+            r.carrying,
+            r.cells,
+        );
+        if r.skipped > 0 {
+            say!(
+                "  {} places skipped: no new key near the real row, or no row of the table's values that carries there",
+                r.skipped
+            );
+        }
+        if r.outside_range > 0 {
+            say!(
+                "  {} fabricated rows have keys above the table's largest (the keys around them were all taken): a leaker who sorts by key can find them",
+                r.outside_range
+            );
+        }
+        say!("  plan {}", summary.plan_fingerprint);
+        return;
+    }
     if let Some(name) = &summary.pseudo_column {
         let carried: usize = summary.columns.iter().map(|(_, r)| r.marked).sum();
         say!(

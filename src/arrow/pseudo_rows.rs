@@ -1,0 +1,1154 @@
+//! Pseudo-rows on Arrow batches: fabricated rows placed among the real
+//! ones when a copy is made, and the votes of the rows recognised as such
+//! when a leak is read (see the engine's `pseudo_rows` for the scheme).
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{
+    Array, ArrayRef, ArrowPrimitiveType, LargeStringArray, PrimitiveArray, RecordBatch,
+    StringArray, StringViewArray,
+};
+use arrow_schema::DataType;
+use rayon::prelude::*;
+
+use super::plan::{push_key_part, push_virtual_key_part, row_keys};
+use super::{BatchPlan, Error, Result};
+use crate::engine::pseudo_rows::{RowSecret, chance_of_recognising, recognised};
+use crate::{KeyEncoder, Payload, PseudoRowsReport, Slot, Tally, Watermarker};
+
+/// Rows read as pseudo-rows, and of those how many were recognised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PseudoRowMatch {
+    /// Rows with a key and at least three distinct values besides it (the
+    /// fewest that can be recognised).
+    pub rows: u64,
+    /// Rows recognised as fabricated (a real row is, at most once in 512).
+    pub recognised: u64,
+    /// The votes of the recognised rows.
+    pub votes: u64,
+}
+
+impl PseudoRowMatch {
+    /// Adds `other`'s counts.
+    pub fn merge(&mut self, other: &Self) {
+        self.rows += other.rows;
+        self.recognised += other.recognised;
+        self.votes += other.votes;
+    }
+
+    /// Whether more rows were recognised than chance gives (at most once
+    /// in a thousand for rows that hold no pseudo-rows): the table holds
+    /// pseudo-rows of this key.
+    pub fn is_present(&self) -> bool {
+        chance_of_recognising(self.recognised, self.rows) < 1e-3
+    }
+}
+
+/// A per-thread pair of encoders: the row's key, and one cell.
+#[derive(Default)]
+struct Encoders {
+    key: KeyEncoder,
+    cell: KeyEncoder,
+    text: String,
+}
+
+thread_local!(static ENCODERS: std::cell::RefCell<Encoders> = std::cell::RefCell::default());
+
+/// The normalised encoding of `array[row]` in `enc` (cleared first), as a
+/// virtual key's part; false for a null or a value of no encodable type.
+fn encode_cell(array: &dyn Array, row: usize, enc: &mut KeyEncoder, text: &mut String) -> bool {
+    enc.clear();
+    push_virtual_key_part(array, row, enc, text)
+}
+
+impl Watermarker {
+    /// Reads every row of `batch` as a possible pseudo-row: the votes of
+    /// the rows recognised as fabricated by this key go into `tally`.
+    /// Every column but the key's is read, whatever its name or place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SchemaMismatch`] if `batch` does not fit the plan.
+    pub fn tally_pseudo_rows(
+        &self,
+        batch: &RecordBatch,
+        plan: &BatchPlan,
+        tally: &mut Tally,
+    ) -> Result<PseudoRowMatch> {
+        plan.check(batch)?;
+        let columns: Vec<&ArrayRef> = (0..batch.num_columns())
+            .filter(|i| !plan.key.contains(i))
+            .map(|i| batch.column(i))
+            .collect();
+        let key_of = row_keys(batch, plan);
+        let chunks: Vec<(PseudoRowMatch, Vec<(Slot, bool)>)> = (0..batch.num_rows())
+            .into_par_iter()
+            .chunks(crate::engine::select::CHUNK_ROWS)
+            .map(|rows| {
+                ENCODERS.with_borrow_mut(|e| {
+                    let mut out = PseudoRowMatch::default();
+                    let mut votes = Vec::new();
+                    let mut cells = Vec::with_capacity(columns.len());
+                    for row in rows {
+                        e.key.clear();
+                        if !key_of(row, &mut e.key) {
+                            continue;
+                        }
+                        let secret = RowSecret::new(&self.key.pseudo_row_hash(e.key.as_bytes()));
+                        cells.clear();
+                        for c in &columns {
+                            if encode_cell(c.as_ref(), row, &mut e.cell, &mut e.text) {
+                                cells.push(secret.cell(e.cell.as_bytes()));
+                            }
+                        }
+                        cells.sort_unstable_by_key(|h| h.0);
+                        cells.dedup();
+                        if cells.len() < 3 {
+                            continue;
+                        }
+                        out.rows += 1;
+                        let tagged = cells.iter().filter(|h| h.tagged()).count();
+                        if recognised(cells.len(), tagged) {
+                            out.recognised += 1;
+                            for h in cells.iter().filter(|h| h.tagged()) {
+                                votes.push((h.slot(), h.read()));
+                            }
+                        }
+                    }
+                    (out, votes)
+                })
+            })
+            .collect();
+        let mut out = PseudoRowMatch::default();
+        for (m, votes) in chunks {
+            out.merge(&m);
+            out.votes += votes.len() as u64;
+            for (slot, read) in votes {
+                tally.vote(slot, read);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `batch` with fabricated rows among its rows: after about one real
+    /// row in `rows`' spacing (chosen by that row's keyed hash), a row with
+    /// a new key and values drawn from the real rows around it, chosen so
+    /// that its cells carry `payload` ([`Watermarker::tally_pseudo_rows`]
+    /// finds them). The real rows are written unchanged and in order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SchemaMismatch`] if `batch` does not fit the plan.
+    pub fn add_pseudo_rows(
+        &self,
+        batch: &RecordBatch,
+        plan: &BatchPlan,
+        payload: &Payload,
+        rows: &mut PseudoRows,
+    ) -> Result<RecordBatch> {
+        plan.check(batch)?;
+        let n = batch.num_rows();
+        rows.report.real_rows += n;
+        let key_of = row_keys(batch, plan);
+        let anchors: Vec<(usize, u64)> = (0..n)
+            .into_par_iter()
+            .filter_map(|row| {
+                ENCODERS.with_borrow_mut(|e| {
+                    e.key.clear();
+                    if !key_of(row, &mut e.key) {
+                        return None;
+                    }
+                    let secret = RowSecret::new(&self.key.pseudo_row_hash(e.key.as_bytes()));
+                    secret
+                        .is_anchor(rows.report.spacing)
+                        .then(|| (row, secret.seed()))
+                })
+            })
+            .collect();
+        if anchors.is_empty() {
+            return Ok(batch.clone());
+        }
+        let mut maker = Maker::new(self, batch, plan, payload, rows);
+        let mut made: Vec<Vec<ArrayRef>> = vec![Vec::new(); batch.num_columns()];
+        let mut after = Vec::with_capacity(anchors.len());
+        for (anchor, seed) in anchors {
+            if let Some(row) = maker.fabricate(anchor, seed) {
+                for (column, cell) in made.iter_mut().zip(row) {
+                    column.push(cell);
+                }
+                after.push(anchor);
+            }
+        }
+        if after.is_empty() {
+            return Ok(batch.clone());
+        }
+        let mut indices = Vec::with_capacity(n + after.len());
+        let mut next = after.iter().enumerate().peekable();
+        for row in 0..n {
+            indices.push((0, row));
+            while let Some((j, _)) = next.next_if(|(_, a)| **a == row) {
+                indices.push((1, j));
+            }
+        }
+        let mut arrays = Vec::with_capacity(batch.num_columns());
+        for (column, cells) in batch.columns().iter().zip(&made) {
+            let cells: Vec<&dyn Array> = cells.iter().map(AsRef::as_ref).collect();
+            let fabricated = arrow_select::concat::concat(&cells)?;
+            arrays.push(arrow_select::interleave::interleave(
+                &[column.as_ref(), fabricated.as_ref()],
+                &indices,
+            )?);
+        }
+        Ok(RecordBatch::try_new(batch.schema(), arrays)?)
+    }
+}
+
+/// The state of adding pseudo-rows to a table: the keys it holds (read in
+/// a first pass, [`PseudoRows::observe`]), so that no fabricated row takes
+/// one, and what was added so far.
+#[derive(Debug)]
+pub struct PseudoRows {
+    /// 64-bit hashes of every key encoding seen or made.
+    keys: HashSet<u64>,
+    /// The key columns (indices in the plan's key) that a new key may
+    /// vary, the first tried first; chosen from the first batch.
+    vary: Vec<usize>,
+    /// Per key column, its range over the table when it holds integers.
+    ranges: Vec<Option<(i128, i128)>>,
+    /// Scans for a free integer key that failed in a row.
+    failed_scans: usize,
+    report: PseudoRowsReport,
+}
+
+impl PseudoRows {
+    /// Pseudo-rows at about one per `spacing` real rows for tables of
+    /// `plan`'s schema. A new key varies one key column, integer or text
+    /// (never text that reads as a date or time), and copies the others
+    /// from the row it follows: the last such column of a real key (a new
+    /// line of an existing order, say), the one with the most distinct
+    /// values of a virtual key (chosen from the first batch).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedType`] when no key column is an integer or
+    /// text; [`Error::Core`] for a spacing of 0 or a table with fewer than
+    /// three columns besides the key (a fabricated row is recognised by
+    /// three or more of its values).
+    pub fn new(plan: &BatchPlan, spacing: u32) -> Result<Self> {
+        let invalid = |reason: String| {
+            Err(Error::Core(crate::Error::InvalidConfig {
+                setting: "pseudo-rows",
+                reason,
+            }))
+        };
+        if spacing == 0 {
+            return invalid(
+                "a row spacing must be at least 1 (one fabricated row per N real rows)".into(),
+            );
+        }
+        let schema = plan.schema();
+        let others = schema.fields().len() - plan.key.len();
+        if others < 3 {
+            return invalid(format!(
+                "the table has {others} column(s) besides the key; a fabricated row needs at least 3 to be recognised by"
+            ));
+        }
+        plan.key
+            .iter()
+            .rposition(|&i| is_key_type(schema.field(i).data_type()))
+            .ok_or_else(|| {
+                let i = plan.key.last().copied().unwrap_or(0);
+                Error::UnsupportedType {
+                    column: schema.field(i).name().clone(),
+                    data_type: schema.field(i).data_type().clone(),
+                    role: "cannot give fabricated rows new keys (pseudo-rows need an integer or text key column)",
+                }
+            })?;
+        Ok(Self {
+            keys: HashSet::new(),
+            vary: Vec::new(),
+            ranges: vec![None; plan.key.len()],
+            failed_scans: 0,
+            report: PseudoRowsReport {
+                spacing,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// Notes the keys of `batch` (every batch of the table, before any
+    /// [`Watermarker::add_pseudo_rows`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SchemaMismatch`] if `batch` does not fit the plan.
+    pub fn observe(&mut self, batch: &RecordBatch, plan: &BatchPlan) -> Result<()> {
+        plan.check(batch)?;
+        let key_of = row_keys(batch, plan);
+        let mut enc = KeyEncoder::new();
+        for row in 0..batch.num_rows() {
+            enc.clear();
+            if key_of(row, &mut enc) {
+                self.keys.insert(key_hash(enc.as_bytes()));
+            }
+        }
+        if self.vary.is_empty() {
+            self.vary = choose_vary(batch, plan)?;
+        }
+        for (&k, range) in plan.key.iter().zip(&mut self.ranges) {
+            let column = batch.column(k);
+            for row in 0..column.len() {
+                if let Some(v) = key_int_at(column.as_ref(), row) {
+                    let (lo, hi) = range.get_or_insert((v, v));
+                    *lo = (*lo).min(v);
+                    *hi = (*hi).max(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What was added so far.
+    pub fn report(&self) -> PseudoRowsReport {
+        self.report
+    }
+}
+
+/// The key columns a new key varies, the first tried first
+/// ([`PseudoRows::new`]); then the other eligible ones, last first.
+fn choose_vary(batch: &RecordBatch, plan: &BatchPlan) -> Result<Vec<usize>> {
+    let eligible = |&(_, &i): &(usize, &usize)| {
+        let column = batch.column(i);
+        is_key_type(column.data_type())
+            && (0..column.len())
+                .find(|&r| !column.is_null(r))
+                .and_then(|r| text_at(column.as_ref(), r))
+                .is_none_or(|t| crate::timefmt::text_micros(t.trim()).is_none())
+    };
+    let distinct = |i: usize| {
+        let column = batch.column(i);
+        let (mut enc, mut text) = (KeyEncoder::new(), String::new());
+        let mut seen = HashSet::new();
+        for r in 0..column.len() {
+            if encode_cell(column.as_ref(), r, &mut enc, &mut text) {
+                seen.insert(key_hash(enc.as_bytes()));
+            }
+        }
+        seen.len()
+    };
+    let mut candidates: Vec<usize> = plan
+        .key
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(eligible)
+        .map(|(k, _)| k)
+        .collect();
+    if plan.has_virtual_key() {
+        // Most distinct first (a stable sort keeps last-first among ties).
+        candidates.sort_by_key(|&k| std::cmp::Reverse(distinct(plan.key[k])));
+    }
+    (!candidates.is_empty()).then_some(candidates).ok_or_else(|| {
+        let i = plan.key.last().copied().unwrap_or(0);
+        Error::UnsupportedType {
+            column: batch.schema().field(i).name().clone(),
+            data_type: batch.column(i).data_type().clone(),
+            role: "cannot give fabricated rows new keys (pseudo-rows need a key column of integers or text that is not a date or time)",
+        }
+    })
+}
+
+fn is_key_type(dt: &DataType) -> bool {
+    dt.is_integer()
+        || matches!(
+            dt,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+}
+
+fn key_hash(encoded: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    encoded.hash(&mut h);
+    h.finish()
+}
+
+/// SplitMix64: the keyed choices of one fabricated row.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// Tries at a cell value before the cell is left without a payload bit.
+const CELL_TRIES: usize = 64;
+/// Tries at a new text key before no row is added at that place.
+const KEY_TRIES: usize = 192;
+/// Random tries at a new integer key before the outward scan.
+const SCAN_FROM: usize = 32;
+/// How far the outward scan for a new integer key goes each way.
+const KEY_SCAN: usize = 4096;
+/// Scans in a row that find no free integer key before a key is taken for
+/// dense (and new keys go above its largest value at once).
+const DENSE_AFTER: usize = 16;
+/// Rows on each side of the real row whose values a fabricated row draws
+/// first.
+const WINDOW: usize = 32;
+
+/// What drawing a fabricated row's cells gave.
+#[derive(Debug, Clone, Copy)]
+struct Drawn {
+    /// Non-null values that have a cell hash.
+    cells: usize,
+    /// Of those, how many carry a payload bit.
+    carrying: usize,
+    /// Whether the extractor recognises the row.
+    recognised: bool,
+}
+
+/// Keys tried at one place, each giving the row other cell hashes, before
+/// no row is added there.
+const KEY_ROUNDS: usize = 8;
+
+/// Builds the fabricated rows of one batch.
+struct Maker<'a> {
+    wm: &'a Watermarker,
+    batch: &'a RecordBatch,
+    plan: &'a BatchPlan,
+    payload: &'a Payload,
+    rows: &'a mut PseudoRows,
+    /// Per column: what a near copy of its values needs (for columns
+    /// whose values are nearly all distinct in this batch).
+    shapes: Vec<Shape>,
+    enc: KeyEncoder,
+    text: String,
+}
+
+impl<'a> Maker<'a> {
+    fn new(
+        wm: &'a Watermarker,
+        batch: &'a RecordBatch,
+        plan: &'a BatchPlan,
+        payload: &'a Payload,
+        rows: &'a mut PseudoRows,
+    ) -> Self {
+        let shapes = batch
+            .columns()
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if plan.key.contains(&i) {
+                    Shape::default()
+                } else {
+                    Shape::of(c.as_ref())
+                }
+            })
+            .collect();
+        Self {
+            wm,
+            batch,
+            plan,
+            payload,
+            rows,
+            shapes,
+            enc: KeyEncoder::new(),
+            text: String::new(),
+        }
+    }
+
+    /// A fabricated row to follow row `anchor`, one one-value array per
+    /// column; `None` when no new key was found near it, or no row drawn
+    /// from the table's values could be recognised in [`KEY_ROUNDS`] keys.
+    fn fabricate(&mut self, anchor: usize, seed: u64) -> Option<Vec<ArrayRef>> {
+        let mut rng = Rng(seed);
+        let mut beyond = false;
+        for _ in 0..KEY_ROUNDS {
+            let Some((key_cells, encoded, outside)) = self.new_key(anchor, beyond, &mut rng) else {
+                break;
+            };
+            // Once the keys near are all taken, the next tries go above.
+            beyond |= outside;
+            let secret = RowSecret::new(&self.wm.key.pseudo_row_hash(&encoded));
+            let (row, drawn) = self.draw(anchor, &key_cells, &secret, &mut rng);
+            if drawn.recognised {
+                self.rows.report.outside_range += usize::from(outside);
+                self.rows.report.cells += drawn.cells;
+                self.rows.report.carrying += drawn.carrying;
+                self.rows.report.added += 1;
+                return Some(row);
+            }
+            // Another key gives the row other cell hashes; this one is free
+            // again.
+            self.rows.keys.remove(&key_hash(&encoded));
+        }
+        self.rows.report.skipped += 1;
+        None
+    }
+
+    /// The non-key cells of a row keyed `key_cells` with `secret`, each
+    /// drawn until it carries its payload bit (see [`Drawn`]).
+    fn draw(
+        &mut self,
+        anchor: usize,
+        key_cells: &[ArrayRef],
+        secret: &RowSecret,
+        rng: &mut Rng,
+    ) -> (Vec<ArrayRef>, Drawn) {
+        let rows = self.batch.num_rows();
+        let (lo, hi) = (
+            anchor.saturating_sub(WINDOW),
+            (anchor + WINDOW + 1).min(rows),
+        );
+        let mut out = Vec::with_capacity(self.batch.num_columns());
+        let mut hashes = Vec::new();
+        let mut carrying = 0;
+        for (i, column) in self.batch.columns().iter().enumerate() {
+            if let Some(k) = self.plan.key.iter().position(|&c| c == i) {
+                out.push(key_cells[k].clone());
+                continue;
+            }
+            let first = lo + rng.below((hi - lo) as u64) as usize;
+            if column.is_null(first) {
+                // NULLs as often as around this row.
+                out.push(column.slice(first, 1));
+                continue;
+            }
+            let mut chosen = None;
+            let mut fallback = None;
+            for t in 0..CELL_TRIES {
+                let donor = if t == 0 {
+                    first
+                } else if t < CELL_TRIES / 2 {
+                    lo + rng.below((hi - lo) as u64) as usize
+                } else {
+                    rng.below(rows as u64) as usize
+                };
+                if column.is_null(donor) {
+                    continue;
+                }
+                let candidate = if self.shapes[i].unique {
+                    near_copy(column.as_ref(), donor, &self.shapes[i], rng)
+                } else {
+                    column.slice(donor, 1)
+                };
+                if !encode_cell(candidate.as_ref(), 0, &mut self.enc, &mut self.text) {
+                    chosen = Some((candidate, None));
+                    break;
+                }
+                let h = secret.cell(self.enc.as_bytes());
+                if h.carries(self.payload) {
+                    chosen = Some((candidate, Some(h)));
+                    break;
+                }
+                if !h.tagged() && fallback.is_none() {
+                    // Better no vote than a wrong one.
+                    fallback = Some((candidate, Some(h)));
+                }
+            }
+            let (cell, hash) = chosen
+                .or(fallback)
+                .unwrap_or_else(|| (column.slice(first, 1), None));
+            if let Some(h) = hash {
+                hashes.push(h);
+                carrying += usize::from(h.tagged());
+            }
+            out.push(cell);
+        }
+        // Counted as the extractor counts: distinct values.
+        let cells = hashes.len();
+        hashes.sort_unstable_by_key(|h| h.0);
+        hashes.dedup();
+        let tagged = hashes.iter().filter(|h| h.tagged()).count();
+        let drawn = Drawn {
+            cells,
+            carrying,
+            recognised: recognised(hashes.len(), tagged),
+        };
+        (out, drawn)
+    }
+
+    /// A key that no row has, near row `anchor`'s: its key with a varied
+    /// column changed; the key's one-value arrays, its encoding, and
+    /// whether it lies outside the table's range (with `beyond`, or once
+    /// the scans of a dense key keep failing, only those are tried).
+    fn new_key(
+        &mut self,
+        anchor: usize,
+        beyond: bool,
+        rng: &mut Rng,
+    ) -> Option<(Vec<ArrayRef>, Vec<u8>, bool)> {
+        let beyond = beyond || self.rows.failed_scans >= DENSE_AFTER;
+        let anchor_cells: Vec<ArrayRef> = self
+            .plan
+            .key
+            .iter()
+            .map(|&i| self.batch.column(i).slice(anchor, 1))
+            .collect();
+        // Tries at each column in turn, within its range; at last, above
+        // the first column's largest value.
+        let vary = self.rows.vary.clone();
+        let (batch, plan) = (self.batch, self.plan);
+        let tries = vary
+            .iter()
+            .filter(|_| !beyond)
+            .enumerate()
+            .flat_map(|(j, &k)| {
+                let ints = key_int_at(batch.column(plan.key[k]).as_ref(), anchor).is_some();
+                let tries = match (j, ints) {
+                    // Integers: a few random tries near, then every value
+                    // outwards.
+                    (_, true) => SCAN_FROM + 2 * KEY_SCAN,
+                    (0, false) => KEY_TRIES,
+                    _ => KEY_TRIES / 4,
+                };
+                (0..tries).map(move |t| (k, t, false))
+            })
+            .chain((0..KEY_TRIES / 8).map(|t| (vary[0], t, true)));
+        for (k, t, beyond) in tries {
+            let column = self.batch.column(self.plan.key[k]);
+            if column.is_null(anchor) {
+                continue;
+            }
+            let mut cells = anchor_cells.clone();
+            let next = (anchor + 1 < column.len())
+                .then(|| key_int_at(column.as_ref(), anchor + 1))
+                .flatten();
+            let range = self.rows.ranges[k];
+            let candidate = match key_int_at(column.as_ref(), anchor) {
+                Some(v) => {
+                    let v = if beyond {
+                        let spread = 4 + 2 * self.rows.report.outside_range as u64;
+                        Some(range.map_or(v, |(_, hi)| hi) + 1 + i128::from(rng.below(spread)))
+                    } else {
+                        new_int(v, next, range, t, rng)
+                    };
+                    v.and_then(|v| int_array(column.data_type(), v))
+                }
+                None => text_at(column.as_ref(), anchor)
+                    .and_then(|text| mutate_text(text, 1 + t / 16, rng))
+                    .map(|text| text_array(column.data_type(), text)),
+            };
+            let Some(candidate) = candidate else {
+                continue;
+            };
+            cells[k] = candidate;
+            self.enc.clear();
+            let encoded = cells.iter().all(|c| {
+                if self.plan.has_virtual_key() {
+                    push_virtual_key_part(c.as_ref(), 0, &mut self.enc, &mut self.text)
+                } else {
+                    push_key_part(c.as_ref(), 0, &mut self.enc)
+                }
+            });
+            if encoded && self.rows.keys.insert(key_hash(self.enc.as_bytes())) {
+                let outside = matches!(
+                    (key_int_at(cells[k].as_ref(), 0), range),
+                    (Some(v), Some((lo, hi))) if v < lo || v > hi
+                );
+                if outside && !beyond {
+                    self.rows.failed_scans += 1;
+                } else if !outside {
+                    self.rows.failed_scans = 0;
+                }
+                return Some((cells, self.enc.as_bytes().to_vec(), outside));
+            }
+        }
+        None
+    }
+}
+
+/// Try `t` at a new integer key near `v`, inside `range`: in the gap
+/// before the next row's key when there is one, else at random widening
+/// distances, and from try [`SCAN_FROM`] on every value outwards (`v + 1`,
+/// `v - 1`, `v + 2`, ...); `None` for a value outside the range.
+fn new_int(
+    v: i128,
+    next: Option<i128>,
+    range: Option<(i128, i128)>,
+    t: usize,
+    rng: &mut Rng,
+) -> Option<i128> {
+    let w = if let Some(next) = next.filter(|&n| n > v + 1 && t < SCAN_FROM / 2) {
+        v + 1 + i128::from(rng.below((next - v - 1).min(u64::MAX as i128) as u64))
+    } else if t < SCAN_FROM {
+        let d = 1 + i128::from(rng.below(1 << (1 + t / 4)));
+        if rng.next() & 1 == 0 { v + d } else { v - d }
+    } else {
+        let j = (t - SCAN_FROM) as i128;
+        if j % 2 == 0 {
+            v + j / 2 + 1
+        } else {
+            v - j / 2 - 1
+        }
+    };
+    range
+        .is_none_or(|(lo, hi)| (lo..=hi).contains(&w))
+        .then_some(w)
+}
+
+/// The value of an integer array at `row`.
+fn int_at(array: &dyn Array, row: usize) -> Option<i128> {
+    if array.is_null(row) {
+        return None;
+    }
+    macro_rules! get {
+        ($t:ty) => {
+            Some(i128::from(array.as_primitive::<$t>().value(row)))
+        };
+    }
+    match array.data_type() {
+        DataType::Int8 => get!(Int8Type),
+        DataType::Int16 => get!(Int16Type),
+        DataType::Int32 => get!(Int32Type),
+        DataType::Int64 => get!(Int64Type),
+        DataType::UInt8 => get!(UInt8Type),
+        DataType::UInt16 => get!(UInt16Type),
+        DataType::UInt32 => get!(UInt32Type),
+        DataType::UInt64 => get!(UInt64Type),
+        _ => None,
+    }
+}
+
+/// The integer of a key cell: of an integer array, or of text that is a
+/// plain integer (a CSV read as text).
+fn key_int_at(array: &dyn Array, row: usize) -> Option<i128> {
+    int_at(array, row).or_else(|| {
+        let t = text_at(array, row).filter(|_| !array.is_null(row))?;
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        let plain = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        plain.then(|| t.parse().ok()).flatten()
+    })
+}
+
+/// A one-value array of integer type `dt` holding `v`, if it fits (of a
+/// text type: its decimal text).
+fn int_array(dt: &DataType, v: i128) -> Option<ArrayRef> {
+    fn one<T: ArrowPrimitiveType>(v: i128) -> Option<ArrayRef>
+    where
+        T::Native: TryFrom<i128>,
+    {
+        let v = T::Native::try_from(v).ok()?;
+        Some(Arc::new(PrimitiveArray::<T>::from_iter_values([v])))
+    }
+    match dt {
+        DataType::Int8 => one::<Int8Type>(v),
+        DataType::Int16 => one::<Int16Type>(v),
+        DataType::Int32 => one::<Int32Type>(v),
+        DataType::Int64 => one::<Int64Type>(v),
+        DataType::UInt8 => one::<UInt8Type>(v),
+        DataType::UInt16 => one::<UInt16Type>(v),
+        DataType::UInt32 => one::<UInt32Type>(v),
+        DataType::UInt64 => one::<UInt64Type>(v),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            Some(text_array(dt, v.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Whether nine in ten or more of `array`'s non-null values are distinct
+/// (of a type a near copy can be made of; text that reads as a date or
+/// time is copied, never altered).
+fn is_unique(array: &dyn Array) -> bool {
+    let mutable = array.data_type().is_integer()
+        || matches!(
+            array.data_type(),
+            DataType::Float32 | DataType::Float64 | DataType::Decimal128(..)
+        )
+        || text_at(array, 0).is_some();
+    if !mutable {
+        return false;
+    }
+    let mut enc = KeyEncoder::new();
+    let mut text = String::new();
+    let mut seen = HashSet::new();
+    let mut values = 0usize;
+    for row in 0..array.len() {
+        if encode_cell(array, row, &mut enc, &mut text) {
+            if values == 0
+                && text_at(array, row)
+                    .is_some_and(|t| crate::timefmt::text_micros(t.trim()).is_some())
+            {
+                return false;
+            }
+            values += 1;
+            seen.insert(key_hash(enc.as_bytes()));
+        }
+    }
+    values >= 20 && seen.len() * 10 >= values * 9
+}
+
+/// The text of a text array at `row` (`None` for another type or a null;
+/// `Some` of the first value for `row` 0 of a text array even when null,
+/// so that the type can be asked).
+fn text_at(array: &dyn Array, row: usize) -> Option<&str> {
+    if row >= array.len() {
+        return None;
+    }
+    let null = array.is_null(row);
+    let t = match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().value(row),
+        DataType::LargeUtf8 => array.as_string::<i64>().value(row),
+        DataType::Utf8View => array.as_string_view().value(row),
+        _ => return None,
+    };
+    Some(if null { "" } else { t })
+}
+
+/// What a near copy of a column's values needs to know of them (in one
+/// batch).
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    /// Whether nine in ten or more of its non-null values are distinct
+    /// ([`is_unique`]), so that a fabricated row takes a near copy.
+    unique: bool,
+    /// The range of an integer column, or of a decimal's mantissas.
+    ints: Option<(i128, i128)>,
+    /// The range of a float column, or of a text column's numbers.
+    floats: Option<(f64, f64)>,
+}
+
+impl Shape {
+    fn of(array: &dyn Array) -> Self {
+        if !is_unique(array) {
+            return Self::default();
+        }
+        let fold_i = |it: &mut dyn Iterator<Item = i128>| {
+            it.fold(None, |r: Option<(i128, i128)>, v| {
+                Some(r.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
+            })
+        };
+        let fold_f = |it: &mut dyn Iterator<Item = f64>| {
+            it.filter(|v| v.is_finite())
+                .fold(None, |r: Option<(f64, f64)>, v| {
+                    Some(r.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
+                })
+        };
+        let rows = 0..array.len();
+        let (ints, floats) = match array.data_type() {
+            DataType::Decimal128(..) => (
+                fold_i(&mut array.as_primitive::<Decimal128Type>().iter().flatten()),
+                None,
+            ),
+            DataType::Float64 => (
+                None,
+                fold_f(&mut array.as_primitive::<Float64Type>().iter().flatten()),
+            ),
+            DataType::Float32 => (
+                None,
+                fold_f(
+                    &mut array
+                        .as_primitive::<Float32Type>()
+                        .iter()
+                        .flatten()
+                        .map(f64::from),
+                ),
+            ),
+            dt if dt.is_integer() => (fold_i(&mut rows.filter_map(|r| int_at(array, r))), None),
+            _ => (
+                None,
+                fold_f(&mut rows.filter_map(|r| number_text(text_at(array, r)?).map(|(v, _)| v))),
+            ),
+        };
+        Self {
+            unique: true,
+            ints,
+            floats,
+        }
+    }
+}
+
+/// A plain decimal number's text (`-12.30`): its value and decimals.
+fn number_text(t: &str) -> Option<(f64, usize)> {
+    let t = t.trim();
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let plain = !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit());
+    plain
+        .then(|| t.parse().ok().map(|v| (v, fraction.len())))
+        .flatten()
+}
+
+/// A near copy of `array[row]` ([`Shape`]): an integer or decimal moved
+/// by up to 2% (at least one unit), a float or a number in text by up to
+/// 2% at the decimals it is printed with, free text as the first words of
+/// this value and the last of another row's, other text with one or two
+/// letters or digits changed within their class; always inside the
+/// column's range in this batch. Other types: a copy.
+fn near_copy(array: &dyn Array, row: usize, shape: &Shape, rng: &mut Rng) -> ArrayRef {
+    let copy = || array.slice(row, 1);
+    let step = |v: i128, rng: &mut Rng| {
+        let d =
+            1 + i128::from(rng.below((v.unsigned_abs() / 50).clamp(1, u64::MAX as u128) as u64));
+        if rng.next() & 1 == 0 { v + d } else { v - d }
+    };
+    let clamp_i = |w: i128| shape.ints.map_or(w, |(lo, hi)| w.clamp(lo, hi));
+    if let Some(v) = int_at(array, row) {
+        return int_array(array.data_type(), clamp_i(step(v, rng))).unwrap_or_else(copy);
+    }
+    let range = shape.floats.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+    match array.data_type() {
+        DataType::Float64 => {
+            let v = array.as_primitive::<Float64Type>().value(row);
+            Arc::new(PrimitiveArray::<Float64Type>::from_iter_values([
+                near_float(v, printed_decimals(v), range, rng),
+            ]))
+        }
+        DataType::Float32 => {
+            let v = array.as_primitive::<Float32Type>().value(row);
+            let w = near_float(f64::from(v), printed_decimals(f64::from(v)), range, rng);
+            Arc::new(PrimitiveArray::<Float32Type>::from_iter_values([w as f32]))
+        }
+        DataType::Decimal128(p, s) => {
+            let v = array.as_primitive::<Decimal128Type>().value(row);
+            PrimitiveArray::<Decimal128Type>::from_iter_values([clamp_i(step(v, rng))])
+                .with_precision_and_scale(*p, *s)
+                .map_or_else(|_| copy(), |a| Arc::new(a) as ArrayRef)
+        }
+        _ => {
+            let Some(text) = text_at(array, row) else {
+                return copy();
+            };
+            let new = if let Some((v, decimals)) = number_text(text) {
+                let w = near_float(v, decimals, range, rng);
+                Some(format!("{w:.decimals$}"))
+            } else if text.split_whitespace().nth(1).is_some() {
+                let other = rng.below(array.len() as u64) as usize;
+                text_at(array, other)
+                    .filter(|_| !array.is_null(other))
+                    .map(|other| spliced(text, other, rng))
+            } else {
+                mutate_text(text, 1 + usize::from(text.len() >= 12), rng)
+            };
+            new.map_or_else(copy, |t| text_array(array.data_type(), t))
+        }
+    }
+}
+
+/// The first words of `a` and the last of `b`, at keyed places.
+fn spliced(a: &str, b: &str, rng: &mut Rng) -> String {
+    let a: Vec<&str> = a.split_whitespace().collect();
+    let b: Vec<&str> = b.split_whitespace().collect();
+    let keep = 1 + rng.below(a.len().max(2) as u64 - 1) as usize;
+    let from = rng.below(b.len() as u64) as usize;
+    let mut words = a[..keep.min(a.len())].to_vec();
+    words.extend_from_slice(&b[from..]);
+    words.join(" ")
+}
+
+/// A one-value text array of type `dt` (a text type) holding `text`.
+fn text_array(dt: &DataType, text: String) -> ArrayRef {
+    match dt {
+        DataType::LargeUtf8 => Arc::new(LargeStringArray::from(vec![text])),
+        DataType::Utf8View => Arc::new(StringViewArray::from(vec![text])),
+        _ => Arc::new(StringArray::from(vec![text])),
+    }
+}
+
+/// The decimals of a float's shortest printed text, at most 6.
+fn printed_decimals(v: f64) -> usize {
+    format!("{v}")
+        .split_once('.')
+        .map_or(0, |(_, f)| f.len())
+        .min(6)
+}
+
+/// `v` moved by up to 2%, at least one unit of its last decimal (of
+/// `decimals`), rounded to them and kept in `lo..=hi`.
+fn near_float(v: f64, decimals: usize, (lo, hi): (f64, f64), rng: &mut Rng) -> f64 {
+    if !v.is_finite() {
+        return v;
+    }
+    let decimals = decimals.min(9) as i32;
+    let unit = 10f64.powi(-decimals);
+    let units = ((v.abs() * 0.02) / unit).floor().max(1.0) as u64;
+    let d = (1 + rng.below(units)) as f64 * unit;
+    let w = if rng.next() & 1 == 0 { v + d } else { v - d };
+    let scale = 10f64.powi(decimals);
+    let w = (w * scale).round() / scale;
+    if lo <= hi { w.clamp(lo, hi) } else { w }
+}
+
+/// `text` with `changes` of its ASCII letters and digits replaced by
+/// others of their class (a leading digit never by 0); `None` for text
+/// without any.
+fn mutate_text(text: &str, changes: usize, rng: &mut Rng) -> Option<String> {
+    let mut bytes = text.as_bytes().to_vec();
+    let places: Vec<usize> = (0..bytes.len())
+        .filter(|&i| bytes[i].is_ascii_alphanumeric())
+        .collect();
+    if places.is_empty() {
+        return None;
+    }
+    for _ in 0..changes {
+        let at = places[rng.below(places.len() as u64) as usize];
+        let b = bytes[at];
+        let (base, span) = match b {
+            b'0'..=b'9' if at == places[0] => (b'1', 9),
+            b'0'..=b'9' => (b'0', 10),
+            b'a'..=b'z' => (b'a', 26),
+            _ => (b'A', 26),
+        };
+        let mut c = base + rng.below(span) as u8;
+        if c == b {
+            c = base + (c - base + 1) % span as u8;
+        }
+        bytes[at] = c;
+    }
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, WatermarkKey};
+    use arrow_array::{Decimal128Array, Float32Array, Int32Array, Int64Array};
+    use arrow_schema::{Field, Schema};
+
+    /// Every type a near copy knows, with nulls, keyed by `id` (`step`
+    /// apart: 1 is a dense key).
+    fn batch(rows: i64, step: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("qty", DataType::Int32, true),
+            Field::new("price", DataType::Decimal128(12, 2), false),
+            Field::new("rate", DataType::Float32, false),
+            Field::new("city", DataType::Utf8, true),
+            Field::new("note", DataType::Utf8View, false),
+        ]));
+        let cities = ["Lyon", "Oslo", "Pune", "Lima", "Kobe"];
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(
+                    (0..rows).map(|i| 1 + i * step),
+                )),
+                Arc::new(Int32Array::from_iter(
+                    (0..rows).map(|i| (i % 7 != 0).then_some((i * 13 % 40) as i32)),
+                )),
+                Arc::new(
+                    Decimal128Array::from_iter_values(
+                        (0..rows).map(|i| i128::from(1000 + i * 7919 % 100_000)),
+                    )
+                    .with_precision_and_scale(12, 2)
+                    .unwrap(),
+                ),
+                Arc::new(Float32Array::from_iter_values(
+                    (0..rows).map(|i| (i * 31 % 997) as f32 / 10.0),
+                )),
+                Arc::new(StringArray::from_iter(
+                    (0..rows).map(|i| (i % 11 != 0).then(|| cities[(i % 5) as usize])),
+                )),
+                Arc::new(StringViewArray::from_iter_values(
+                    (0..rows).map(|i| format!("order {i} shipped by sea")),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn add(b: &RecordBatch, spacing: u32) -> (RecordBatch, PseudoRowsReport, Watermarker) {
+        let wm = Watermarker::new(WatermarkKey::new("rows").unwrap(), Config::default());
+        let payload = wm.payload("fabricated").unwrap();
+        let plan = BatchPlan::new(&b.schema(), &["id"], Some(&["qty"])).unwrap();
+        let mut rows = PseudoRows::new(&plan, spacing).unwrap();
+        rows.observe(b, &plan).unwrap();
+        let out = wm.add_pseudo_rows(b, &plan, &payload, &mut rows).unwrap();
+        (out, rows.report(), wm)
+    }
+
+    #[test]
+    fn fabricated_rows_of_every_type_are_read_back_and_the_real_rows_kept() {
+        let b = batch(20_000, 3);
+        let (out, report, wm) = add(&b, 20);
+        assert_eq!(report.real_rows, 20_000);
+        assert!((800..1200).contains(&report.added), "{report:?}");
+        assert_eq!(out.num_rows(), 20_000 + report.added);
+        assert_eq!(report.outside_range, 0, "{report:?}");
+        let ids = out.column(0).as_primitive::<Int64Type>();
+        let real: HashSet<i64> = b
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .copied()
+            .collect();
+        let fake: Vec<usize> = (0..out.num_rows())
+            .filter(|&r| !real.contains(&ids.value(r)))
+            .collect();
+        assert_eq!(fake.len(), report.added);
+        // Cities are the column's own; nulls come at about its rate.
+        let cities = out.column(4).as_string::<i32>();
+        let own: HashSet<&str> = b.column(4).as_string::<i32>().iter().flatten().collect();
+        assert!(
+            fake.iter()
+                .all(|&r| cities.is_null(r) || own.contains(cities.value(r)))
+        );
+        assert!(fake.iter().any(|&r| cities.is_null(r)));
+        let plan = BatchPlan::new(&out.schema(), &["id"], Some(&["qty"])).unwrap();
+        let mut tally = Tally::new();
+        let seen = wm.tally_pseudo_rows(&out, &plan, &mut tally).unwrap();
+        assert!(seen.is_present(), "{seen:?}");
+        assert!(
+            seen.recognised as usize >= report.added * 9 / 10,
+            "{seen:?} {report:?}"
+        );
+        assert_eq!(wm.decode(&[tally])[0].content, "fabricated");
+    }
+
+    #[test]
+    fn a_dense_key_puts_fabricated_rows_above_its_largest_and_says_so() {
+        let b = batch(5_000, 1);
+        let (out, report, _) = add(&b, 50);
+        assert!(report.added > 50, "{report:?}");
+        assert_eq!(report.outside_range, report.added, "{report:?}");
+        let ids = out.column(0).as_primitive::<Int64Type>();
+        let distinct: HashSet<i64> = ids.values().iter().copied().collect();
+        assert_eq!(distinct.len(), out.num_rows());
+    }
+
+    #[test]
+    fn a_table_too_narrow_or_a_zero_spacing_is_refused_naming_why() {
+        let b = batch(100, 2);
+        let narrow = b.project(&[0, 1, 2]).unwrap();
+        let plan = BatchPlan::new(&narrow.schema(), &["id"], Some(&["qty"])).unwrap();
+        let e = PseudoRows::new(&plan, 100).unwrap_err().to_string();
+        assert!(e.contains("2 column(s) besides the key"), "{e}");
+        let plan = BatchPlan::new(&b.schema(), &["id"], Some(&["qty"])).unwrap();
+        let e = PseudoRows::new(&plan, 0).unwrap_err().to_string();
+        assert!(e.contains("at least 1"), "{e}");
+    }
+
+    #[test]
+    fn real_rows_are_not_taken_for_pseudo_rows() {
+        let b = batch(50_000, 2);
+        let wm = Watermarker::new(WatermarkKey::new("rows").unwrap(), Config::default());
+        let plan = BatchPlan::new(&b.schema(), &["id"], Some(&["qty"])).unwrap();
+        let mut tally = Tally::new();
+        let seen = wm.tally_pseudo_rows(&b, &plan, &mut tally).unwrap();
+        assert!(!seen.is_present(), "{seen:?}");
+        assert!(seen.recognised <= seen.rows / 256, "{seen:?}");
+        assert!(wm.decode(&[tally]).is_empty());
+    }
+}

@@ -1,0 +1,353 @@
+//! Pseudo-rows: fabricated records that carry the mark, so that no real
+//! cell changes; found by extraction without a flag.
+
+use std::collections::{HashMap, HashSet};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Array, RecordBatch};
+use dbwatermark::arrow::table_to_batch;
+use dbwatermark::eval::sample::{self, Rng};
+use serde_json::Value;
+
+use crate::support::{TempDir, extract_report, read_batch, shuffled_sample, write_batch};
+
+const KEY: &str = "pseudo rows test secret";
+
+fn dbwm(args: &[&str]) -> std::process::Output {
+    crate::support::dbwm_keyed(KEY, args)
+}
+
+fn ok(out: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+/// The generated customers with about one id in twenty missing, as a
+/// table that has seen deletions (`keep` of every row).
+fn customers_with_gaps(rows: usize, seed: u64) -> RecordBatch {
+    let all = table_to_batch(&sample::customers(rows, 1, seed)).unwrap();
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let keep: Vec<u32> = (0..rows as u32).filter(|_| rng.unit() >= 0.05).collect();
+    let take = arrow_array::UInt32Array::from(keep);
+    let columns = all
+        .columns()
+        .iter()
+        .map(|c| arrow_select::take::take(c, &take, None).unwrap())
+        .collect();
+    RecordBatch::try_new(all.schema(), columns).unwrap()
+}
+
+fn ids(batch: &RecordBatch) -> Vec<i64> {
+    let ids = batch
+        .column_by_name("customer_id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    ids.values().to_vec()
+}
+
+fn embed_pseudo_rows(source: &std::path::Path, copy: &std::path::Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "embed",
+        "--content",
+        "acme->pseudo-rows",
+        "--pk",
+        "customer_id",
+        "--mode",
+        "pseudo-rows",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[source.to_str().unwrap(), "-o", copy.to_str().unwrap()]);
+    ok(&dbwm(&args))
+}
+
+#[test]
+fn pseudo_rows_take_no_existing_key_and_change_no_real_cell() {
+    let dir = TempDir::new("pseudo-rows-keys");
+    let original = customers_with_gaps(40_000, 3);
+    let source = dir.path("customers.parquet");
+    write_batch(&original, &source);
+    let copy = dir.path("copy.parquet");
+    let said = embed_pseudo_rows(&source, &copy, &["--row-spacing", "50"]);
+    assert!(said.contains("no real cell changed"), "{said}");
+    let marked = read_batch(&copy);
+
+    let real: HashSet<i64> = ids(&original).into_iter().collect();
+    let mut fabricated = Vec::new();
+    let mut real_rows = Vec::new();
+    for (row, id) in ids(&marked).into_iter().enumerate() {
+        if real.contains(&id) {
+            real_rows.push(row as u32);
+        } else {
+            fabricated.push((row, id));
+        }
+    }
+    // Every real row is there, in order, and cell for cell as it was.
+    let take = arrow_array::UInt32Array::from(real_rows);
+    for (i, field) in original.schema().fields().iter().enumerate() {
+        let kept = arrow_select::take::take(marked.column(i), &take, None).unwrap();
+        assert_eq!(
+            kept.to_data(),
+            original.column(i).to_data(),
+            "{}",
+            field.name()
+        );
+    }
+    // About one fabricated row per 50, each with a key of its own, inside
+    // the table's range.
+    let n = fabricated.len();
+    let expected = original.num_rows() / 50;
+    assert!(n > expected * 8 / 10 && n < expected * 12 / 10, "{n} added");
+    assert!(said.contains(&format!("{n} fabricated rows")), "{said}");
+    let distinct: HashSet<i64> = fabricated.iter().map(|&(_, id)| id).collect();
+    assert_eq!(distinct.len(), n, "a fabricated key repeats");
+    let max = *real.iter().max().unwrap();
+    assert!(fabricated.iter().all(|&(_, id)| id >= 1 && id <= max));
+    // Spread through the copy, not gathered at its end.
+    let last_quarter = fabricated
+        .iter()
+        .filter(|&&(row, _)| row > marked.num_rows() * 3 / 4)
+        .count();
+    assert!(last_quarter < n / 2, "{last_quarter} of {n} at the end");
+}
+
+#[test]
+fn fabricated_values_are_the_columns_own_inside_their_ranges() {
+    let dir = TempDir::new("pseudo-rows-values");
+    let original = customers_with_gaps(20_000, 4);
+    let source = dir.path("customers.csv");
+    write_batch(&original, &source);
+    let copy = dir.path("copy.csv");
+    embed_pseudo_rows(&source, &copy, &[]);
+    // The CSVs as text (no value holds a comma or a quote).
+    let rows = |path: &std::path::Path| -> Vec<Vec<String>> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').map(str::to_owned).collect())
+            .collect()
+    };
+    let (original, marked) = (rows(&source), rows(&copy));
+    let at = |name: &str| original[0].iter().position(|h| h == name).unwrap();
+    assert_eq!(original[0], marked[0]);
+    let real: HashSet<&str> = original[1..]
+        .iter()
+        .map(|r| r[at("customer_id")].as_str())
+        .collect();
+    let added: Vec<&Vec<String>> = marked[1..]
+        .iter()
+        .filter(|r| !real.contains(r[at("customer_id")].as_str()))
+        .collect();
+    assert!(added.len() > 100, "{}", added.len());
+    // Names and ages (few distinct values) are ones the table has.
+    for name in ["name", "age"] {
+        let values: HashSet<&str> = original[1..].iter().map(|r| r[at(name)].as_str()).collect();
+        for row in &added {
+            assert!(
+                values.contains(row[at(name)].as_str()),
+                "{name} {} is new",
+                row[at(name)]
+            );
+        }
+    }
+    // Balances and scores (nearly all distinct) are near copies, inside
+    // the column's range, at its decimals.
+    for (name, most) in [("balance", 2), ("score", 3)] {
+        let (lo, hi) = original[1..]
+            .iter()
+            .map(|r| r[at(name)].parse::<f64>().unwrap())
+            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        for row in &added {
+            let text = &row[at(name)];
+            let v: f64 = text.parse().unwrap();
+            assert!((lo..=hi).contains(&v), "{name} {v} outside {lo}..{hi}");
+            let decimals = text.split_once('.').map_or(0, |(_, f)| f.len());
+            assert!(decimals <= most, "{name} {text}");
+        }
+    }
+}
+
+fn found(report: &Value) -> (String, Vec<String>, f64) {
+    let w = &report["watermarks"][0];
+    (
+        w["content"].as_str().unwrap_or_default().to_owned(),
+        w["columns"]
+            .as_array()
+            .map(|c| c.iter().map(|c| c.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default(),
+        w["false_positive_probability"].as_f64().unwrap_or(1.0),
+    )
+}
+
+#[test]
+fn extraction_finds_pseudo_rows_after_shuffle_and_column_reorder_without_a_flag() {
+    let dir = TempDir::new("pseudo-rows-leak");
+    let original = customers_with_gaps(40_000, 5);
+    let source = dir.path("customers.parquet");
+    write_batch(&original, &source);
+    let copy = dir.path("copy.parquet");
+    embed_pseudo_rows(&source, &copy, &[]);
+    let marked = read_batch(&copy);
+
+    // 30% of the rows, shuffled, columns reversed, through a CSV.
+    let leak = dir.path("leak.csv");
+    write_batch(&shuffled_sample(&marked, 0.3, 21, &[]), &leak);
+    let report = extract_report(&dbwm(&[
+        "extract",
+        "--pk",
+        "customer_id",
+        leak.to_str().unwrap(),
+    ]));
+    let (content, columns, p) = found(&report);
+    assert_eq!(content, "acme->pseudo-rows", "{report}");
+    assert_eq!(columns, ["(pseudo-rows)"], "{report}");
+    assert!(p < 1e-9, "{report}");
+
+    // Without the name column, the other cells still carry.
+    let narrow = dir.path("narrow.csv");
+    write_batch(&shuffled_sample(&marked, 0.5, 22, &["name"]), &narrow);
+    let report = extract_report(&dbwm(&[
+        "extract",
+        "--pk",
+        "customer_id",
+        narrow.to_str().unwrap(),
+    ]));
+    assert_eq!(found(&report).0, "acme->pseudo-rows", "{report}");
+}
+
+#[test]
+fn a_table_without_pseudo_rows_shows_none() {
+    let dir = TempDir::new("pseudo-rows-none");
+    let original = customers_with_gaps(30_000, 6);
+    let source = dir.path("customers.csv");
+    write_batch(&original, &source);
+    let report = extract_report(&dbwm(&[
+        "extract",
+        "--pk",
+        "customer_id",
+        source.to_str().unwrap(),
+    ]));
+    let columns: Vec<&str> = report["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(!columns.contains(&"(pseudo-rows)"), "{report}");
+    assert_eq!(report["watermarks"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_copy_is_named_from_its_registry_record_by_its_pseudo_rows() {
+    let dir = TempDir::new("pseudo-rows-registry");
+    let original = customers_with_gaps(60_000, 7);
+    let source = dir.path("customers.parquet");
+    write_batch(&original, &source);
+    let registry = dir.path("issued.jsonl");
+    let mut copies = HashMap::new();
+    for partner in ["north", "south", "east"] {
+        let copy = dir.path(&format!("{partner}.parquet"));
+        let content = format!("acme->{partner}");
+        ok(&dbwm(&[
+            "embed",
+            "--content",
+            &content,
+            "--pk",
+            "customer_id",
+            "--mode",
+            "pseudo-rows",
+            "--register",
+            registry.to_str().unwrap(),
+            "--recipient",
+            partner,
+            source.to_str().unwrap(),
+            "-o",
+            copy.to_str().unwrap(),
+        ]));
+        copies.insert(partner, copy);
+    }
+    let lines = std::fs::read_to_string(&registry).unwrap();
+    let record: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(record["mode"], "pseudo-rows", "{record}");
+    assert_eq!(record["row_spacing"], 100, "{record}");
+    assert!(record["pseudo_rows"].as_u64().unwrap() > 200, "{record}");
+
+    // 10% of south's copy, shuffled.
+    let leak = dir.path("leak.csv");
+    write_batch(
+        &shuffled_sample(&read_batch(&copies["south"]), 0.1, 31, &[]),
+        &leak,
+    );
+    let report = extract_report(&dbwm(&[
+        "extract",
+        "--pk",
+        "customer_id",
+        "--candidates",
+        registry.to_str().unwrap(),
+        leak.to_str().unwrap(),
+    ]));
+    let named: Vec<&str> = report["identified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, ["acme->south"], "{report}");
+}
+
+#[test]
+fn a_table_keyed_by_a_virtual_key_gets_pseudo_rows_with_new_key_values() {
+    // No key column at all: the virtual key (the name) is varied, and the
+    // age, balance and score carry.
+    let dir = TempDir::new("pseudo-rows-vk");
+    let batch = customers_with_gaps(40_000, 8);
+    let keyless = shuffled_sample(&batch, 1.0, 41, &["customer_id"]);
+    let source = dir.path("keyless.csv");
+    write_batch(&keyless, &source);
+    let copy = dir.path("copy.csv");
+    let said = ok(&dbwm(&[
+        "embed",
+        "--content",
+        "acme->vk-rows",
+        "--virtual-key",
+        "name",
+        "--mode",
+        "pseudo-rows",
+        source.to_str().unwrap(),
+        "-o",
+        copy.to_str().unwrap(),
+    ]));
+    assert!(said.contains("no real cell changed"), "{said}");
+    let leak = dir.path("leak.csv");
+    write_batch(&shuffled_sample(&read_batch(&copy), 0.5, 42, &[]), &leak);
+    let report = extract_report(&dbwm(&[
+        "extract",
+        "--virtual-key",
+        "name",
+        leak.to_str().unwrap(),
+    ]));
+    assert_eq!(found(&report).0, "acme->vk-rows", "{report}");
+}
+
+#[test]
+fn row_spacing_is_refused_with_another_mode_or_zero() {
+    let dir = TempDir::new("pseudo-rows-flags");
+    let source = dir.path("customers.csv");
+    write_batch(&customers_with_gaps(500, 9), &source);
+    let copy = dir.path("copy.csv");
+    let s = source.to_str().unwrap();
+    let c = copy.to_str().unwrap();
+    for args in [
+        vec!["--pseudo-column", "ref", "--row-spacing", "10"],
+        vec!["--mode", "pseudo-column", "--row-spacing", "10"],
+        vec!["--mode", "pseudo-rows", "--row-spacing", "0"],
+    ] {
+        let mut all = vec!["embed", "--content", "x", "--pk", "customer_id"];
+        all.extend(args.iter());
+        all.extend(["-o", c, s]);
+        let out = dbwm(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!copy.exists());
+    }
+}
