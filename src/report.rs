@@ -259,12 +259,26 @@ pub struct EmbedJobReport<'a> {
     pub density: String,
     /// The plan's fingerprint (also in the registry record).
     pub plan_fingerprint: &'a str,
+    /// What pseudo-rows mode added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pseudo_rows: Option<PseudoRowsJobReport>,
     /// Per marked column: cells marked and changed.
     pub columns: Vec<EmbedJobColumnReport<'a>>,
     /// Columns left unmarked.
     pub skipped: &'a [String],
     /// Whether the copy was recorded in the registry.
     pub registered: bool,
+}
+
+/// The pseudo-rows of an [`EmbedJobReport`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PseudoRowsJobReport {
+    /// About one fabricated row per this many real rows.
+    pub spacing: u32,
+    /// Real rows, written unchanged.
+    pub real_rows: usize,
+    /// Fabricated rows added.
+    pub added: usize,
 }
 
 /// One marked column of an [`EmbedJobReport`].
@@ -292,6 +306,11 @@ impl<'a> EmbedJobReport<'a> {
             target,
             density: summary.density.to_string(),
             plan_fingerprint: &summary.plan_fingerprint,
+            pseudo_rows: summary.pseudo_rows.map(|r| PseudoRowsJobReport {
+                spacing: r.spacing,
+                real_rows: r.real_rows,
+                added: r.added,
+            }),
             columns: summary
                 .columns
                 .iter()

@@ -308,6 +308,69 @@ fn a_pseudo_column_task_changes_no_cell_of_the_source_and_an_extraction_task_fin
 }
 
 #[test]
+fn a_pseudo_rows_task_adds_rows_changes_no_real_cell_and_an_extraction_task_finds_them() {
+    let s = server_with_tables("dbtask-pseudo-rows", 20_000);
+    let mut body = embed_body("orders_pr", "acme->rows");
+    body["db_water_param"] = json!({"embed_mode": "pseudo-rows", "row_spacing": 50});
+    let id = submitted(&post(&s, EMBED_TASKS, &body));
+    let d = s.wait_at(&format!("{EMBED_TASKS}/{id}"));
+    assert_eq!(d["state"], "Success", "{d}");
+    assert_eq!(d["input"]["row_spacing"], 50);
+    let added = d["result"]["pseudo_rows"]["added"].as_u64().unwrap();
+    assert!((300..500).contains(&added), "{d}");
+    assert_eq!(d["result"]["pseudo_rows"]["real_rows"], 20_000);
+    let dir = s.dir.clone();
+    assert_eq!(
+        count(&dir.join("outbox.db"), "SELECT COUNT(*) FROM orders_pr"),
+        20_000 + added as i64
+    );
+    let c = rusqlite::Connection::open(dir.join("outbox.db")).unwrap();
+    c.execute(
+        "ATTACH ?1 AS w",
+        [dir.join("warehouse.db").to_str().unwrap()],
+    )
+    .unwrap();
+    let same: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM orders_pr p JOIN w.orders o USING (id)
+             WHERE p.carrier IS o.carrier AND p.qty IS o.qty AND p.price IS o.price
+               AND p.amount IS o.amount AND p.day IS o.day AND p.note IS o.note",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(same, 20_000, "a real row changed");
+    let record: Value = serde_json::from_str(
+        std::fs::read_to_string(dir.join("issued.jsonl"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(record["mode"], "pseudo-rows");
+    assert_eq!(record["pseudo_rows"], added);
+    let r = post(
+        &s,
+        EXTRACT_TASKS,
+        &json!({
+            "tables": [{"connection": "outbox", "table_name": "orders_pr"}],
+            "watermark_key_name": "tasks",
+        }),
+    );
+    let d = s.wait_task(PROJECT, &submitted(&r));
+    assert_eq!(d["remarks"][0]["watermark"], "acme->rows", "{d}");
+    let mut bad = embed_body("x", "acme->x");
+    bad["db_water_param"] = json!({"embed_mode": "cells", "row_spacing": 10});
+    let bad = post(&s, EMBED_TASKS, &bad);
+    assert!(
+        bad.body["error_msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("only embed_mode `pseudo-rows` takes it"),
+        "{bad:?}"
+    );
+}
+
+#[test]
 fn a_running_embedding_task_that_is_cancelled_creates_no_table() {
     let s = server_with_tables("dbtask-cancel", 600_000);
     let id = submitted(&post(
@@ -374,7 +437,7 @@ fn database_task_submissions_name_the_bad_field_and_never_take_a_url() {
             "water_mark: 1 to 64 bytes of UTF-8, got 65",
         ),
         (
-            json!({"db_water_param": {"embed_mode": "pseudo-rows"}}),
+            json!({"db_water_param": {"embed_mode": "watermark-everything"}}),
             "db_water_param.embed_mode",
         ),
         (json!({"schedule_type": "DAY"}), "schedule_type: `ONCE`"),

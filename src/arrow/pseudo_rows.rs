@@ -20,17 +20,20 @@ use rayon::prelude::*;
 
 use super::plan::{push_key_part, push_virtual_key_part, row_keys};
 use super::{BatchPlan, Error, Result};
-use crate::engine::pseudo_rows::{RowSecret, chance_of_recognising, recognised};
+use crate::engine::pseudo_rows::{RowSecret, chance_for, chance_of_recognising, recognised};
 use crate::{KeyEncoder, Payload, PseudoRowsReport, Slot, Tally, Watermarker};
 
 /// Rows read as pseudo-rows, and of those how many were recognised.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PseudoRowMatch {
     /// Rows with a key and at least three distinct values besides it (the
     /// fewest that can be recognised).
     pub rows: u64,
     /// Rows recognised as fabricated (a real row is, at most once in 512).
     pub recognised: u64,
+    /// How many of `rows` chance would recognise if none were fabricated,
+    /// on average (each row's chance, from its number of values, summed).
+    pub expected: f64,
     /// The votes of the recognised rows.
     pub votes: u64,
 }
@@ -40,14 +43,21 @@ impl PseudoRowMatch {
     pub fn merge(&mut self, other: &Self) {
         self.rows += other.rows;
         self.recognised += other.recognised;
+        self.expected += other.expected;
         self.votes += other.votes;
+    }
+
+    /// An upper bound on the chance that rows holding no pseudo-rows of
+    /// this key give as many recognised ones.
+    pub fn chance(&self) -> f64 {
+        chance_of_recognising(self.recognised, self.expected)
     }
 
     /// Whether more rows were recognised than chance gives (at most once
     /// in a thousand for rows that hold no pseudo-rows): the table holds
     /// pseudo-rows of this key.
     pub fn is_present(&self) -> bool {
-        chance_of_recognising(self.recognised, self.rows) < 1e-3
+        self.chance() < 1e-3
     }
 }
 
@@ -114,6 +124,7 @@ impl Watermarker {
                             continue;
                         }
                         out.rows += 1;
+                        out.expected += chance_for(cells.len());
                         let tagged = cells.iter().filter(|h| h.tagged()).count();
                         if recognised(cells.len(), tagged) {
                             out.recognised += 1;

@@ -254,6 +254,22 @@ fn write_int(buf: &mut Vec<u8>, negative: bool, magnitude: u128) {
     if negative && magnitude != 0 {
         buf.push(b'-');
     }
+    if let Ok(mut v) = u64::try_from(magnitude) {
+        // The common case, without the formatting machinery (every key,
+        // and every cell read for pseudo-rows, comes through here).
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        buf.extend_from_slice(&digits[at..]);
+        return;
+    }
     // Writing to a Vec cannot fail.
     let _ = write!(buf, "{magnitude}");
 }

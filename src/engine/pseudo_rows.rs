@@ -122,9 +122,19 @@ impl CellHash {
 /// row: the smallest `m` with `P(Binomial(cells, 2^-TAG_BITS) ≥ m) ≤`
 /// [`ROW_CHANCE`]; `None` when even every value would not (too few).
 pub(crate) fn min_tagged(cells: usize) -> Option<usize> {
-    static TABLE: std::sync::OnceLock<Vec<Option<u16>>> = std::sync::OnceLock::new();
+    thresholds(cells).0.map(usize::from)
+}
+
+/// The chance that a real row with `cells` distinct values is recognised
+/// (at most [`ROW_CHANCE`]; 0 when none can be).
+pub(crate) fn chance_for(cells: usize) -> f64 {
+    thresholds(cells).1
+}
+
+fn thresholds(cells: usize) -> (Option<u16>, f64) {
+    static TABLE: std::sync::OnceLock<Vec<(Option<u16>, f64)>> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| (0..=MAX_CELLS).map(threshold).collect());
-    table[cells.min(MAX_CELLS)].map(usize::from)
+    table[cells.min(MAX_CELLS)]
 }
 
 /// Whether a row with `tagged` zero tags among `cells` distinct values is
@@ -134,7 +144,7 @@ pub(crate) fn recognised(cells: usize, tagged: usize) -> bool {
     min_tagged(cells).is_some_and(|m| tagged.min(cells) >= m)
 }
 
-fn threshold(n: usize) -> Option<u16> {
+fn threshold(n: usize) -> (Option<u16>, f64) {
     let p = (-f64::from(TAG_BITS)).exp2();
     // pmf(k) for k = 0..=n, iteratively; the upper tails from the top.
     let mut pmf = Vec::with_capacity(n + 1);
@@ -143,32 +153,30 @@ fn threshold(n: usize) -> Option<u16> {
         pmf.push(v);
         v *= (n - k) as f64 / (k + 1) as f64 * p / (1.0 - p);
     }
-    let mut tail = 0.0;
-    let mut best = None;
+    let (mut tail, mut best, mut chance) = (0.0, None, 0.0);
     for m in (1..=n).rev() {
         tail += pmf[m];
         if tail > ROW_CHANCE {
             break;
         }
-        best = Some(m as u16);
+        (best, chance) = (Some(m as u16), tail);
     }
-    best
+    (best, chance)
 }
 
-/// The upper bound on the chance that `rows` real rows give `recognised`
-/// or more recognised by chance (a Chernoff bound at [`ROW_CHANCE`]).
-pub(crate) fn chance_of_recognising(recognised: u64, rows: u64) -> f64 {
-    let (k, n) = (recognised as f64, rows as f64);
-    let p = ROW_CHANCE;
-    if rows == 0 || k <= n * p {
+/// An upper bound on the chance that real rows, of which `expected` are
+/// recognised on average (the sum of [`chance_for`] over them), give
+/// `recognised` or more: the Chernoff bound of a sum of independent
+/// Bernoulli trials, `exp(−μ) (eμ/k)^k` for `k > μ`.
+pub(crate) fn chance_of_recognising(recognised: u64, expected: f64) -> f64 {
+    let k = recognised as f64;
+    if k <= expected {
         return 1.0;
     }
-    if recognised >= rows {
-        return p.powf(n);
+    if expected <= 0.0 {
+        return 0.0;
     }
-    let q = k / n;
-    let kl = q * (q / p).ln() + (1.0 - q) * ((1.0 - q) / (1.0 - p)).ln();
-    (-n * kl).exp()
+    (k - expected + k * (expected / k).ln()).exp().min(1.0)
 }
 
 /// What adding pseudo-rows did.
@@ -227,6 +235,7 @@ mod tests {
         // Fair tags over 200,000 rows of 3 to 20 distinct values.
         let secret = RowSecret::new(&[7; 32]);
         let mut hits = 0;
+        let mut expected = 0.0;
         let rows = 200_000u64;
         for row in 0..rows {
             let n = 3 + (row % 18) as usize;
@@ -238,10 +247,16 @@ mod tests {
                 })
                 .count();
             hits += u64::from(recognised(n, tagged));
+            expected += chance_for(n);
         }
         assert!(hits <= rows / 400, "{hits}");
-        assert!(chance_of_recognising(hits, rows) > 1e-3);
-        assert!(chance_of_recognising(rows / 50, rows) < 1e-9);
+        assert!(expected <= rows as f64 * ROW_CHANCE);
+        assert!(
+            (hits as f64 - expected).abs() < 5.0 * expected.sqrt(),
+            "{hits} {expected}"
+        );
+        assert!(chance_of_recognising(hits, expected) > 1e-3);
+        assert!(chance_of_recognising(rows / 100, expected) < 1e-9);
     }
 
     #[test]

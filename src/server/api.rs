@@ -161,6 +161,8 @@ struct DbWaterParam {
     embed_mode: Option<String>,
     #[serde(default)]
     params: Vec<EmbedParam>,
+    #[serde(default)]
+    row_spacing: Option<u32>,
 }
 
 /// DSC's `EmbedParam`: the added column of a pseudo-column embed.
@@ -530,13 +532,28 @@ fn validate_embed(
     if let Some(r) = &s.recipient {
         bounded_text("recipient", r, MAX_NAME_CHARS)?;
     }
-    let (embed_mode, params) = match s.db_water_param {
-        Some(p) => (p.embed_mode.unwrap_or_else(|| "cells".to_owned()), p.params),
-        None => ("cells".to_owned(), Vec::new()),
+    let (embed_mode, params, row_spacing) = match s.db_water_param {
+        Some(p) => (
+            p.embed_mode.unwrap_or_else(|| "cells".to_owned()),
+            p.params,
+            p.row_spacing,
+        ),
+        None => ("cells".to_owned(), Vec::new(), None),
     };
+    match (embed_mode.as_str(), row_spacing) {
+        ("pseudo-rows", Some(0)) => {
+            return Err("db_water_param.row_spacing: at least 1 (one fabricated row per N real rows), got 0".to_owned());
+        }
+        ("pseudo-rows", _) | (_, None) => {}
+        (other, Some(_)) => {
+            return Err(format!(
+                "db_water_param.row_spacing: only embed_mode `pseudo-rows` takes it, not `{other}`"
+            ));
+        }
+    }
     let (pseudo_column, pseudo_column_format) = match embed_mode.as_str() {
-        "cells" if params.is_empty() => (None, None),
-        "cells" => {
+        "cells" | "pseudo-rows" if params.is_empty() => (None, None),
+        "cells" | "pseudo-rows" => {
             return Err(
                 "db_water_param.params: only embed_mode `pseudo-column` takes params".to_owned(),
             );
@@ -570,7 +587,7 @@ fn validate_embed(
         }
         other => {
             return Err(format!(
-                "db_water_param.embed_mode: `cells` (marks in real cells, as planned) or `pseudo-column` (one added column, no real cell changed), got `{other}`"
+                "db_water_param.embed_mode: `cells` (marks in real cells, as planned), `pseudo-rows` (fabricated rows added, no real cell changed) or `pseudo-column` (one added column, no real cell changed), got `{other}`"
             ));
         }
     };
@@ -591,7 +608,10 @@ fn validate_embed(
         return Err("give task_name or name, not both".to_owned());
     }
     let checked = check_common(app, common)?;
+    let row_spacing =
+        (embed_mode == "pseudo-rows").then(|| row_spacing.unwrap_or(crate::DEFAULT_ROW_SPACING));
     let input = EmbedInput {
+        row_spacing,
         source_db_info: s.source_db_info,
         target_db_info: s.target_db_info,
         water_mark: s.water_mark,

@@ -146,8 +146,9 @@ pub struct EmbedInput {
     pub selected_fields: Option<Vec<ColumnInfo>>,
     /// Who receives the copy (recorded in the registry).
     pub recipient: Option<String>,
-    /// `cells` (marks in real cells, as planned) or `pseudo-column` (one
-    /// added column, no real cell changed).
+    /// `cells` (marks in real cells, as planned), `pseudo-rows`
+    /// (fabricated rows added) or `pseudo-column` (one added column); in
+    /// the last two no real cell changes.
     pub embed_mode: String,
     /// The added column's name, in `pseudo-column` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,6 +156,10 @@ pub struct EmbedInput {
     /// How its values look (`code` or `token`), in `pseudo-column` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pseudo_column_format: Option<String>,
+    /// About one fabricated row per this many real rows, in `pseudo-rows`
+    /// mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_spacing: Option<u32>,
     /// The keyring key used, or `null` for a raw key.
     pub watermark_key_name: Option<String>,
 }

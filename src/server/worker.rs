@@ -362,8 +362,9 @@ fn embed_table(
         .transpose()
         .map_err(|e| format!("the server's registry: {e}"))?;
     let label = format!("{}:{}", target.connection, target.table_name);
-    let mode = match &input.pseudo_column {
-        Some(name) => pipeline::EmbedMode::PseudoColumn {
+    let mode = match (&input.pseudo_column, input.row_spacing) {
+        (_, Some(spacing)) => pipeline::EmbedMode::PseudoRows { spacing },
+        (Some(name), None) => pipeline::EmbedMode::PseudoColumn {
             name,
             format: input
                 .pseudo_column_format
@@ -371,7 +372,7 @@ fn embed_table(
                 .and_then(crate::PseudoFormat::parse)
                 .unwrap_or(crate::PseudoFormat::Code),
         },
-        None => pipeline::EmbedMode::Cells,
+        (None, None) => pipeline::EmbedMode::Cells,
     };
     let job = pipeline::Job {
         mode,
@@ -428,6 +429,9 @@ fn embed_table(
             .insert("task_id".to_owned(), serde_json::Value::from(id));
         if let Some(name) = &input.pseudo_column {
             record.set_pseudo_column(name);
+        }
+        if let Some(report) = &summary.pseudo_rows {
+            record.set_pseudo_rows(report.spacing, report.added as u64);
         }
         let _one_at_a_time = app.registry_lock.lock().unwrap_or_else(|p| p.into_inner());
         registry
