@@ -239,6 +239,37 @@ fn an_existing_target_fails_the_task_naming_the_connection_and_nothing_is_regist
     );
 }
 
+/// Rows of `table` in the outbox whose cells all equal those of the
+/// warehouse's order with the same id (and that meet `also`, SQL).
+fn unchanged_rows(dir: &Path, table: &str, also: &str) -> i64 {
+    let c = rusqlite::Connection::open(dir.join("outbox.db")).unwrap();
+    c.execute(
+        "ATTACH ?1 AS w",
+        [dir.join("warehouse.db").to_str().unwrap()],
+    )
+    .unwrap();
+    c.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM {table} p JOIN w.orders o USING (id)
+             WHERE p.carrier IS o.carrier AND p.qty IS o.qty AND p.price IS o.price
+               AND p.amount IS o.amount AND p.day IS o.day AND p.note IS o.note {also}"
+        ),
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// The server registry's only record.
+fn only_record(dir: &Path) -> Value {
+    serde_json::from_str(
+        std::fs::read_to_string(dir.join("issued.jsonl"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn a_pseudo_column_task_changes_no_cell_of_the_source_and_an_extraction_task_finds_it() {
     let s = server_with_tables("dbtask-pseudo", 3000);
@@ -254,29 +285,9 @@ fn a_pseudo_column_task_changes_no_cell_of_the_source_and_an_extraction_task_fin
     assert_eq!(d["result"]["columns"][0]["name"], "ref_no");
     assert_eq!(d["result"]["columns"][0]["cells_changed"], 0);
     let dir = s.dir.clone();
-    let c = rusqlite::Connection::open(dir.join("outbox.db")).unwrap();
-    c.execute(
-        "ATTACH ?1 AS w",
-        [dir.join("warehouse.db").to_str().unwrap()],
-    )
-    .unwrap();
-    let same: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM orders_pc p JOIN w.orders o USING (id)
-             WHERE p.carrier IS o.carrier AND p.qty IS o.qty AND p.price IS o.price
-               AND p.amount IS o.amount AND p.day IS o.day AND p.note IS o.note
-               AND length(p.ref_no) = 8",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let same = unchanged_rows(&dir, "orders_pc", "AND length(p.ref_no) = 8");
     assert_eq!(same, 3000, "a real cell changed or a token is missing");
-    let record: Value = serde_json::from_str(
-        std::fs::read_to_string(dir.join("issued.jsonl"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    let record = only_record(&dir);
     assert_eq!(record["pseudo_column"], "ref_no");
     let r = post(
         &s,
@@ -324,28 +335,12 @@ fn a_pseudo_rows_task_adds_rows_changes_no_real_cell_and_an_extraction_task_find
         count(&dir.join("outbox.db"), "SELECT COUNT(*) FROM orders_pr"),
         20_000 + added as i64
     );
-    let c = rusqlite::Connection::open(dir.join("outbox.db")).unwrap();
-    c.execute(
-        "ATTACH ?1 AS w",
-        [dir.join("warehouse.db").to_str().unwrap()],
-    )
-    .unwrap();
-    let same: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM orders_pr p JOIN w.orders o USING (id)
-             WHERE p.carrier IS o.carrier AND p.qty IS o.qty AND p.price IS o.price
-               AND p.amount IS o.amount AND p.day IS o.day AND p.note IS o.note",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(same, 20_000, "a real row changed");
-    let record: Value = serde_json::from_str(
-        std::fs::read_to_string(dir.join("issued.jsonl"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    assert_eq!(
+        unchanged_rows(&dir, "orders_pr", ""),
+        20_000,
+        "a real row changed"
+    );
+    let record = only_record(&dir);
     assert_eq!(record["mode"], "pseudo-rows");
     assert_eq!(record["pseudo_rows"], added);
     let r = post(
