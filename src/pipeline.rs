@@ -1132,14 +1132,10 @@ pub fn extract_against(
     // Only when more rows were recognised than chance gives: else the
     // votes are those of real rows recognised by chance, fair coins.
     if pseudo_rows.0.is_present() {
-        all.add(PSEUDO_ROWS, pseudo_rows.1);
+        all.add(crate::PSEUDO_ROWS, pseudo_rows.1);
     }
     Ok(summarize(wm, &all, candidates).expect("tallied under wm's key"))
 }
-
-/// The name under which the votes of pseudo-rows are reported, as a
-/// column's are.
-pub const PSEUDO_ROWS: &str = "(pseudo-rows)";
 
 /// What a table's tally (merged from any partitioning of its rows) says:
 /// the watermarks decoded, the votes per column and, when `candidates`

@@ -64,7 +64,8 @@ pub use profile::{
 };
 pub use pseudo::{PseudoFormat, pseudo_column_fingerprint};
 pub use pseudo_rows::{
-    DEFAULT_ROW_SPACING, PseudoRowsReport, ROW_CHANCE, TAG_BITS, pseudo_rows_fingerprint,
+    DEFAULT_ROW_SPACING, PSEUDO_ROWS, PseudoRowsReport, ROW_CHANCE, TAG_BITS,
+    pseudo_rows_fingerprint,
 };
 pub use rules::{ColumnRule, ColumnRules, RuleError};
 pub use select::{Config, ConfigBuilder, Density, MAX_LEVEL, Selection, Slot};

@@ -35,6 +35,10 @@ use std::hash::Hasher as _;
 use crate::engine::payload::{BINS, Payload};
 use crate::engine::select::Slot;
 
+/// The name under which the votes of pseudo-rows are reported, as a
+/// column's are.
+pub const PSEUDO_ROWS: &str = "(pseudo-rows)";
+
 /// The default spacing of fabricated rows: about one per 100 real rows.
 pub const DEFAULT_ROW_SPACING: u32 = 100;
 

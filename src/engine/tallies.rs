@@ -7,6 +7,7 @@ use crate::engine::Watermarker;
 use crate::engine::extract::{LEVELS, Tally};
 use crate::engine::key::SCHEME_VERSION;
 use crate::engine::payload::BINS;
+use crate::engine::pseudo_rows::PSEUDO_ROWS;
 use crate::{Candidates, Found, Identification};
 
 const MAGIC: &[u8; 4] = b"DBWT";
@@ -260,7 +261,13 @@ impl TableTally {
     }
 
     /// The test of the tally against the issued copies
-    /// ([`Watermarker::identify`]).
+    /// ([`Watermarker::identify`]). When the table holds pseudo-rows (a
+    /// column named [`PSEUDO_ROWS`], which extraction adds only when more
+    /// rows were recognised than chance gives), their votes are tested
+    /// alone: in a pseudo-row copy no real cell carries a mark, and the
+    /// cells' votes would only dilute theirs. Whether they are present
+    /// comes from the rows' tags, never from the votes, so the choice does
+    /// not bias the test.
     ///
     /// # Errors
     ///
@@ -271,7 +278,11 @@ impl TableTally {
         candidates: &Candidates,
     ) -> Result<Identification, TallyError> {
         self.check_key(wm)?;
-        Ok(wm.identify(&self.tallies(), candidates))
+        let tallies = match self.columns.iter().find(|(name, _)| name == PSEUDO_ROWS) {
+            Some((_, rows)) => vec![rows.clone()],
+            None => self.tallies(),
+        };
+        Ok(wm.identify(&tallies, candidates))
     }
 
     fn tallies(&self) -> Vec<Tally> {

@@ -4,6 +4,8 @@
 
 pub mod attack;
 pub mod fidelity;
+#[cfg(feature = "arrow")]
+pub mod pseudo;
 pub mod sample;
 
 use std::time::Instant;
@@ -299,7 +301,7 @@ pub fn default_table() -> Table {
     sample::customers(30_000, 1, 2026)
 }
 
-const ALPHABET: [char; 36] = [
+pub(crate) const ALPHABET: [char; 36] = [
     'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's',
     't', 'u', 'v', 'w', 'x', 'y', 'z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
 ];
@@ -467,7 +469,7 @@ pub const TRACE_THRESHOLD: f64 = crate::DEFAULT_THRESHOLD;
 /// copies apart), 16 bytes like the other scenarios' contents, so that the
 /// automatic density stays at its default (one row in 8 on the default
 /// table).
-fn issued_contents(rng: &mut Rng) -> Vec<String> {
+pub(crate) fn issued_contents(rng: &mut Rng) -> Vec<String> {
     let org = rng.string(&ALPHABET, 4);
     (1..=ISSUED_COPIES)
         .map(|i| format!("{org}/partner-{i:03}"))

@@ -36,6 +36,19 @@ pub struct EvalArgs {
     /// as `dbwm embed` does.
     #[arg(long)]
     pub typed: bool,
+    /// Columns of --input that form a virtual key, for the key-dropped
+    /// scenarios (the generated table's are name,age).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COL,COL...",
+        requires = "input"
+    )]
+    pub virtual_key: Vec<String>,
+    /// Leave out the lossless modes' scenarios (pseudo-rows, detection,
+    /// key dropped).
+    #[arg(long)]
+    pub skip_lossless: bool,
 }
 
 /// Runs every scenario, prints the table of outcomes and writes the files;
@@ -75,6 +88,10 @@ pub fn run(args: &EvalArgs) -> Outcome {
     drop(progress);
     if input.is_none() {
         outcomes.extend(eval::dsc_minimum(config));
+    }
+    let mut detections = Vec::new();
+    if !args.skip_lossless {
+        lossless(args, &table, config, &mut outcomes, &mut detections);
     }
     let fidelity = eval::fidelity_of(&table, config);
     let changed = outcomes.first().map_or(0.0, |o| o.cells_changed);
@@ -116,6 +133,8 @@ pub fn run(args: &EvalArgs) -> Outcome {
         );
     }
     print_fidelity(&fidelity)?;
+    print_detections(&detections)?;
+    write_detections(&detections, out).map_err(Failure::Caller)?;
     write_eval_files(&outcomes, out).map_err(Failure::Caller)?;
     write_fidelity(&fidelity, out).map_err(Failure::Caller)?;
     let targeted: Vec<_> = outcomes.iter().filter_map(|o| o.target_met).collect();
@@ -127,6 +146,98 @@ pub fn run(args: &EvalArgs) -> Outcome {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The lossless modes' scenarios: pseudo-rows (on the generated table
+/// with deleted ids, or the caller's) and key-dropped leaks (from the
+/// generated table's name,age, or the caller's --virtual-key).
+fn lossless(
+    args: &EvalArgs,
+    table: &dbwatermark::Table,
+    config: &eval::EvalConfig,
+    outcomes: &mut Vec<eval::Outcome>,
+    detections: &mut Vec<Vec<eval::pseudo::Detection>>,
+) {
+    let generated;
+    let rows_table = if args.input.is_some() {
+        table
+    } else {
+        generated = eval::pseudo::table_with_gaps(100_000, config.seed);
+        &generated
+    };
+    match eval::pseudo::can_carry(rows_table) {
+        Ok(()) => {
+            let progress = Progress::new("pseudo-rows");
+            outcomes.extend(eval::pseudo::run(
+                rows_table,
+                config,
+                detections,
+                &mut |d, t| progress.update(d, Some(t)),
+            ));
+        }
+        Err(why) => say!("dbwm: no pseudo-row scenarios: {why}"),
+    }
+    let vk: Vec<&str> = if args.input.is_some() {
+        args.virtual_key.iter().map(String::as_str).collect()
+    } else {
+        vec!["name", "age"]
+    };
+    if !vk.is_empty() {
+        let progress = Progress::new("key dropped");
+        outcomes.extend(eval::pseudo::key_dropped(
+            table,
+            &vk,
+            config,
+            &mut |d, t| progress.update(d, Some(t)),
+        ));
+    }
+}
+
+/// Each detector's mean and largest AUC over the keys.
+fn detection_summary(detections: &[Vec<eval::pseudo::Detection>]) -> Vec<(&'static str, f64, f64)> {
+    let mut out: Vec<(&'static str, f64, f64)> = Vec::new();
+    for d in detections.iter().flatten() {
+        match out.iter_mut().find(|(name, ..)| *name == d.detector) {
+            Some((_, sum, max)) => {
+                *sum += d.auc;
+                *max = max.max(d.auc);
+            }
+            None => out.push((d.detector, d.auc, d.auc)),
+        }
+    }
+    for (_, sum, _) in &mut out {
+        *sum /= detections.len().max(1) as f64;
+    }
+    out
+}
+
+fn print_detections(detections: &[Vec<eval::pseudo::Detection>]) -> Result<(), Failure> {
+    if detections.is_empty() {
+        return Ok(());
+    }
+    outln!(
+        "{:<24} {:>9} {:>9}",
+        "pseudo-row detector",
+        "mean AUC",
+        "max AUC"
+    );
+    for (name, mean, max) in detection_summary(detections) {
+        outln!("{name:<24} {mean:>9.3} {max:>9.3}");
+    }
+    outln!("(0.5: no better than chance; 1: finds every fabricated row)\n");
+    Ok(())
+}
+
+fn write_detections(detections: &[Vec<eval::pseudo::Detection>], out: &Path) -> Result<(), String> {
+    if detections.is_empty() {
+        return Ok(());
+    }
+    let mut csv = String::from("detector,mean_auc,max_auc\n");
+    for (name, mean, max) in detection_summary(detections) {
+        csv.push_str(&format!("{name},{mean:.4},{max:.4}\n"));
+    }
+    let path = out.join("detection.csv");
+    std::fs::write(&path, csv).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn print_fidelity(f: &eval::fidelity::Fidelity) -> Result<(), Failure> {
