@@ -44,6 +44,7 @@ mod plan;
 mod profile;
 mod pseudo;
 mod pseudo_rows;
+mod structure;
 mod tally;
 
 use arrow_array::Array;

@@ -19,6 +19,7 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 
 use super::plan::{push_key_part, push_virtual_key_part, row_keys};
+use super::structure::Structure;
 use super::{BatchPlan, Error, Result};
 use crate::engine::pseudo_rows::{RowSecret, chance_for, chance_of_recognising, recognised};
 use crate::{KeyEncoder, Payload, PseudoRowsReport, Slot, Tally, Watermarker};
@@ -448,6 +449,8 @@ struct Maker<'a> {
     /// Per column: what a near copy of its values needs (for columns
     /// whose values are nearly all distinct in this batch).
     shapes: Vec<Shape>,
+    /// How the columns depend on one another in this batch.
+    structure: Structure,
     enc: KeyEncoder,
     text: String,
 }
@@ -479,6 +482,7 @@ impl<'a> Maker<'a> {
             payload,
             rows,
             shapes,
+            structure: Structure::of(batch, &plan.key),
             enc: KeyEncoder::new(),
             text: String::new(),
         }
@@ -527,30 +531,41 @@ impl<'a> Maker<'a> {
             anchor.saturating_sub(WINDOW),
             (anchor + WINDOW + 1).min(rows),
         );
-        let mut out = Vec::with_capacity(self.batch.num_columns());
+        let mut out: Vec<Option<ArrayRef>> = vec![None; self.batch.num_columns()];
+        for (k, &i) in self.plan.key.iter().enumerate() {
+            out[i] = Some(key_cells[k].clone());
+        }
         let mut hashes = Vec::new();
         let mut carrying = 0;
-        for (i, column) in self.batch.columns().iter().enumerate() {
-            if let Some(k) = self.plan.key.iter().position(|&c| c == i) {
-                out.push(key_cells[k].clone());
-                continue;
-            }
-            let first = lo + rng.below((hi - lo) as u64) as usize;
+        for &i in &self.structure.order {
+            let column = self.batch.column(i);
+            // Drawn from the real rows that hold the value its parent
+            // column was given, when there is one (see `Structure`).
+            let like: &[u32] = match self.structure.parent(i) {
+                Some(p) => out[p]
+                    .as_ref()
+                    .map_or(&[], |cell| self.structure.rows_like(p, cell.as_ref())),
+                None => &[],
+            };
+            let donor_at = |t: usize, rng: &mut Rng| {
+                if !like.is_empty() && t < CELL_TRIES / 2 {
+                    like[rng.below(like.len() as u64) as usize] as usize
+                } else if t < CELL_TRIES * 3 / 4 {
+                    lo + rng.below((hi - lo) as u64) as usize
+                } else {
+                    rng.below(rows as u64) as usize
+                }
+            };
+            let first = donor_at(0, rng);
             if column.is_null(first) {
-                // NULLs as often as around this row.
-                out.push(column.slice(first, 1));
+                // NULLs as often as among the rows it is drawn from.
+                out[i] = Some(column.slice(first, 1));
                 continue;
             }
             let mut chosen = None;
             let mut fallback = None;
             for t in 0..CELL_TRIES {
-                let donor = if t == 0 {
-                    first
-                } else if t < CELL_TRIES / 2 {
-                    lo + rng.below((hi - lo) as u64) as usize
-                } else {
-                    rng.below(rows as u64) as usize
-                };
+                let donor = if t == 0 { first } else { donor_at(t, rng) };
                 if column.is_null(donor) {
                     continue;
                 }
@@ -580,8 +595,13 @@ impl<'a> Maker<'a> {
                 hashes.push(h);
                 carrying += usize::from(h.tagged());
             }
-            out.push(cell);
+            out[i] = Some(cell);
         }
+        let out: Vec<ArrayRef> = out
+            .into_iter()
+            .enumerate()
+            .map(|(i, cell)| cell.unwrap_or_else(|| self.batch.column(i).slice(0, 1)))
+            .collect();
         // Counted as the extractor counts: distinct values.
         let cells = hashes.len();
         hashes.sort_unstable_by_key(|h| h.0);
@@ -715,7 +735,7 @@ fn new_int(
 }
 
 /// The value of an integer array at `row`.
-fn int_at(array: &dyn Array, row: usize) -> Option<i128> {
+pub(super) fn int_at(array: &dyn Array, row: usize) -> Option<i128> {
     if array.is_null(row) {
         return None;
     }
@@ -811,7 +831,7 @@ fn is_unique(array: &dyn Array) -> bool {
 /// The text of a text array at `row` (`None` for another type or a null;
 /// `Some` of the first value for `row` 0 of a text array even when null,
 /// so that the type can be asked).
-fn text_at(array: &dyn Array, row: usize) -> Option<&str> {
+pub(super) fn text_at(array: &dyn Array, row: usize) -> Option<&str> {
     if row >= array.len() {
         return None;
     }
@@ -889,7 +909,7 @@ impl Shape {
 }
 
 /// A plain decimal number's text (`-12.30`): its value and decimals.
-fn number_text(t: &str) -> Option<(f64, usize)> {
+pub(super) fn number_text(t: &str) -> Option<(f64, usize)> {
     let t = t.trim();
     let digits = t.strip_prefix('-').unwrap_or(t);
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));

@@ -47,8 +47,11 @@ pub struct EvalArgs {
     pub virtual_key: Vec<String>,
     /// Leave out the lossless modes' scenarios (pseudo-rows, detection,
     /// key dropped).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "lossless_only")]
     pub skip_lossless: bool,
+    /// Run only the lossless modes' scenarios (and the fidelity check).
+    #[arg(long)]
+    pub lossless_only: bool,
 }
 
 /// Runs every scenario, prints the table of outcomes and writes the files;
@@ -75,27 +78,34 @@ pub fn run(args: &EvalArgs) -> Outcome {
     };
     std::fs::create_dir_all(out)
         .map_err(|e| Failure::Caller(format!("cannot create {}: {e}", out.display())))?;
-    let progress = Progress::new("evaluating");
     let start = Instant::now();
-    let mut outcomes = eval::run(&table, config, &mut |done, total| {
-        progress.update(done, Some(total))
-    });
-    drop(progress);
-    let progress = Progress::new("who leaked");
-    outcomes.extend(eval::trace(&table, config, &mut |done, total| {
-        progress.update(done, Some(total))
-    }));
-    drop(progress);
-    if input.is_none() {
-        outcomes.extend(eval::dsc_minimum(config));
+    let mut outcomes = Vec::new();
+    if !args.lossless_only {
+        let progress = Progress::new("evaluating");
+        outcomes.extend(eval::run(&table, config, &mut |done, total| {
+            progress.update(done, Some(total))
+        }));
+        drop(progress);
+        let progress = Progress::new("who leaked");
+        outcomes.extend(eval::trace(&table, config, &mut |done, total| {
+            progress.update(done, Some(total))
+        }));
+        drop(progress);
+        if input.is_none() {
+            outcomes.extend(eval::dsc_minimum(config));
+        }
     }
     let mut detections = Vec::new();
     if !args.skip_lossless {
         lossless(args, &table, config, &mut outcomes, &mut detections);
     }
-    let fidelity = eval::fidelity_of(&table, config);
-    let changed = outcomes.first().map_or(0.0, |o| o.cells_changed);
-    outcomes.push(eval::fidelity_outcome(&fidelity, changed));
+    // The fidelity of a copy marked in cells (the lossless modes change no
+    // real cell).
+    let fidelity = (!args.lossless_only).then(|| eval::fidelity_of(&table, config));
+    if let Some(fidelity) = &fidelity {
+        let changed = outcomes.first().map_or(0.0, |o| o.cells_changed);
+        outcomes.push(eval::fidelity_outcome(fidelity, changed));
+    }
     say!(
         "dbwm: {} rows, {} keys per scenario, {:.1} s",
         table.rows(),
@@ -132,11 +142,13 @@ pub fn run(args: &EvalArgs) -> Outcome {
             }
         );
     }
-    print_fidelity(&fidelity)?;
+    if let Some(fidelity) = &fidelity {
+        print_fidelity(fidelity)?;
+        write_fidelity(fidelity, out).map_err(Failure::Caller)?;
+    }
     print_detections(&detections)?;
     write_detections(&detections, out).map_err(Failure::Caller)?;
     write_eval_files(&outcomes, out).map_err(Failure::Caller)?;
-    write_fidelity(&fidelity, out).map_err(Failure::Caller)?;
     let targeted: Vec<_> = outcomes.iter().filter_map(|o| o.target_met).collect();
     let met = targeted.iter().filter(|&&m| m).count();
     outln!("results: {}", out.display());
