@@ -206,7 +206,7 @@ fn extraction_finds_pseudo_rows_after_shuffle_and_column_reorder_without_a_flag(
 
     // Without the name column, the other cells still carry.
     let narrow = dir.path("narrow.csv");
-    write_batch(&shuffled_sample(&marked, 0.5, 22, &["name"]), &narrow);
+    write_batch(&shuffled_sample(&marked, 1.0, 22, &["name"]), &narrow);
     let report = extract_report(&dbwm(&[
         "extract",
         "--pk",

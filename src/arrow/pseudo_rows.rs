@@ -21,13 +21,15 @@ use rayon::prelude::*;
 use super::plan::{push_key_part, push_virtual_key_part, row_keys};
 use super::structure::Structure;
 use super::{BatchPlan, Error, Result};
-use crate::engine::pseudo_rows::{RowSecret, chance_for, chance_of_recognising, recognised};
+use crate::engine::pseudo_rows::{
+    CellHash, RowSecret, chance_for, chance_of_recognising, min_tagged, recognised,
+};
 use crate::{KeyEncoder, Payload, PseudoRowsReport, Slot, Tally, Watermarker};
 
 /// Rows read as pseudo-rows, and of those how many were recognised.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PseudoRowMatch {
-    /// Rows with a key and at least three distinct values besides it (the
+    /// Rows with a key and at least two distinct values besides it (the
     /// fewest that can be recognised).
     pub rows: u64,
     /// Rows recognised as fabricated (a real row is, at most once in 512).
@@ -121,7 +123,7 @@ impl Watermarker {
                         }
                         cells.sort_unstable_by_key(|h| h.0);
                         cells.dedup();
-                        if cells.len() < 3 {
+                        if cells.len() < 2 {
                             continue;
                         }
                         out.rows += 1;
@@ -269,7 +271,7 @@ impl PseudoRows {
         let others = schema.fields().len() - plan.key.len();
         if others < 3 {
             return invalid(format!(
-                "the table has {others} column(s) besides the key; a fabricated row needs at least 3 to be recognised by"
+                "the table has {others} column(s) besides the key; a fabricated row needs at least 3 (2 to be recognised by, and one more that a leak may drop)"
             ));
         }
         plan.key
@@ -410,7 +412,7 @@ impl Rng {
 }
 
 /// Tries at a cell value before the cell is left without a payload bit.
-const CELL_TRIES: usize = 64;
+const CELL_TRIES: usize = 256;
 /// Tries at a new text key before no row is added at that place.
 const KEY_TRIES: usize = 192;
 /// Random tries at a new integer key before the outward scan.
@@ -434,6 +436,10 @@ struct Drawn {
     /// Whether the extractor recognises the row.
     recognised: bool,
 }
+
+/// Rows most like a fabricated row's donor that its changed cells are
+/// drawn from first.
+const NEIGHBOURS: usize = 64;
 
 /// Keys tried at one place, each giving the row other cell hashes, before
 /// no row is added there.
@@ -517,8 +523,11 @@ impl<'a> Maker<'a> {
         None
     }
 
-    /// The non-key cells of a row keyed `key_cells` with `secret`, each
-    /// drawn until it carries its payload bit (see [`Drawn`]).
+    /// A real row near `anchor` with as few cells changed as recognition
+    /// needs (and one more, for a leak that drops a column): first cells
+    /// that would vote wrong, then near copies of its numbers, then other
+    /// columns, leaves of the column tree first, each drawn from rows that
+    /// hold its parent's value.
     fn draw(
         &mut self,
         anchor: usize,
@@ -531,86 +540,102 @@ impl<'a> Maker<'a> {
             anchor.saturating_sub(WINDOW),
             (anchor + WINDOW + 1).min(rows),
         );
-        let mut out: Vec<Option<ArrayRef>> = vec![None; self.batch.num_columns()];
+        let donor = lo + rng.below((hi - lo) as u64) as usize;
+        let near = self
+            .structure
+            .neighbours(donor, NEIGHBOURS, &mut |len| rng.below(len as u64) as usize);
+        let n = self.batch.num_columns();
+        let mut out: Vec<ArrayRef> = (0..n)
+            .map(|i| self.batch.column(i).slice(donor, 1))
+            .collect();
         for (k, &i) in self.plan.key.iter().enumerate() {
-            out[i] = Some(key_cells[k].clone());
+            out[i] = key_cells[k].clone();
         }
-        let mut hashes = Vec::new();
-        let mut carrying = 0;
+        let mut hash: Vec<Option<CellHash>> = vec![None; n];
         for &i in &self.structure.order {
-            let column = self.batch.column(i);
-            // Drawn from the real rows that hold the value its parent
-            // column was given, when there is one (see `Structure`).
-            let like: &[u32] = match self.structure.parent(i) {
-                Some(p) => out[p]
-                    .as_ref()
-                    .map_or(&[], |cell| self.structure.rows_like(p, cell.as_ref())),
-                None => &[],
-            };
-            let donor_at = |t: usize, rng: &mut Rng| {
-                if !like.is_empty() && t < CELL_TRIES / 2 {
-                    like[rng.below(like.len() as u64) as usize] as usize
-                } else if t < CELL_TRIES * 3 / 4 {
-                    lo + rng.below((hi - lo) as u64) as usize
-                } else {
-                    rng.below(rows as u64) as usize
-                }
-            };
-            let first = donor_at(0, rng);
-            if column.is_null(first) {
-                // NULLs as often as among the rows it is drawn from.
-                out[i] = Some(column.slice(first, 1));
+            if encode_cell(out[i].as_ref(), 0, &mut self.enc, &mut self.text) {
+                hash[i] = Some(secret.cell(self.enc.as_bytes()));
+            }
+        }
+        let carries =
+            |h: &Option<CellHash>, payload: &Payload| h.is_some_and(|h| h.carries(payload));
+        let wrong = |h: &Option<CellHash>, payload: &Payload| {
+            h.is_some_and(|h| h.tagged() && !h.carries(payload))
+        };
+        let cells = hash.iter().flatten().count();
+        let target = min_tagged(cells).map_or(cells, |m| (m + 1).min(cells));
+        // Wrong votes first, then near copies, then the rest, leaves of
+        // the column tree first.
+        let rank = |i: usize| {
+            if wrong(&hash[i], self.payload) {
+                0
+            } else if self.shapes[i].unique {
+                1
+            } else {
+                2
+            }
+        };
+        let mut order: Vec<usize> = self.structure.order.iter().rev().copied().collect();
+        order.sort_by_key(|&i| rank(i));
+        for i in order {
+            let done = hash.iter().filter(|h| carries(h, self.payload)).count();
+            let must = wrong(&hash[i], self.payload);
+            if (done >= target && !must) || hash[i].is_none() || carries(&hash[i], self.payload) {
                 continue;
             }
-            let mut chosen = None;
+            let column = self.batch.column(i);
+            let like: &[u32] = match self.structure.parent(i) {
+                Some(p) => self.structure.rows_like(p, out[p].as_ref()),
+                None => &[],
+            };
             let mut fallback = None;
             for t in 0..CELL_TRIES {
-                let donor = if t == 0 { first } else { donor_at(t, rng) };
-                if column.is_null(donor) {
-                    continue;
-                }
                 let candidate = if self.shapes[i].unique {
                     near_copy(column.as_ref(), donor, &self.shapes[i], rng)
                 } else {
-                    column.slice(donor, 1)
+                    // The rows most like the donor first (the same flight
+                    // on another day, another line of the same part), then
+                    // rows that hold its parent's value, then rows near.
+                    let from = if t < near.len() {
+                        near[t] as usize
+                    } else if !like.is_empty() && t < CELL_TRIES / 2 {
+                        like[rng.below(like.len() as u64) as usize] as usize
+                    } else {
+                        lo + rng.below((hi - lo) as u64) as usize
+                    };
+                    if column.is_null(from) {
+                        continue;
+                    }
+                    column.slice(from, 1)
                 };
                 if !encode_cell(candidate.as_ref(), 0, &mut self.enc, &mut self.text) {
-                    chosen = Some((candidate, None));
-                    break;
+                    continue;
                 }
                 let h = secret.cell(self.enc.as_bytes());
                 if h.carries(self.payload) {
-                    chosen = Some((candidate, Some(h)));
+                    (out[i], hash[i]) = (candidate, Some(h));
+                    fallback = None;
                     break;
                 }
                 if !h.tagged() && fallback.is_none() {
-                    // Better no vote than a wrong one.
-                    fallback = Some((candidate, Some(h)));
+                    fallback = Some((candidate, h));
                 }
             }
-            let (cell, hash) = chosen
-                .or(fallback)
-                .unwrap_or_else(|| (column.slice(first, 1), None));
-            if let Some(h) = hash {
-                hashes.push(h);
-                carrying += usize::from(h.tagged());
+            if let Some((candidate, h)) = fallback.filter(|_| must) {
+                // No vote rather than a wrong one.
+                (out[i], hash[i]) = (candidate, Some(h));
             }
-            out[i] = Some(cell);
         }
-        let out: Vec<ArrayRef> = out
-            .into_iter()
-            .enumerate()
-            .map(|(i, cell)| cell.unwrap_or_else(|| self.batch.column(i).slice(0, 1)))
-            .collect();
-        // Counted as the extractor counts: distinct values.
-        let cells = hashes.len();
-        hashes.sort_unstable_by_key(|h| h.0);
-        hashes.dedup();
-        let tagged = hashes.iter().filter(|h| h.tagged()).count();
+        let mut distinct: Vec<CellHash> = hash.iter().flatten().copied().collect();
+        let cells = distinct.len();
+        let carrying = distinct.iter().filter(|h| h.carries(self.payload)).count();
+        distinct.sort_unstable_by_key(|h| h.0);
+        distinct.dedup();
+        let tagged = distinct.iter().filter(|h| h.tagged()).count();
         let drawn = Drawn {
             cells,
             carrying,
-            recognised: recognised(hashes.len(), tagged),
+            recognised: recognised(distinct.len(), tagged),
         };
         (out, drawn)
     }

@@ -35,8 +35,11 @@ pub(super) struct Structure {
     parent: Vec<Option<usize>>,
     /// Per column: the bin edges of a binned number column.
     edges: Vec<Option<Vec<f64>>>,
-    /// Per parent column: the rows of the batch holding each token.
+    /// Per column of repeated values: the rows of the batch holding each
+    /// token.
     index: HashMap<usize, HashMap<u64, Vec<u32>>>,
+    /// Per column of repeated values: every row's token.
+    tokens: HashMap<usize, Vec<Option<u64>>>,
 }
 
 impl Structure {
@@ -61,8 +64,10 @@ impl Structure {
         let mi = |a: usize, b: usize| mutual_information(&tokens[a], &tokens[b]);
         let mut parent = vec![None; n];
         let mut order = Vec::with_capacity(columns.len());
-        let mut best: HashMap<usize, (f64, Option<usize>)> =
-            columns.iter().map(|&c| (c, (f64::NEG_INFINITY, None))).collect();
+        let mut best: HashMap<usize, (f64, Option<usize>)> = columns
+            .iter()
+            .map(|&c| (c, (f64::NEG_INFINITY, None)))
+            .collect();
         while let Some((&c, &(_, p))) = best
             .iter()
             .max_by(|a, b| a.1.0.total_cmp(&b.1.0).then(b.0.cmp(a.0)))
@@ -78,25 +83,76 @@ impl Structure {
                 }
             }
         }
+        // Every column of repeated values is indexed (one of nearly unique
+        // values says nothing of a row's neighbours).
         let mut index: HashMap<usize, HashMap<u64, Vec<u32>>> = HashMap::new();
-        for &p in parent.iter().flatten() {
-            index.entry(p).or_insert_with(|| {
-                let array = batch.column(p).as_ref();
-                let mut rows_of: HashMap<u64, Vec<u32>> = HashMap::new();
-                for r in 0..rows {
-                    if let Some(t) = token(array, r, edges[p].as_deref()) {
-                        rows_of.entry(t).or_default().push(r as u32);
-                    }
+        let mut all_tokens: HashMap<usize, Vec<Option<u64>>> = HashMap::new();
+        for &c in &columns {
+            let array = batch.column(c).as_ref();
+            let t: Vec<Option<u64>> = (0..rows)
+                .map(|r| token(array, r, edges[c].as_deref()))
+                .collect();
+            let mut rows_of: HashMap<u64, Vec<u32>> = HashMap::new();
+            for (r, t) in t.iter().enumerate() {
+                if let Some(t) = t {
+                    rows_of.entry(*t).or_default().push(r as u32);
                 }
-                rows_of
-            });
+            }
+            if rows_of.len() * 2 <= rows.max(1) {
+                index.insert(c, rows_of);
+                all_tokens.insert(c, t);
+            }
         }
         Self {
             order,
             parent,
             edges,
             index,
+            tokens: all_tokens,
         }
+    }
+
+    /// Up to `k` rows of the batch most like row `d` (holding the same
+    /// values in the most columns), found through the rows that share its
+    /// rarest values; `pick` chooses among long lists.
+    pub(super) fn neighbours(
+        &self,
+        d: usize,
+        k: usize,
+        pick: &mut dyn FnMut(usize) -> usize,
+    ) -> Vec<u32> {
+        let mut lists: Vec<&Vec<u32>> = self
+            .tokens
+            .iter()
+            .filter_map(|(c, t)| self.index[c].get(&t[d]?))
+            .collect();
+        lists.sort_by_key(|l| l.len());
+        let mut seen: HashMap<u32, usize> = HashMap::new();
+        for list in lists.iter().take(6) {
+            for j in 0..list.len().min(256) {
+                let r = if list.len() <= 256 {
+                    list[j]
+                } else {
+                    list[pick(list.len())]
+                };
+                if r as usize != d {
+                    seen.entry(r).or_insert(0);
+                }
+            }
+        }
+        let mut scored: Vec<(usize, u32)> = seen
+            .into_keys()
+            .map(|r| {
+                let same = self
+                    .tokens
+                    .values()
+                    .filter(|t| t[d].is_some() && t[d] == t[r as usize])
+                    .count();
+                (same, r)
+            })
+            .collect();
+        scored.sort_unstable_by(|a, b| b.cmp(a));
+        scored.into_iter().take(k).map(|(_, r)| r).collect()
     }
 
     /// The column `c` is drawn conditioned on.
@@ -164,9 +220,9 @@ pub(super) fn number_at(array: &dyn Array, row: usize) -> Option<f64> {
     match array.data_type() {
         DataType::Float64 => Some(array.as_primitive::<Float64Type>().value(row)),
         DataType::Float32 => Some(f64::from(array.as_primitive::<Float32Type>().value(row))),
-        DataType::Decimal128(_, s) => {
-            Some(array.as_primitive::<Decimal128Type>().value(row) as f64 / 10f64.powi(i32::from(*s)))
-        }
+        DataType::Decimal128(_, s) => Some(
+            array.as_primitive::<Decimal128Type>().value(row) as f64 / 10f64.powi(i32::from(*s)),
+        ),
         _ => super::pseudo_rows::text_at(array, row)
             .and_then(super::pseudo_rows::number_text)
             .map(|(v, _)| v),

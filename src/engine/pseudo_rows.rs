@@ -13,16 +13,24 @@
 //! [`TAG_BITS`] bits are the cell's *tag*; further bits give a payload bin,
 //! a mask and a bit.
 //!
-//! A fabricated row is built so that most of its cells have a zero tag and
-//! carry their bin's payload bit: each cell's value is drawn (from the
-//! real rows around it, or a near copy of one where the column's values are
-//! unique) until its hash says so. A real row's tags are uniform, so a row
-//! is *recognised* only when so many of its distinct cell values have a
-//! zero tag that a real row would do so with a chance of at most
-//! [`ROW_CHANCE`] (1 in 512). The tagged cells of a recognised row then
-//! vote, each for its own bin, into one tally that the decoder and the
-//! candidate test read like any column's: the votes of the few real rows
-//! recognised by chance are fair coins and only dilute the evidence.
+//! A fabricated row is a real row near the place it is put (its *donor*)
+//! with a few cells changed: as few as recognition needs, plus one for a
+//! leak that drops a column. A changed cell takes the value of one of the
+//! real rows most like the donor (the same flight on another day, say),
+//! else of a row that holds the value of the column it depends on most
+//! (a Chow–Liu tree of the columns), else of a row near; a column whose
+//! values are nearly all distinct takes a near copy of the donor's (a
+//! number within 2% at its decimals and inside its range, free text spliced
+//! from two rows). Each changed cell is drawn until its hash has a zero tag
+//! and carries its bin's payload bit; a cell that would vote wrong is
+//! changed in any case. A real row's tags are uniform, so a row is
+//! *recognised* only when so many of its distinct cell values have a zero
+//! tag that a real row would do so with a chance of at most [`ROW_CHANCE`]
+//! (1 in 512; with 5-bit tags, two values of two, three of up to six, five
+//! of eighteen). The tagged cells of a recognised row then vote, each for
+//! its own bin, into one tally that the decoder and the candidate test read
+//! like any column's: the votes of the few real rows recognised by chance
+//! are fair coins and only dilute the evidence.
 //!
 //! The column a value is in plays no part, so renamed, reordered or
 //! dropped columns cost only the cells they take with them; shuffled or
@@ -43,7 +51,7 @@ pub const PSEUDO_ROWS: &str = "(pseudo-rows)";
 pub const DEFAULT_ROW_SPACING: u32 = 100;
 
 /// Bits of a cell hash that a fabricated row's cells hold at zero.
-pub const TAG_BITS: u32 = 3;
+pub const TAG_BITS: u32 = 5;
 
 /// The greatest chance that a real row is recognised as fabricated.
 pub const ROW_CHANCE: f64 = 1.0 / 512.0;
@@ -222,13 +230,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recognition_needs_enough_zero_tags_for_a_one_in_512_chance() {
-        assert_eq!(min_tagged(2), None);
-        assert_eq!(min_tagged(3), Some(3));
-        assert_eq!(min_tagged(4), Some(4));
-        let m = min_tagged(14).unwrap();
-        assert!((5..=8).contains(&m), "{m}");
-        for n in 3..200 {
+    fn recognition_needs_enough_zero_tags_for_at_most_a_one_in_512_chance() {
+        // With 5-bit tags: one value is never enough, two are (2^-10).
+        assert_eq!(min_tagged(1), None);
+        assert_eq!(min_tagged(2), Some(2));
+        assert_eq!(min_tagged(4), Some(3));
+        let m = min_tagged(18).unwrap();
+        assert!((4..=6).contains(&m), "{m}");
+        for n in 2..200 {
             let m = min_tagged(n).unwrap();
             assert!(m <= n && recognised(n, m) && !recognised(n, m - 1));
         }
