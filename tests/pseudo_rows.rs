@@ -297,21 +297,19 @@ fn a_copy_is_named_from_its_registry_record_by_its_pseudo_rows() {
 }
 
 #[test]
-fn a_table_keyed_by_a_virtual_key_gets_pseudo_rows_with_new_key_values() {
-    // No key column at all: the virtual key (the name) is varied, and the
-    // age, balance and score carry.
+fn a_copy_keyed_by_a_virtual_key_gets_pseudo_rows_read_from_a_leak_without_the_key() {
+    // Marked from the virtual key (name, age): a fabricated row varies the
+    // age (an integer, inside its range); the leak drops customer_id.
     let dir = TempDir::new("pseudo-rows-vk");
-    let batch = customers_with_gaps(40_000, 8);
-    let keyless = shuffled_sample(&batch, 1.0, 41, &["customer_id"]);
-    let source = dir.path("keyless.csv");
-    write_batch(&keyless, &source);
+    let source = dir.path("customers.csv");
+    write_batch(&customers_with_gaps(40_000, 8), &source);
     let copy = dir.path("copy.csv");
     let said = ok(&dbwm(&[
         "embed",
         "--content",
         "acme->vk-rows",
         "--virtual-key",
-        "name",
+        "name,age",
         "--mode",
         "pseudo-rows",
         source.to_str().unwrap(),
@@ -320,14 +318,36 @@ fn a_table_keyed_by_a_virtual_key_gets_pseudo_rows_with_new_key_values() {
     ]));
     assert!(said.contains("no real cell changed"), "{said}");
     let leak = dir.path("leak.csv");
-    write_batch(&shuffled_sample(&read_batch(&copy), 0.5, 42, &[]), &leak);
+    write_batch(
+        &shuffled_sample(&read_batch(&copy), 0.5, 42, &["customer_id"]),
+        &leak,
+    );
     let report = extract_report(&dbwm(&[
         "extract",
         "--virtual-key",
-        "name",
+        "name,age",
         leak.to_str().unwrap(),
     ]));
     assert_eq!(found(&report).0, "acme->vk-rows", "{report}");
+    // A name is no identifier: changing a letter would make a new one.
+    let out = dbwm(&[
+        "embed",
+        "--content",
+        "x",
+        "--virtual-key",
+        "name",
+        "--mode",
+        "pseudo-rows",
+        source.to_str().unwrap(),
+        "-o",
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mostly distinct text"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

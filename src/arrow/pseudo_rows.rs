@@ -338,14 +338,6 @@ impl PseudoRows {
 /// The key columns a new key varies, the first tried first
 /// ([`PseudoRows::new`]); then the other eligible ones, last first.
 fn choose_vary(batch: &RecordBatch, plan: &BatchPlan) -> Result<Vec<usize>> {
-    let eligible = |&(_, &i): &(usize, &usize)| {
-        let column = batch.column(i);
-        is_key_type(column.data_type())
-            && (0..column.len())
-                .find(|&r| !column.is_null(r))
-                .and_then(|r| text_at(column.as_ref(), r))
-                .is_none_or(|t| crate::timefmt::text_micros(t.trim()).is_none())
-    };
     let distinct = |i: usize| {
         let column = batch.column(i);
         let (mut enc, mut text) = (KeyEncoder::new(), String::new());
@@ -356,6 +348,24 @@ fn choose_vary(batch: &RecordBatch, plan: &BatchPlan) -> Result<Vec<usize>> {
             }
         }
         seen.len()
+    };
+    // Integers (a new one stays inside the column's range), and text that
+    // is not a date or time and is mostly distinct (an identifier: a
+    // changed letter in a code of few values would be a new category).
+    let eligible = |&(_, &i): &(usize, &usize)| {
+        let column = batch.column(i);
+        let first_text = (0..column.len())
+            .find(|&r| !column.is_null(r))
+            .and_then(|r| text_at(column.as_ref(), r));
+        match first_text {
+            _ if !is_key_type(column.data_type()) => false,
+            None => true,
+            Some(t) if key_int_at(column.as_ref(), 0).is_some() => !t.is_empty(),
+            Some(t) => {
+                crate::timefmt::text_micros(t.trim()).is_none()
+                    && distinct(i) * 2 >= column.len() - column.null_count()
+            }
+        }
     };
     let mut candidates: Vec<usize> = plan
         .key
@@ -374,7 +384,7 @@ fn choose_vary(batch: &RecordBatch, plan: &BatchPlan) -> Result<Vec<usize>> {
         Error::UnsupportedType {
             column: batch.schema().field(i).name().clone(),
             data_type: batch.column(i).data_type().clone(),
-            role: "cannot give fabricated rows new keys (pseudo-rows need a key column of integers or text that is not a date or time)",
+            role: "cannot give fabricated rows new keys (pseudo-rows need a key column of integers, or of mostly distinct text that is not a date or time)",
         }
     })
 }
