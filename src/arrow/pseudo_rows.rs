@@ -160,6 +160,39 @@ impl Watermarker {
     /// # Errors
     ///
     /// [`Error::SchemaMismatch`] if `batch` does not fit the plan.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// use dbwatermark::arrow::{BatchPlan, PseudoRows};
+    /// use dbwatermark::{Config, Tally, WatermarkKey, Watermarker};
+    ///
+    /// let schema = Arc::new(Schema::new(vec![
+    ///     Field::new("id", DataType::Int64, false),
+    ///     Field::new("qty", DataType::Int64, false),
+    ///     Field::new("price", DataType::Float64, false),
+    ///     Field::new("note", DataType::Utf8, false),
+    /// ]));
+    /// let batch = RecordBatch::try_new(schema.clone(), vec![
+    ///     Arc::new(Int64Array::from_iter_values((0..20_000).map(|i| 3 * i))),
+    ///     Arc::new(Int64Array::from_iter_values((0..20_000).map(|i| i * 7 % 500))),
+    ///     Arc::new(Float64Array::from_iter_values((0..20_000).map(|i| (i * 31 % 9973) as f64 / 4.0))),
+    ///     Arc::new(StringArray::from_iter_values((0..20_000).map(|i| format!("order {i} by sea")))),
+    /// ])?;
+    /// let wm = Watermarker::new(WatermarkKey::new("secret")?, Config::default());
+    /// let plan = BatchPlan::new(&schema, &["id"], None)?;
+    /// let mut rows = PseudoRows::new(&plan, 50)?;
+    /// rows.observe(&batch, &plan)?; // every batch first: the keys to avoid
+    /// let copy = wm.add_pseudo_rows(&batch, &plan, &wm.payload("partner-9")?, &mut rows)?;
+    /// assert_eq!(copy.num_rows(), 20_000 + rows.report().added);
+    ///
+    /// let mut tally = Tally::new();
+    /// let seen = wm.tally_pseudo_rows(&copy, &plan, &mut tally)?;
+    /// assert!(seen.is_present());
+    /// assert_eq!(wm.decode(&[tally])[0].content, "partner-9");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_pseudo_rows(
         &self,
         batch: &RecordBatch,
@@ -243,7 +276,10 @@ pub struct PseudoRows {
 
 impl PseudoRows {
     /// Pseudo-rows at about one per `spacing` real rows for tables of
-    /// `plan`'s schema. A new key varies one key column, integer or text
+    /// `plan`'s schema. A fabricated row is recognised by the zero tags of
+    /// two or more of its values, which a value of a column of few distinct
+    /// values (a flag, a four-letter code) can rarely hold: a table needs
+    /// three or more columns of many values (numbers, identifiers, text). A new key varies one key column, integer or text
     /// (never text that reads as a date or time), and copies the others
     /// from the row it follows: the last such column of a real key (a new
     /// line of an existing order, say), the one with the most distinct
