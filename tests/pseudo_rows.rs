@@ -113,6 +113,17 @@ fn pseudo_rows_take_no_existing_key_and_change_no_real_cell() {
 }
 
 #[test]
+fn the_same_key_content_and_table_give_the_same_copy() {
+    let dir = TempDir::new("pseudo-rows-same");
+    let source = dir.path("customers.csv");
+    write_batch(&customers_with_gaps(30_000, 10), &source);
+    let (a, b) = (dir.path("a.csv"), dir.path("b.csv"));
+    embed_pseudo_rows(&source, &a, &[]);
+    embed_pseudo_rows(&source, &b, &[]);
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+}
+
+#[test]
 fn fabricated_values_are_the_columns_own_inside_their_ranges() {
     let dir = TempDir::new("pseudo-rows-values");
     let original = customers_with_gaps(20_000, 4);

@@ -10,7 +10,7 @@
 //! each column alone keeps only the margins (and an adversary who scores
 //! rows by the mutual information of their pairs of values finds them).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use arrow_array::cast::AsArray;
@@ -38,8 +38,9 @@ pub(super) struct Structure {
     /// Per column of repeated values: the rows of the batch holding each
     /// token.
     index: HashMap<usize, HashMap<u64, Vec<u32>>>,
-    /// Per column of repeated values: every row's token.
-    tokens: HashMap<usize, Vec<Option<u64>>>,
+    /// Per column of repeated values: every row's token (in column order,
+    /// so that every choice made from them is the same from run to run).
+    tokens: BTreeMap<usize, Vec<Option<u64>>>,
 }
 
 impl Structure {
@@ -64,7 +65,7 @@ impl Structure {
         let mi = |a: usize, b: usize| mutual_information(&tokens[a], &tokens[b]);
         let mut parent = vec![None; n];
         let mut order = Vec::with_capacity(columns.len());
-        let mut best: HashMap<usize, (f64, Option<usize>)> = columns
+        let mut best: BTreeMap<usize, (f64, Option<usize>)> = columns
             .iter()
             .map(|&c| (c, (f64::NEG_INFINITY, None)))
             .collect();
@@ -86,7 +87,7 @@ impl Structure {
         // Every column of repeated values is indexed (one of nearly unique
         // values says nothing of a row's neighbours).
         let mut index: HashMap<usize, HashMap<u64, Vec<u32>>> = HashMap::new();
-        let mut all_tokens: HashMap<usize, Vec<Option<u64>>> = HashMap::new();
+        let mut all_tokens: BTreeMap<usize, Vec<Option<u64>>> = BTreeMap::new();
         for &c in &columns {
             let array = batch.column(c).as_ref();
             let t: Vec<Option<u64>> = (0..rows)
