@@ -179,6 +179,7 @@ fn lossless(
     };
     match eval::pseudo::can_carry(rows_table) {
         Ok(()) => {
+            say!("dbwm: pseudo-rows on {} rows", rows_table.rows());
             let progress = Progress::new("pseudo-rows");
             outcomes.extend(eval::pseudo::run(
                 rows_table,
