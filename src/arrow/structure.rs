@@ -184,14 +184,19 @@ fn token(array: &dyn Array, row: usize, edges: Option<&[f64]>) -> Option<u64> {
         let v = number_at(array, row)?;
         return Some(edges.partition_point(|&e| e <= v) as u64);
     }
-    let mut enc = KeyEncoder::new();
-    let mut text = String::new();
-    if !super::plan::push_virtual_key_part(array, row, &mut enc, &mut text) {
-        return None;
-    }
-    let mut h = DefaultHasher::new();
-    enc.as_bytes().hash(&mut h);
-    Some(h.finish())
+    // One encoder per thread, not two allocations per cell: every cell of
+    // a batch is tokenised.
+    thread_local!(static BUFFERS: std::cell::RefCell<(KeyEncoder, String)> =
+        std::cell::RefCell::new((KeyEncoder::new(), String::new())));
+    BUFFERS.with_borrow_mut(|(enc, text)| {
+        enc.clear();
+        if !super::plan::push_virtual_key_part(array, row, enc, text) {
+            return None;
+        }
+        let mut h = DefaultHasher::new();
+        enc.as_bytes().hash(&mut h);
+        Some(h.finish())
+    })
 }
 
 /// The quantile edges of a number column whose sample has more distinct
