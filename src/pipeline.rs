@@ -110,6 +110,36 @@ fn input_error(path: &Path, source: arrow_schema::ArrowError) -> Error {
     })
 }
 
+/// The batches of `reader`, each read error naming `label`, and
+/// [`Error::Stopped`] in place of the next batch once `stop` says so.
+fn batches<'a>(
+    reader: Box<dyn RecordBatchReader + Send>,
+    label: &'a Path,
+    stop: &'a dyn Fn() -> bool,
+) -> impl Iterator<Item = Result<RecordBatch>> + 'a {
+    let mut stopped = false;
+    reader.map_while(move |batch| {
+        if stopped {
+            return None;
+        }
+        stopped = stop();
+        Some(if stopped {
+            Err(Error::Stopped)
+        } else {
+            batch.map_err(|e| input_error(label, e))
+        })
+    })
+}
+
+/// Finishes `sink` (its output appears complete) unless `stop` says the job
+/// was stopped, in which case nothing appears.
+fn finish_unless_stopped(sink: Sink, stop: &dyn Fn() -> bool) -> Result<()> {
+    if stop() {
+        return Err(Error::Stopped);
+    }
+    sink.finish()
+}
+
 /// Where a job reads its rows.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -775,10 +805,7 @@ pub fn embed_until(
         progress(rows, total);
     }
     let reports = stream.reports().to_vec();
-    if stop() {
-        return Err(Error::Stopped);
-    }
-    sink.finish()?;
+    finish_unless_stopped(sink, stop)?;
     Ok(EmbedSummary {
         rows,
         density,
@@ -852,11 +879,8 @@ fn embed_pseudo_column(
     let total = source.rows;
     let mut sink = Sink::create(&job.sink, &out_schema, &write, &columns.key, &opened)?;
     let mut report = crate::ColumnReport::default();
-    for batch in source.reader {
-        if stop() {
-            return Err(Error::Stopped);
-        }
-        let batch = batch.map_err(|e| input_error(&label, e))?;
+    for batch in batches(source.reader, &label, stop) {
+        let batch = batch?;
         let column = wm
             .pseudo_column(&batch, &plan, payload, format)
             .map_err(columns_error(&label))?;
@@ -870,10 +894,7 @@ fn embed_pseudo_column(
         sink.write(&out)?;
         progress(report.rows, total);
     }
-    if stop() {
-        return Err(Error::Stopped);
-    }
-    sink.finish()?;
+    finish_unless_stopped(sink, stop)?;
     Ok(EmbedSummary {
         rows: report.rows,
         columns: vec![(name.to_owned(), report)],
@@ -921,11 +942,8 @@ fn embed_pseudo_rows(
     let mut rows = crate::arrow::PseudoRows::new(&plan, spacing).map_err(columns_error(&label))?;
     let total = first.rows;
     let mut seen = 0;
-    for batch in first.reader {
-        if stop() {
-            return Err(Error::Stopped);
-        }
-        let batch = batch.map_err(|e| input_error(&label, e))?;
+    for batch in batches(first.reader, &label, stop) {
+        let batch = batch?;
         rows.observe(&batch, &plan).map_err(columns_error(&label))?;
         seen += batch.num_rows();
     }
@@ -940,11 +958,8 @@ fn embed_pseudo_rows(
     let write = write_options(job, &source);
     let mut sink = Sink::create(&job.sink, plan.schema(), &write, &columns.key, &opened)?;
     let mut done = 0;
-    for batch in source.reader {
-        if stop() {
-            return Err(Error::Stopped);
-        }
-        let batch = batch.map_err(|e| input_error(&label, e))?;
+    for batch in batches(source.reader, &label, stop) {
+        let batch = batch?;
         let out = wm
             .add_pseudo_rows(&batch, &plan, payload, &mut rows)
             .map_err(columns_error(&label))?;
@@ -958,10 +973,7 @@ fn embed_pseudo_rows(
             label.display()
         )));
     }
-    if stop() {
-        return Err(Error::Stopped);
-    }
-    sink.finish()?;
+    finish_unless_stopped(sink, stop)?;
     let report = rows.report();
     Ok(EmbedSummary {
         rows: report.real_rows + report.added,

@@ -426,11 +426,7 @@ fn choose_vary(batch: &RecordBatch, plan: &BatchPlan) -> Result<Vec<usize>> {
 }
 
 fn is_key_type(dt: &DataType) -> bool {
-    dt.is_integer()
-        || matches!(
-            dt,
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        )
+    dt.is_integer() || is_text(dt)
 }
 
 fn key_hash(encoded: &[u8]) -> u64 {
@@ -832,7 +828,7 @@ pub(super) fn int_at(array: &dyn Array, row: usize) -> Option<i128> {
 /// plain integer (a CSV read as text).
 fn key_int_at(array: &dyn Array, row: usize) -> Option<i128> {
     int_at(array, row).or_else(|| {
-        let t = text_at(array, row).filter(|_| !array.is_null(row))?;
+        let t = text_at(array, row)?;
         let digits = t.strip_prefix('-').unwrap_or(t);
         let plain = !digits.is_empty()
             && digits.bytes().all(|b| b.is_ascii_digit())
@@ -876,7 +872,7 @@ fn is_unique(array: &dyn Array) -> bool {
             array.data_type(),
             DataType::Float32 | DataType::Float64 | DataType::Decimal128(..)
         )
-        || text_at(array, 0).is_some();
+        || is_text(array.data_type());
     if !mutable {
         return false;
     }
@@ -899,21 +895,26 @@ fn is_unique(array: &dyn Array) -> bool {
     values >= 20 && seen.len() * 10 >= values * 9
 }
 
-/// The text of a text array at `row` (`None` for another type or a null;
-/// `Some` of the first value for `row` 0 of a text array even when null,
-/// so that the type can be asked).
+/// Whether `dt` is one of Arrow's text types.
+fn is_text(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+/// The text of a text array at `row` (`None` for another type, a null or a
+/// row past the end).
 pub(super) fn text_at(array: &dyn Array, row: usize) -> Option<&str> {
-    if row >= array.len() {
+    if row >= array.len() || array.is_null(row) {
         return None;
     }
-    let null = array.is_null(row);
-    let t = match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().value(row),
-        DataType::LargeUtf8 => array.as_string::<i64>().value(row),
-        DataType::Utf8View => array.as_string_view().value(row),
-        _ => return None,
-    };
-    Some(if null { "" } else { t })
+    match array.data_type() {
+        DataType::Utf8 => Some(array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Some(array.as_string::<i64>().value(row)),
+        DataType::Utf8View => Some(array.as_string_view().value(row)),
+        _ => None,
+    }
 }
 
 /// What a near copy of a column's values needs to know of them (in one
@@ -1037,9 +1038,7 @@ fn near_copy(array: &dyn Array, row: usize, shape: &Shape, rng: &mut Rng) -> Arr
                 Some(format!("{w:.decimals$}"))
             } else if text.split_whitespace().nth(1).is_some() {
                 let other = rng.below(array.len() as u64) as usize;
-                text_at(array, other)
-                    .filter(|_| !array.is_null(other))
-                    .map(|other| spliced(text, other, rng))
+                text_at(array, other).map(|other| spliced(text, other, rng))
             } else {
                 mutate_text(text, 1 + usize::from(text.len() >= 12), rng)
             };
