@@ -111,23 +111,19 @@ fn input_error(path: &Path, source: arrow_schema::ArrowError) -> Error {
 }
 
 /// The batches of `reader`, each read error naming `label`, and
-/// [`Error::Stopped`] in place of the next batch once `stop` says so.
+/// [`Error::Stopped`] in place of a batch once `stop` says so (callers stop
+/// at the first error).
 fn batches<'a>(
     reader: Box<dyn RecordBatchReader + Send>,
     label: &'a Path,
     stop: &'a dyn Fn() -> bool,
 ) -> impl Iterator<Item = Result<RecordBatch>> + 'a {
-    let mut stopped = false;
-    reader.map_while(move |batch| {
-        if stopped {
-            return None;
-        }
-        stopped = stop();
-        Some(if stopped {
+    reader.map(move |batch| {
+        if stop() {
             Err(Error::Stopped)
         } else {
             batch.map_err(|e| input_error(label, e))
-        })
+        }
     })
 }
 

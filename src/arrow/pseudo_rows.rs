@@ -76,7 +76,12 @@ thread_local!(static ENCODERS: std::cell::RefCell<Encoders> = std::cell::RefCell
 
 /// The normalised encoding of `array[row]` in `enc` (cleared first), as a
 /// virtual key's part; false for a null or a value of no encodable type.
-fn encode_cell(array: &dyn Array, row: usize, enc: &mut KeyEncoder, text: &mut String) -> bool {
+pub(super) fn encode_cell(
+    array: &dyn Array,
+    row: usize,
+    enc: &mut KeyEncoder,
+    text: &mut String,
+) -> bool {
     enc.clear();
     push_virtual_key_part(array, row, enc, text)
 }
@@ -895,12 +900,9 @@ fn is_unique(array: &dyn Array) -> bool {
     values >= 20 && seen.len() * 10 >= values * 9
 }
 
-/// Whether `dt` is one of Arrow's text types.
+/// Whether `dt` is one of Arrow's text types (as the profile sees them).
 fn is_text(dt: &DataType) -> bool {
-    matches!(
-        dt,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    )
+    super::profile::logical(dt) == Some(crate::Logical::Text)
 }
 
 /// The text of a text array at `row` (`None` for another type, a null or a

@@ -189,8 +189,7 @@ fn token(array: &dyn Array, row: usize, edges: Option<&[f64]>) -> Option<u64> {
     thread_local!(static BUFFERS: std::cell::RefCell<(KeyEncoder, String)> =
         std::cell::RefCell::new((KeyEncoder::new(), String::new())));
     BUFFERS.with_borrow_mut(|(enc, text)| {
-        enc.clear();
-        if !super::plan::push_virtual_key_part(array, row, enc, text) {
+        if !super::pseudo_rows::encode_cell(array, row, enc, text) {
             return None;
         }
         let mut h = DefaultHasher::new();
