@@ -2,7 +2,7 @@
 
 use dbwatermark::eval::attack;
 use dbwatermark::eval::sample::{self, Rng};
-use dbwatermark::{Table, Tally, Watermarker};
+use dbwatermark::{Positions, Table, Tally, Watermarker};
 
 use crate::support::watermarker;
 
@@ -28,7 +28,7 @@ fn named(wm: &Watermarker, leak: &Table, contents: &[String]) -> Vec<String> {
 }
 
 #[test]
-fn the_right_copy_is_named_from_a_few_hundred_rows_of_one_in_a_hundred() {
+fn the_right_copy_is_named_from_two_hundred_rows_of_one_in_a_hundred() {
     let table = sample::customers(20_000, 1, 5);
     let contents = issued(100);
     for k in 0..4u64 {
@@ -36,8 +36,8 @@ fn the_right_copy_is_named_from_a_few_hundred_rows_of_one_in_a_hundred() {
         let leaker = (17 * k as usize + 3) % 100;
         let mut copy = table.clone();
         wm.embed_table(&mut copy, &contents[leaker]).unwrap();
-        // 600 rows of 20,000 (97% deleted): too few to decode the content.
-        let leak = attack::delete_rows(&copy, 0.97, k);
+        // 200 rows of 20,000 (99% deleted): too few to decode the content.
+        let leak = attack::delete_rows(&copy, 0.99, k);
         assert!(wm.extract_table(&leak).unwrap().is_empty(), "key {k}");
         let result = wm.identify(&tallies(&wm, &leak), &wm.candidates(&contents).unwrap());
         assert_eq!(result.identified.len(), 1, "key {k}: {result:?}");
@@ -127,8 +127,8 @@ fn when_nothing_passes_the_best_evidence_and_the_rows_needed_are_reported() {
     let wm = watermarker("few-rows");
     let mut copy = table.clone();
     wm.embed_table(&mut copy, &contents[42]).unwrap();
-    // 150 rows: about 19 marked rows, too few at p ≤ 1e-9.
-    let leak = attack::delete_rows(&copy, 1.0 - 150.0 / 20_000.0, 3);
+    // 50 rows: about 6 marked rows, too few at p ≤ 1e-9.
+    let leak = attack::delete_rows(&copy, 1.0 - 50.0 / 20_000.0, 3);
     let result = wm.identify(&tallies(&wm, &leak), &wm.candidates(&contents).unwrap());
     assert!(result.identified.is_empty(), "{result:?}");
     let best = result.best_other.expect("a best candidate");
@@ -151,4 +151,55 @@ fn a_bad_candidate_or_threshold_is_named() {
     assert!(c.clone().with_threshold(1.0).is_err());
     assert!(c.clone().with_threshold(f64::NAN).is_err());
     assert_eq!(c.with_threshold(1e-6).unwrap().threshold(), 1e-6);
+}
+
+#[test]
+fn a_copy_made_under_row_positions_is_still_decoded_and_named() {
+    // Copies made before cell positions carry one position per row.
+    let table = sample::customers(20_000, 1, 11);
+    let contents = issued(100);
+    let old = dbwatermark::Config::builder()
+        .positions(Positions::Row)
+        .build()
+        .unwrap();
+    let wm = watermarker("old-copy").with_config(old);
+    let mut copy = table.clone();
+    wm.embed_table(&mut copy, &contents[7]).unwrap();
+    // Read by today's default configuration, which writes cell positions.
+    let reader = watermarker("old-copy");
+    let found = reader.extract_table(&copy).unwrap();
+    assert_eq!(found[0].content, contents[7]);
+    assert_eq!(found[0].evidence.positions, Positions::Row);
+    let leak = attack::delete_rows(&copy, 0.97, 1);
+    let result = reader.identify(
+        &tallies(&reader, &leak),
+        &reader.candidates(&contents).unwrap(),
+    );
+    assert_eq!(named(&reader, &leak, &contents), vec![contents[7].clone()]);
+    assert_eq!(result.identified[0].positions, Positions::Row);
+}
+
+#[test]
+fn cell_positions_name_a_copy_from_fewer_rows_than_row_positions() {
+    // Four marked columns give a marked row four positions instead of one.
+    let table = sample::customers(20_000, 1, 12);
+    let contents = issued(100);
+    let (mut by_cell, mut by_row) = (0, 0);
+    for k in 0..4u64 {
+        for (positions, hits) in [
+            (Positions::Cell, &mut by_cell),
+            (Positions::Row, &mut by_row),
+        ] {
+            let config = dbwatermark::Config::builder()
+                .positions(positions)
+                .build()
+                .unwrap();
+            let wm = watermarker(&format!("fewer-{k}")).with_config(config);
+            let mut copy = table.clone();
+            wm.embed_table(&mut copy, &contents[k as usize]).unwrap();
+            let leak = attack::delete_rows(&copy, 1.0 - 200.0 / 20_000.0, k);
+            *hits += usize::from(named(&wm, &leak, &contents) == [contents[k as usize].clone()]);
+        }
+    }
+    assert_eq!((by_cell, by_row), (4, 0));
 }

@@ -5,8 +5,9 @@ use rayon::prelude::*;
 use crate::engine::Watermarker;
 use crate::engine::ecc;
 use crate::engine::error::{Error, Result};
-use crate::engine::extract::{LEVELS, Tally};
+use crate::engine::extract::{LAYERS, Layer, Tally};
 use crate::engine::payload::{BINS, Payload};
+use crate::engine::position::Positions;
 use crate::engine::select::Density;
 
 /// Default largest corrected p-value at which a candidate is named.
@@ -145,6 +146,8 @@ pub struct Score {
     pub log10_p_value: f64,
     /// The selection level of the test: rows at this density or sparser.
     pub density: Density,
+    /// The position scheme of the test.
+    pub positions: Positions,
     /// Votes (marks read) agreeing with the candidate at that level.
     pub marks_agree: u64,
     /// Votes read at that level.
@@ -220,7 +223,9 @@ struct Scorer<'a> {
     candidates: &'a Candidates,
     /// Distinct candidates still in play (index into `candidates`).
     remaining: Vec<usize>,
-    /// Per level, per bin: the vote margin not yet explained by a named copy.
+    /// Every layer (a level under a position scheme), as [`Layer::all`].
+    layers: Vec<Layer>,
+    /// Per layer, per bin: the vote margin not yet explained by a named copy.
     margins: Vec<Vec<i64>>,
     /// Per candidate, its frame model.
     frames: Vec<Vec<Option<bool>>>,
@@ -228,14 +233,15 @@ struct Scorer<'a> {
     shapes: Vec<Vec<u16>>,
     /// Per candidate, its shape.
     shape_of: Vec<usize>,
-    /// Per shape, per level: the margins folded onto its code positions.
+    /// Per shape, per layer: the margins folded onto its code positions.
     folded: Vec<Vec<Vec<i64>>>,
 }
 
-/// Agreement of one candidate at one level.
+/// Agreement of one candidate in one layer.
 #[derive(Debug, Clone, Copy)]
 struct Agreement {
-    level: usize,
+    /// Index into `Scorer::layers`.
+    layer: usize,
     agree: u64,
     total: u64,
 }
@@ -276,7 +282,8 @@ impl<'a> Scorer<'a> {
         Self {
             pooled,
             candidates,
-            margins: (0..LEVELS).map(|l| pooled.margins(l)).collect(),
+            margins: Layer::all().map(|l| pooled.margins(l)).collect(),
+            layers: Layer::all().collect(),
             frames: payloads.iter().map(Payload::frame_model).collect(),
             shapes,
             shape_of,
@@ -313,8 +320,8 @@ impl<'a> Scorer<'a> {
 
     fn run(mut self) -> Identification {
         let threshold = self.candidates.threshold;
-        // Tests per round-1 candidate and level.
-        let family = self.remaining.len().max(1) as f64 * LEVELS as f64;
+        // Tests per round-1 candidate and layer (a level under a scheme).
+        let family = self.remaining.len().max(1) as f64 * LAYERS as f64;
         let mut identified: Vec<Trial> = Vec::new();
         let mut first_round: Vec<Trial> = Vec::new();
         for round in 1..=MAX_ROUNDS {
@@ -359,13 +366,13 @@ impl<'a> Scorer<'a> {
         }
     }
 
-    /// Tests candidate `c` at its best level.
+    /// Tests candidate `c` in its best layer.
     fn test(&self, c: usize, multiplier: f64, round: u32) -> Trial {
         let code = self.candidates.payloads[c].code();
         let at = self.folded[self.shape_of[c]]
             .iter()
             .enumerate()
-            .map(|(level, folded)| {
+            .map(|(layer, folded)| {
                 let (mut agree, mut total) = (0, 0);
                 for (&m, &bit) in folded.iter().zip(code) {
                     if m != 0 {
@@ -374,7 +381,7 @@ impl<'a> Scorer<'a> {
                     }
                 }
                 Agreement {
-                    level,
+                    layer,
                     agree,
                     total,
                 }
@@ -383,7 +390,7 @@ impl<'a> Scorer<'a> {
                 log10_binomial_tail(a.agree, a.total)
                     .total_cmp(&log10_binomial_tail(b.agree, b.total))
             })
-            .expect("LEVELS > 0");
+            .expect("LAYERS > 0");
         let approx = log10_binomial_tail(at.agree, at.total) + multiplier.log10();
         let log10_p = if approx <= EXACT_BELOW.log10() {
             self.log10_exact(c, &at) + multiplier.log10()
@@ -401,7 +408,7 @@ impl<'a> Scorer<'a> {
 
     /// The exact chance of agreement `a` for candidate `c`'s frame model.
     fn log10_exact(&self, c: usize, a: &Agreement) -> f64 {
-        let observed: Vec<Option<bool>> = self.folded[self.shape_of[c]][a.level]
+        let observed: Vec<Option<bool>> = self.folded[self.shape_of[c]][a.layer]
             .iter()
             .map(|&m| (m != 0).then_some(m > 0))
             .collect();
@@ -412,7 +419,8 @@ impl<'a> Scorer<'a> {
     /// The report of a trial, with its vote counts.
     fn score(&self, t: &Trial) -> Score {
         let payload = &self.candidates.payloads[t.candidate];
-        let (marks_agree, marks_disagree) = self.pooled.agreement(payload, t.at.level);
+        let layer = self.layers[t.at.layer];
+        let (marks_agree, marks_disagree) = self.pooled.agreement(payload, layer);
         Score {
             candidate: t.candidate,
             content: payload.content().to_owned(),
@@ -420,14 +428,15 @@ impl<'a> Scorer<'a> {
             total: t.at.total,
             p_value: 10f64.powf(t.log10_p),
             log10_p_value: t.log10_p,
-            density: Density::from_level(t.at.level as u8).expect("level ≤ MAX_LEVEL"),
+            density: layer.density(),
+            positions: layer.positions,
             marks_agree,
             marks_total: marks_agree + marks_disagree,
             round: t.round,
         }
     }
 
-    /// Sets aside, at every level, the bins whose majority agrees with
+    /// Sets aside, in every layer, the bins whose majority agrees with
     /// candidate `c`.
     fn explain(&mut self, c: usize) {
         let payload = &self.candidates.payloads[c];
@@ -543,7 +552,7 @@ mod tests {
     #[test]
     fn rows_factor_grows_as_agreement_weakens() {
         let a = |agree, total| Agreement {
-            level: 0,
+            layer: 0,
             agree,
             total,
         };

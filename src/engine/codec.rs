@@ -50,6 +50,9 @@ pub(crate) struct MarkBit {
     pub step: u32,
     /// Direction preferred when two candidates are equally near.
     pub up: bool,
+    /// `Some(g)`: the count must keep its bits above the low `g`, its
+    /// group (see [`Positions::Cell`](crate::Positions::Cell)).
+    pub keep: Option<u32>,
 }
 
 /// Bit `step` of `count` in two's complement.
@@ -69,7 +72,12 @@ pub(crate) fn nearest(
     hi: i128,
     mut ok: impl FnMut(i128) -> bool,
 ) -> Option<i128> {
-    let mut fits = |w: i128| (lo..=hi).contains(&w) && bit_of(w, m.step) == m.bit && ok(w);
+    let mut fits = |w: i128| {
+        (lo..=hi).contains(&w)
+            && bit_of(w, m.step) == m.bit
+            && crate::engine::position::same_group(v, w, m.keep)
+            && ok(w)
+    };
     if fits(v) {
         return Some(v);
     }
@@ -209,19 +217,7 @@ pub(crate) fn mark_float<F: PrintedFloat>(
     m: MarkBit,
     limits: &crate::engine::column::Limits,
 ) -> Option<(F, i128, i32)> {
-    let (mut count, mut scale) = float_digits(v)?;
-    // In the column's working precision, where it is finer than the value's
-    // own printed digits (and the count stays exact).
-    if let Some(d) = limits
-        .float_decimals
-        .filter(|&d| d > scale && d <= MAX_FLOAT_SCALE)
-    {
-        count = count.checked_mul(10i128.checked_pow((d - scale) as u32)?)?;
-        if count.abs() > MAX_FLOAT_COUNT {
-            return None;
-        }
-        scale = d;
-    }
+    let (count, scale) = float_count(v, limits.float_decimals)?;
     let old = count;
     let mut result = None;
     nearest(count, m, -MAX_FLOAT_COUNT, MAX_FLOAT_COUNT, |w| {
@@ -243,13 +239,24 @@ pub(crate) fn mark_float<F: PrintedFloat>(
 /// with fewer decimals there ends in 0 and carries no mark, as embedding
 /// at that precision leaves it); zero carries none.
 pub(crate) fn read_float<F: PrintedFloat>(v: F, step: u32, at: Option<i32>) -> Option<bool> {
+    let (count, scale) = float_count(v, at)?;
+    read_decimal(count, scale, step)
+}
+
+/// A float's count and scale as marks see it: its printed digits, in
+/// decimal place `at` where that is finer (the column's working precision)
+/// and the count stays exact; `None` when it cannot carry a mark.
+#[inline]
+pub(crate) fn float_count<F: PrintedFloat>(v: F, at: Option<i32>) -> Option<(i128, i32)> {
     let (mut count, mut scale) = float_digits(v)?;
     if let Some(d) = at.filter(|&d| d > scale && d <= MAX_FLOAT_SCALE) {
         count = count.checked_mul(10i128.checked_pow((d - scale) as u32)?)?;
+        if count.abs() > MAX_FLOAT_COUNT {
+            return None;
+        }
         scale = d;
     }
-    (count != 0).then_some(())?;
-    read_decimal(count, scale, step)
+    Some((count, scale))
 }
 
 /// The value `count × 10^-scale` as the float nearest to it (dividing by an
@@ -371,7 +378,12 @@ mod tests {
     use super::*;
 
     fn mb(bit: bool, step: u32, up: bool) -> MarkBit {
-        MarkBit { bit, step, up }
+        MarkBit {
+            bit,
+            step,
+            up,
+            keep: None,
+        }
     }
 
     #[test]

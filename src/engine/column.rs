@@ -601,3 +601,59 @@ pub(crate) fn read_cell(cell: &Cell, step: u32) -> Option<bool> {
         Cell::Text(s) => codec::read_text(s),
     }
 }
+
+/// The groups of cells (see [`Positions::Cell`](crate::Positions::Cell)):
+/// what decides a marked cell's code position besides its row, read alike
+/// from the value before marking and from the marked copy, for a row marked
+/// at binary digit `step`; `None` for a cell that carries no mark under cell
+/// positions (unmarkable, or stuck at its group's edge).
+pub(crate) mod group {
+    use super::{Cell, Int, MS_PER_DAY};
+    use crate::engine::codec::{self, PrintedFloat};
+    use crate::engine::position::{number_group, text_group};
+
+    #[inline]
+    pub(crate) fn int<T: Int>(v: &T, step: u32) -> Option<u64> {
+        number_group((*v).into(), 0, step)
+    }
+
+    #[inline]
+    pub(crate) fn day(v: &i32, step: u32) -> Option<u64> {
+        number_group((*v).into(), 0, step)
+    }
+
+    #[inline]
+    pub(crate) fn decimal(v: &i128, scale: i8, step: u32) -> Option<u64> {
+        number_group(*v, scale.into(), step)
+    }
+
+    #[inline]
+    pub(crate) fn float<F: PrintedFloat>(v: &F, at: Option<i32>, step: u32) -> Option<u64> {
+        codec::float_count(*v, at).and_then(|(c, s)| number_group(c, s, step))
+    }
+
+    #[inline]
+    pub(crate) fn unit(v: &i64, per: i64, step: u32) -> Option<u64> {
+        number_group(v.div_euclid(per.max(1)).into(), 0, step)
+    }
+
+    #[inline]
+    pub(crate) fn date64(v: &i64, step: u32) -> Option<u64> {
+        unit(v, MS_PER_DAY, step)
+    }
+
+    #[inline]
+    pub(crate) fn text(v: &str, _step: u32) -> Option<u64> {
+        Some(text_group(v))
+    }
+
+    #[inline]
+    pub(crate) fn cell(c: &Cell, step: u32) -> Option<u64> {
+        match c {
+            Cell::Unmarkable => None,
+            Cell::Integer { value, .. } => number_group(*value, 0, step),
+            Cell::Decimal { count, scale, .. } => decimal(count, *scale, step),
+            Cell::Text(s) => text(s, step),
+        }
+    }
+}

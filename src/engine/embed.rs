@@ -4,9 +4,10 @@ use rayon::prelude::*;
 
 use crate::engine::Watermarker;
 use crate::engine::codec::MarkBit;
-use crate::engine::column::{self, ColumnMut, Limits, MS_PER_DAY, Outcome, Validity};
+use crate::engine::column::{self, ColumnMut, Limits, MS_PER_DAY, Outcome, Validity, group};
 use crate::engine::error::Result;
 use crate::engine::payload::Payload;
+use crate::engine::position::{GROUP_BITS, Positions};
 use crate::engine::select::{CHUNK_ROWS, Density, Selection, Slot};
 
 /// What embedding did to one column.
@@ -135,38 +136,54 @@ impl Watermarker {
             validity,
             payload,
             density,
+            positions: self.config.positions(),
         };
+        let at = limits.float_decimals;
         let report = match column {
-            ColumnMut::Int8(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
-            ColumnMut::Int16(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
-            ColumnMut::Int32(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
-            ColumnMut::Int64(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
-            ColumnMut::UInt8(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
-            ColumnMut::UInt16(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
-            ColumnMut::UInt32(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
-            ColumnMut::UInt64(v) => ctx.run(v, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::Int8(v) => ctx.run(v, group::int, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::Int16(v) => ctx.run(v, group::int, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::Int32(v) => ctx.run(v, group::int, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::Int64(v) => ctx.run(v, group::int, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::UInt8(v) => ctx.run(v, group::int, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::UInt16(v) => ctx.run(v, group::int, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::UInt32(v) => ctx.run(v, group::int, |v, m| column::mark_int(v, m, limits)),
+            ColumnMut::UInt64(v) => ctx.run(v, group::int, |v, m| column::mark_int(v, m, limits)),
             ColumnMut::Decimal {
                 counts,
                 scale,
                 precision,
             } => {
                 let max = column::decimal_max(precision);
-                ctx.run(counts, |v, m| {
-                    column::mark_decimal(v, scale, max, m, limits)
-                })
+                ctx.run(
+                    counts,
+                    |v, s| group::decimal(v, scale, s),
+                    |v, m| column::mark_decimal(v, scale, max, m, limits),
+                )
             }
-            ColumnMut::Float32(v) => ctx.run(v, |v, m| column::mark_float(v, m, limits)),
-            ColumnMut::Float64(v) => ctx.run(v, |v, m| column::mark_float(v, m, limits)),
-            ColumnMut::Text(v) => ctx.run(v, column::mark_text),
+            ColumnMut::Float32(v) => ctx.run(
+                v,
+                |v, s| group::float(v, at, s),
+                |v, m| column::mark_float(v, m, limits),
+            ),
+            ColumnMut::Float64(v) => ctx.run(
+                v,
+                |v, s| group::float(v, at, s),
+                |v, m| column::mark_float(v, m, limits),
+            ),
+            ColumnMut::Text(v) => ctx.run(v, |v, s| group::text(v, s), column::mark_text),
             ColumnMut::Timestamp {
                 values,
                 units_per_second,
-            } => ctx.run(values, |v, m| {
-                column::mark_unit(v, units_per_second, m, limits)
+            } => ctx.run(
+                values,
+                |v, s| group::unit(v, units_per_second, s),
+                |v, m| column::mark_unit(v, units_per_second, m, limits),
+            ),
+            ColumnMut::Date32(v) => ctx.run(v, group::day, |v, m| column::mark_day(v, m, limits)),
+            ColumnMut::Date64(v) => ctx.run(v, group::date64, |v, m| {
+                column::mark_unit(v, MS_PER_DAY, m, limits)
             }),
-            ColumnMut::Date32(v) => ctx.run(v, |v, m| column::mark_day(v, m, limits)),
-            ColumnMut::Date64(v) => ctx.run(v, |v, m| column::mark_unit(v, MS_PER_DAY, m, limits)),
-            ColumnMut::Cells(v) => ctx.run(v, |v, m| column::mark_cell(v, m, limits)),
+            ColumnMut::Cells(v) => ctx.run(v, group::cell, |v, m| column::mark_cell(v, m, limits)),
             ColumnMut::TextEdits { values, marks } => {
                 if values.len() != marks.len() {
                     return Err(crate::Error::RowCountMismatch {
@@ -175,9 +192,11 @@ impl Watermarker {
                         got: marks.len(),
                     });
                 }
-                ctx.run_indexed(marks, |row, slot, m| {
-                    column::mark_text_edit(values[row], slot, m)
-                })
+                ctx.run_indexed(
+                    marks,
+                    |row, _, s| group::text(values[row], s),
+                    |row, slot, m| column::mark_text_edit(values[row], slot, m),
+                )
             }
         };
         Ok(report)
@@ -190,24 +209,30 @@ struct Ctx<'a> {
     validity: Option<Validity<'a>>,
     payload: &'a Payload,
     density: Density,
+    positions: Positions,
 }
 
 impl Ctx<'_> {
     /// Runs `mark` over the selected, non-null cells of `values` in parallel
     /// chunks. Chunk reports are combined in row order, so the result does
     /// not depend on the number of threads.
+    ///
+    /// `group(value, step)` gives a cell's group, which places its mark
+    /// under [`Positions::Cell`] (`None`: the cell cannot carry one there).
     fn run<T: Send>(
         &self,
         values: &mut [T],
+        group: impl Fn(&T, u32) -> Option<u64> + Sync,
         mark: impl Fn(&mut T, MarkBit) -> Outcome + Sync,
     ) -> ColumnReport {
-        self.run_indexed(values, |_, v, m| mark(v, m))
+        self.run_indexed(values, |_, v, s| group(v, s), |_, v, m| mark(v, m))
     }
 
-    /// As [`Ctx::run`], with the row number passed to `mark`.
+    /// As [`Ctx::run`], with the row number passed to `group` and `mark`.
     fn run_indexed<T: Send>(
         &self,
         values: &mut [T],
+        group: impl Fn(usize, &T, u32) -> Option<u64> + Sync,
         mark: impl Fn(usize, &mut T, MarkBit) -> Outcome + Sync,
     ) -> ColumnReport {
         let reports: Vec<ColumnReport> = values
@@ -231,12 +256,27 @@ impl Ctx<'_> {
                         report.nulls += 1;
                         continue;
                     }
+                    let row = start + i;
+                    let (bin, mask, keep) = match self.positions {
+                        Positions::Row => (slot.bin(), slot.mask(), None),
+                        Positions::Cell => match group(row, v, slot.step()) {
+                            Some(g) => {
+                                let (bin, mask) = slot.at_cell(g);
+                                (bin, mask, Some(GROUP_BITS))
+                            }
+                            None => {
+                                report.add(Outcome::Unmarkable);
+                                continue;
+                            }
+                        },
+                    };
                     let m = MarkBit {
-                        bit: self.payload.bit(slot.bin()) ^ slot.mask(),
+                        bit: self.payload.bit(bin) ^ mask,
                         step: slot.step(),
                         up: slot.prefer_up(),
+                        keep,
                     };
-                    report.add(mark(start + i, v, m));
+                    report.add(mark(row, v, m));
                 }
                 report
             })

@@ -3,20 +3,53 @@
 use rayon::prelude::*;
 
 use crate::engine::Watermarker;
-use crate::engine::column::{self, Cell, ColumnRef, Limits, MS_PER_DAY, Validity};
+use crate::engine::codec;
+use crate::engine::column::{self, Cell, ColumnRef, Limits, MS_PER_DAY, Validity, group};
 use crate::engine::error::Result;
 use crate::engine::payload::{self, ATTEMPTS_PER_LEVEL, BINS, Payload};
+use crate::engine::position::Positions;
 use crate::engine::select::{Density, MAX_LEVEL, Selection, Slot};
 
 /// Number of selection levels.
 pub(crate) const LEVELS: usize = MAX_LEVEL as usize + 1;
 
+/// Number of tally layers: a level under a position scheme.
+pub(crate) const LAYERS: usize = LEVELS * Positions::ALL.len();
+
+/// One tally layer: the votes of rows at one selection level, placed by one
+/// position scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layer {
+    pub(crate) positions: Positions,
+    pub(crate) level: usize,
+}
+
+impl Layer {
+    /// Every layer, scheme by scheme, each from level 0 up.
+    pub(crate) fn all() -> impl Iterator<Item = Self> {
+        Positions::ALL
+            .into_iter()
+            .flat_map(|positions| (0..LEVELS).map(move |level| Self { positions, level }))
+    }
+
+    /// Its index among [`Layer::all`].
+    fn index(self) -> usize {
+        self.positions.layer() * LEVELS + self.level
+    }
+
+    /// The density whose marked rows it holds.
+    pub(crate) fn density(self) -> Density {
+        Density::from_level(self.level as u8).expect("level ≤ MAX_LEVEL")
+    }
+}
+
 /// Rows per rayon task when tallying (each task fills its own tally).
 const TALLY_CHUNK_ROWS: usize = 1 << 16;
 
 /// Majority-vote counts for one column (or a pool of columns): for every
-/// selection level and payload bin, how many cells read 0 and how many read 1
-/// once the row's mask is removed.
+/// position scheme ([`Positions`]), selection level and payload bin, how
+/// many cells read 0 and how many read 1 once the cell's mask is removed.
+/// Every cell votes under both schemes, so a copy made under either is read.
 ///
 /// Tallies are a sum: [`Tally::merge`] of the tallies of two parts of a table
 /// equals the tally of the whole, whatever the split (rows, batches, files,
@@ -31,7 +64,7 @@ const TALLY_CHUNK_ROWS: usize = 1 << 16;
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Tally {
-    /// `counts[level * BINS + bin] = [zeros, ones]`.
+    /// `counts[layer * BINS + bin] = [zeros, ones]`, layers as [`Layer::all`].
     counts: Vec<[u32; 2]>,
 }
 
@@ -53,17 +86,17 @@ impl Tally {
     /// An empty tally.
     pub fn new() -> Self {
         Self {
-            counts: vec![[0; 2]; LEVELS * BINS],
+            counts: vec![[0; 2]; LAYERS * BINS],
         }
     }
 
-    /// A tally of these counts (`[zeros, ones]` per cell, level-major).
+    /// A tally of these counts (`[zeros, ones]` per cell, layer-major).
     pub(crate) fn from_cells(counts: Vec<[u32; 2]>) -> Self {
-        debug_assert_eq!(counts.len(), LEVELS * BINS);
+        debug_assert_eq!(counts.len(), LAYERS * BINS);
         Self { counts }
     }
 
-    /// The counts, `[zeros, ones]` per cell, level-major.
+    /// The counts, `[zeros, ones]` per cell, layer-major.
     pub(crate) fn cells(&self) -> &[[u32; 2]] {
         &self.counts
     }
@@ -84,29 +117,67 @@ impl Tally {
             .sum()
     }
 
+    /// A vote read as `read` at the row's own position ([`Positions::Row`]).
     #[inline]
     pub(crate) fn vote(&mut self, slot: Slot, read: bool) {
-        let bit = read ^ slot.mask();
-        let c = &mut self.counts[usize::from(slot.level()) * BINS + slot.bin()][usize::from(bit)];
+        self.add(Positions::Row, slot.level(), slot.bin(), read ^ slot.mask());
+    }
+
+    /// A cell's votes under both schemes: at its row's position and, when
+    /// it has a group, at its own.
+    #[inline]
+    fn vote_both(&mut self, slot: Slot, read: bool, group: Option<u64>) {
+        self.vote(slot, read);
+        if let Some(g) = group {
+            let (bin, mask) = slot.at_cell(g);
+            self.add(Positions::Cell, slot.level(), bin, read ^ mask);
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, positions: Positions, level: u8, bin: usize, bit: bool) {
+        let layer = Layer {
+            positions,
+            level: usize::from(level),
+        };
+        let c = &mut self.counts[layer.index() * BINS + bin][usize::from(bit)];
         *c = c.saturating_add(1);
     }
 
-    /// Per-bin vote margins (ones minus zeros) of the rows at `level` or above.
-    pub(crate) fn margins(&self, level: usize) -> Vec<i64> {
+    /// The counts of one layer's bins.
+    fn layer(&self, layer: Layer) -> &[[u32; 2]] {
+        let i = layer.index();
+        &self.counts[i * BINS..(i + 1) * BINS]
+    }
+
+    /// The layers of the rows at `layer`'s level or above, under its scheme.
+    fn at_or_above(&self, layer: Layer) -> impl Iterator<Item = &[[u32; 2]]> {
+        (layer.level..LEVELS).map(move |level| {
+            self.layer(Layer {
+                positions: layer.positions,
+                level,
+            })
+        })
+    }
+
+    /// Per-bin vote margins (ones minus zeros) of the rows at `layer`'s
+    /// level or above, under its scheme.
+    pub(crate) fn margins(&self, layer: Layer) -> Vec<i64> {
         let mut m = vec![0i64; BINS];
-        for l in level..LEVELS {
-            for (acc, c) in m.iter_mut().zip(&self.counts[l * BINS..(l + 1) * BINS]) {
+        for cells in self.at_or_above(layer) {
+            for (acc, c) in m.iter_mut().zip(cells) {
                 *acc += i64::from(c[1]) - i64::from(c[0]);
             }
         }
         m
     }
 
-    /// Votes agreeing and disagreeing with `payload` from rows at `level` or above.
-    pub(crate) fn agreement(&self, payload: &Payload, level: usize) -> (u64, u64) {
+    /// Votes agreeing and disagreeing with `payload` from rows at `layer`'s
+    /// level or above, under its scheme.
+    pub(crate) fn agreement(&self, payload: &Payload, layer: Layer) -> (u64, u64) {
         let (mut agree, mut disagree) = (0u64, 0u64);
-        for l in level..LEVELS {
-            for (bin, c) in self.counts[l * BINS..(l + 1) * BINS].iter().enumerate() {
+        for cells in self.at_or_above(layer) {
+            for (bin, c) in cells.iter().enumerate() {
                 let bit = usize::from(payload.bit(bin));
                 agree += u64::from(c[bit]);
                 disagree += u64::from(c[1 - bit]);
@@ -126,6 +197,8 @@ pub struct Evidence {
     pub disagree: u64,
     /// The marking density at which the evidence is strongest.
     pub density: Density,
+    /// The position scheme under which it is strongest.
+    pub positions: Positions,
     /// Upper bound on the probability that an extraction reports a watermark
     /// on data that does not carry it: decoding attempts × 2⁻⁶⁴ (see
     /// [`Payload`](crate::Payload)).
@@ -212,11 +285,13 @@ impl Watermarker {
         let edge = |v: f64| v == limits.min || v == limits.max;
         Self::check_rows(selection, column.len(), validity)?;
         let slots = selection.slots();
+        // A cell's bit, when it reads one, and its group, when it has one.
+        let with = |bit: Option<bool>, g: Option<u64>| bit.map(|b| (b, g));
         macro_rules! ints {
             ($v:expr) => {
-                count(slots, validity, $v, |&x, s| {
-                    (!edge(i128::from(x) as f64))
-                        .then(|| column::read_int(x, s))
+                count(slots, validity, $v, |x, s| {
+                    (!edge(i128::from(*x) as f64))
+                        .then(|| with(column::read_int(*x, s), group::int(x, s)))
                         .flatten()
                 })
             };
@@ -230,49 +305,59 @@ impl Watermarker {
             ColumnRef::UInt16(v) => ints!(v),
             ColumnRef::UInt32(v) => ints!(v),
             ColumnRef::UInt64(v) => ints!(v),
-            ColumnRef::Decimal { counts, scale } => count(slots, validity, counts, |&x, s| {
-                let v = crate::engine::codec::decimal_value(x, scale.into());
+            ColumnRef::Decimal { counts, scale } => count(slots, validity, counts, |x, s| {
+                let v = crate::engine::codec::decimal_value(*x, scale.into());
                 (!edge(v))
-                    .then(|| column::read_decimal(x, scale, s))
+                    .then(|| {
+                        with(
+                            column::read_decimal(*x, scale, s),
+                            group::decimal(x, scale, s),
+                        )
+                    })
                     .flatten()
             }),
-            ColumnRef::Float32(v) => count(slots, validity, v, |&x, s| {
-                (!edge(x.into()))
-                    .then(|| crate::engine::codec::read_float(x, s, at))
+            ColumnRef::Float32(v) => count(slots, validity, v, |x, s| {
+                (!edge((*x).into()))
+                    .then(|| with(codec::read_float(*x, s, at), group::float(x, at, s)))
                     .flatten()
             }),
-            ColumnRef::Float64(v) => count(slots, validity, v, |&x, s| {
-                (!edge(x))
-                    .then(|| crate::engine::codec::read_float(x, s, at))
+            ColumnRef::Float64(v) => count(slots, validity, v, |x, s| {
+                (!edge(*x))
+                    .then(|| with(codec::read_float(*x, s, at), group::float(x, at, s)))
                     .flatten()
             }),
-            ColumnRef::Text(v) => count(slots, validity, v, |x, _| {
-                crate::engine::codec::read_text(x)
+            ColumnRef::Text(v) => count(slots, validity, v, |x, s| {
+                with(codec::read_text(x), group::text(x, s))
             }),
             ColumnRef::Timestamp {
                 values,
                 units_per_second,
-            } => count(slots, validity, values, |&x, s| {
-                column::read_unit(x, units_per_second, s)
+            } => count(slots, validity, values, |x, s| {
+                with(
+                    column::read_unit(*x, units_per_second, s),
+                    group::unit(x, units_per_second, s),
+                )
             }),
-            ColumnRef::Date32(v) => count(slots, validity, v, |&x, s| column::read_day(x, s)),
-            ColumnRef::Date64(v) => count(slots, validity, v, |&x, s| {
-                column::read_unit(x, MS_PER_DAY, s)
+            ColumnRef::Date32(v) => count(slots, validity, v, |x, s| {
+                with(column::read_day(*x, s), group::day(x, s))
+            }),
+            ColumnRef::Date64(v) => count(slots, validity, v, |x, s| {
+                with(column::read_unit(*x, MS_PER_DAY, s), group::date64(x, s))
             }),
             ColumnRef::Cells(v) => count(slots, validity, v, |x, s| {
                 let value = match x {
                     Cell::Integer { value, .. } => Some(*value as f64),
                     Cell::Decimal { count, scale, .. } => {
-                        Some(crate::engine::codec::decimal_value(*count, (*scale).into()))
+                        Some(codec::decimal_value(*count, (*scale).into()))
                     }
                     _ => None,
                 };
                 (!value.is_some_and(edge))
-                    .then(|| column::read_cell(x, s))
+                    .then(|| with(column::read_cell(x, s), group::cell(x, s)))
                     .flatten()
             }),
-            ColumnRef::Strs(v) => count(slots, validity, v, |x, _| {
-                crate::engine::codec::read_text(x)
+            ColumnRef::Strs(v) => count(slots, validity, v, |x, s| {
+                with(codec::read_text(x), group::text(x, s))
             }),
         };
         tally.merge(&part);
@@ -290,7 +375,7 @@ impl Watermarker {
     pub fn decode(&self, tallies: &[Tally]) -> Vec<Found> {
         let mut attempts = 0u64;
         let mut decode_one = |t: &Tally| {
-            attempts += ATTEMPTS_PER_LEVEL * LEVELS as u64;
+            attempts += ATTEMPTS_PER_LEVEL * LAYERS as u64;
             self.decode_tally(t)
         };
         let pooled = (tallies.len() > 1).then(|| {
@@ -300,7 +385,7 @@ impl Watermarker {
             }
             decode_one(&pooled)
         });
-        attempts += ATTEMPTS_PER_LEVEL * LEVELS as u64 * tallies.len() as u64;
+        attempts += ATTEMPTS_PER_LEVEL * LAYERS as u64 * tallies.len() as u64;
         let alone: Vec<Option<String>> = tallies.par_iter().map(|t| self.decode_tally(t)).collect();
         let mut contents: Vec<String> = Vec::new();
         for c in pooled.into_iter().chain(alone.iter().cloned()).flatten() {
@@ -363,17 +448,17 @@ impl Watermarker {
     }
 
     fn decode_tally(&self, tally: &Tally) -> Option<String> {
-        // Levels are independent attempts; the first success in level order
+        // Layers are independent attempts; the first success in layer order
         // wins, whatever the number of threads. A cheap pass over every
-        // level first (clear votes decode without list decoding anywhere),
+        // layer first (clear votes decode without list decoding anywhere),
         // then list decoding of the lengths that pass found worth it.
-        let margins: Vec<Vec<i64>> = (0..LEVELS).map(|level| tally.margins(level)).collect();
+        let margins: Vec<Vec<i64>> = Layer::all().map(|layer| tally.margins(layer)).collect();
         let worthy: Vec<std::sync::Mutex<Vec<usize>>> =
-            (0..LEVELS).map(|_| Default::default()).collect();
-        let found = (0..LEVELS).into_par_iter().find_map_first(|level| {
+            (0..LAYERS).map(|_| Default::default()).collect();
+        let found = (0..LAYERS).into_par_iter().find_map_first(|layer| {
             let mut w = Vec::new();
-            let found = payload::decode(&self.key, &margins[level], payload::Pass::Viterbi, &mut w);
-            *worthy[level].lock().unwrap_or_else(|p| p.into_inner()) = w;
+            let found = payload::decode(&self.key, &margins[layer], payload::Pass::Viterbi, &mut w);
+            *worthy[layer].lock().unwrap_or_else(|p| p.into_inner()) = w;
             found
         });
         if found.is_some() {
@@ -385,26 +470,27 @@ impl Watermarker {
             .map(|w| w.into_inner().unwrap_or_else(|p| p.into_inner()))
             .enumerate()
             .filter(|(_, w)| !w.is_empty())
-            .find_map_first(|(level, mut w)| {
-                payload::decode(&self.key, &margins[level], payload::Pass::List, &mut w)
+            .find_map_first(|(layer, mut w)| {
+                payload::decode(&self.key, &margins[layer], payload::Pass::List, &mut w)
             })
     }
 }
 
-/// The evidence for `payload` in `tally` at the level where it is strongest.
+/// The evidence for `payload` in `tally` at the layer where it is strongest.
 fn best_evidence(tally: &Tally, payload: &Payload, fp: f64) -> Evidence {
-    (0..LEVELS)
-        .map(|level| {
-            let (agree, disagree) = tally.agreement(payload, level);
+    Layer::all()
+        .map(|layer| {
+            let (agree, disagree) = tally.agreement(payload, layer);
             Evidence {
                 agree,
                 disagree,
-                density: Density::from_level(level as u8).expect("level ≤ MAX_LEVEL"),
+                density: layer.density(),
+                positions: layer.positions,
                 false_positive_probability: fp,
             }
         })
         .max_by(|a, b| a.z_score().total_cmp(&b.z_score()))
-        .expect("LEVELS > 0")
+        .expect("LAYERS > 0")
 }
 
 /// `P(X ≥ k)` for `X ~ Binomial(n, 1/2)`, bounded above by the Chernoff
@@ -421,11 +507,15 @@ pub(crate) fn binomial_upper_tail(k: u64, n: u64) -> f64 {
 }
 
 /// Tallies the cells of one column in parallel chunks of rows.
+///
+/// `read(value, step)` gives the cell's bit and its group (see
+/// [`Positions::Cell`]; `None`: it votes at its row's position only), or
+/// `None` when it carries no mark.
 fn count<V: Sync>(
     slots: &[Slot],
     validity: Option<Validity<'_>>,
     values: &[V],
-    read: impl Fn(&V, u32) -> Option<bool> + Sync,
+    read: impl Fn(&V, u32) -> Option<(bool, Option<u64>)> + Sync,
 ) -> Tally {
     values
         .par_chunks(TALLY_CHUNK_ROWS)
@@ -441,8 +531,8 @@ fn count<V: Sync>(
                 if !slot.has_key() || validity.is_some_and(|valid| !valid.is_valid(start + i)) {
                     continue;
                 }
-                if let Some(bit) = read(v, slot.step()) {
-                    tally.vote(slot, bit);
+                if let Some((bit, group)) = read(v, slot.step()) {
+                    tally.vote_both(slot, bit, group);
                 }
             }
             tally

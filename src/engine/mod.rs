@@ -6,6 +6,7 @@
 //! * `payload` and `ecc`: framing with a keyed 64-bit tag, the
 //!   error-correcting code, decoding without knowing the content's length,
 //!   and the false-positive bound.
+//! * `position`: which code position each marked cell carries.
 //! * `codec` and `column`: how a bit is written into an integer, decimal,
 //!   float, string, timestamp or date, and the typed column views.
 //! * `embed`, `extract`, `candidates`: embedding, mergeable vote tallies and
@@ -35,6 +36,7 @@ mod error;
 mod extract;
 pub(crate) mod key;
 pub(crate) mod payload;
+pub(crate) mod position;
 mod profile;
 // Used by the Arrow adapter, which adds and reads pseudo-columns.
 #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
@@ -58,6 +60,7 @@ pub use error::{Error, Result};
 pub use extract::{Evidence, Found, Tally};
 pub use key::{KeyEncoder, KeyPart, SCHEME_VERSION, WatermarkKey};
 pub use payload::{BINS, CLASS_LENGTHS, Payload};
+pub use position::Positions;
 pub use profile::{
     CATEGORY_MAX_DISTINCT, Carrier, ColumnPlan, ColumnProfile, DISTINCT_CAP, Kind, Logical,
     MAX_STEP_OF_SD,

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use crate::engine::error::{Error, Result};
 use crate::engine::key::{KeyEncoder, WatermarkKey};
 use crate::engine::payload::BINS;
+use crate::engine::position::{self, Positions};
 
 /// Highest selection level: densities go down to 1 row in `2^(MAX_LEVEL/2)` = 32.
 pub const MAX_LEVEL: u8 = 10;
@@ -196,6 +197,7 @@ pub struct Config {
     density: Option<Density>,
     trace_rows: Option<usize>,
     steps: u8,
+    positions: Positions,
 }
 
 impl Default for Config {
@@ -204,6 +206,7 @@ impl Default for Config {
             density: None,
             trace_rows: None,
             steps: Self::DEFAULT_STEPS,
+            positions: Positions::Cell,
         }
     }
 }
@@ -239,6 +242,12 @@ impl Config {
     /// for decimals and floats, one second for timestamps, one day for dates).
     pub fn steps(&self) -> u8 {
         self.steps
+    }
+
+    /// Which code positions a marked row's cells carry (extraction reads
+    /// both schemes, whatever this says).
+    pub fn positions(&self) -> Positions {
+        self.positions
     }
 }
 
@@ -279,6 +288,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// The position scheme new marks follow. Default: [`Positions::Cell`];
+    /// [`Positions::Row`] writes copies as releases before it did.
+    pub fn positions(mut self, positions: Positions) -> Self {
+        self.0.positions = positions;
+        self
+    }
+
     /// The checked configuration.
     ///
     /// # Errors
@@ -315,6 +331,8 @@ pub struct Slot {
     level: u8,
     step: u8,
     flags: u8,
+    /// The row's secret for the positions of its cells ([`Positions::Cell`]).
+    cell: u64,
 }
 
 impl Slot {
@@ -324,6 +342,7 @@ impl Slot {
         level: u8::MAX,
         step: 0,
         flags: 0,
+        cell: 0,
     };
 
     pub(crate) fn from_hash(h: &[u8; 32], steps: u8) -> Self {
@@ -334,6 +353,7 @@ impl Slot {
             bin: (word(8) % BINS as u32) as u16,
             step: (word(12) % u32::from(steps)) as u8,
             flags: h[16] & 0b11,
+            cell: u64::from_le_bytes(h[17..25].try_into().expect("8 bytes")),
         }
     }
 
@@ -349,6 +369,7 @@ impl Slot {
             level: MAX_LEVEL,
             step: 0,
             flags: u8::from(mask),
+            cell: 0,
         }
     }
 
@@ -381,6 +402,13 @@ impl Slot {
     pub(crate) fn prefer_up(self) -> bool {
         self.flags & 2 != 0
     }
+
+    /// The payload bin and mask of a cell of this row in group `group`
+    /// (see [`Positions::Cell`]).
+    #[inline]
+    pub(crate) fn at_cell(self, group: u64) -> (usize, bool) {
+        position::cell_position(self.cell, group, BINS)
+    }
 }
 
 /// The slots of a batch of rows, computed once and shared by every column.
@@ -402,6 +430,7 @@ impl Slot {
 /// | 8..12  | payload bin, `u32 mod` [`BINS`] |
 /// | 12..16 | low step, `u32 mod steps` |
 /// | 16     | bit 0: mask bit; bit 1: preferred direction of a change on ties |
+/// | 17..25 | the row's cell secret: with a cell's group, its bin and mask under [`Positions::Cell`] |
 ///
 /// A row carries marks when its level is at least the density's level, so a
 /// density of `2^(-k/2)` marks the rows with `s < 2^(64 - k/2)`.

@@ -4,15 +4,17 @@
 //! merged and decoded in one place.
 
 use crate::engine::Watermarker;
-use crate::engine::extract::{LEVELS, Tally};
+use crate::engine::extract::{LAYERS, LEVELS, Tally};
 use crate::engine::key::SCHEME_VERSION;
 use crate::engine::payload::BINS;
+use crate::engine::position::Positions;
 use crate::engine::pseudo_rows::PSEUDO_ROWS;
 use crate::{Candidates, Found, Identification};
 
 const MAGIC: &[u8; 4] = b"DBWT";
 /// Version of the binary form written by [`TableTally::to_bytes`].
-pub const TALLY_FORMAT_VERSION: u8 = 1;
+/// Version 1 (one position scheme, [`Positions::Row`]) is still read.
+pub const TALLY_FORMAT_VERSION: u8 = 2;
 /// Most columns a tally may hold.
 pub const MAX_TALLY_COLUMNS: usize = 4096;
 /// Longest column name in a tally, in bytes.
@@ -103,20 +105,22 @@ impl TallyError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// # The binary form, version 1
+/// # The binary form, version 2
 ///
 /// Every integer is an unsigned LEB128 varint unless given a width.
 ///
 /// ```text
 /// "DBWT"              magic, 4 bytes
-/// 1                   format version, 1 byte
-/// scheme              the embedding scheme's version (SCHEME_VERSION)
+/// 2                   format version, 1 byte
+/// scheme              the key schedule's version (SCHEME_VERSION)
 /// fingerprint         the key's public fingerprint, 8 bytes
 /// rows                rows read
 /// levels, bins        the tally's shape (must be this build's)
+/// positions           number of position schemes tallied: 2
 /// columns             number of columns, then per column:
 ///   name              length, then UTF-8 bytes
-///   per level (LEVELS of them), a mode byte and its cells:
+///   per position scheme (Row, then Cell: see Positions), per level
+///   (LEVELS of them), a mode byte and its cells:
 ///     0               no votes at this level
 ///     1               votes, Rice-coded: the number of votes n, the Rice
 ///                     parameter k (1 byte, 0..=20), then the votes' positions
@@ -128,7 +132,11 @@ impl TallyError {
 ///     2               dense: per bin, the counts of 0 and 1 votes
 /// ```
 ///
-/// A partition's votes take about half a byte per row and marked column
+/// Version 1, written by releases before [`Positions::Cell`], is the same
+/// without the `positions` field and with the levels of [`Positions::Row`]
+/// only; it is read as a tally whose cell positions hold no votes.
+///
+/// A partition's votes take about a byte per row and marked column
 /// (a 10,000-row partition, about 5 KB a column); a merged tally of a large
 /// table at most two varints per cell. It never holds a value of the table.
 #[derive(Clone, PartialEq, Eq)]
@@ -300,6 +308,7 @@ impl TableTally {
         put(&mut out, self.rows);
         put(&mut out, LEVELS as u64);
         put(&mut out, BINS as u64);
+        put(&mut out, Positions::ALL.len() as u64);
         put(&mut out, self.columns.len() as u64);
         for (name, tally) in &self.columns {
             put(&mut out, name.len() as u64);
@@ -326,11 +335,11 @@ impl TableTally {
             return Err(r.fail(0, "it does not start with `DBWT`"));
         }
         let version = r.take(1)?[0];
-        if version != TALLY_FORMAT_VERSION {
+        if !(1..=TALLY_FORMAT_VERSION).contains(&version) {
             return Err(r.fail(
                 4,
                 format!(
-                    "format version {version}; this build reads version {TALLY_FORMAT_VERSION}"
+                    "format version {version}; this build reads versions 1 to {TALLY_FORMAT_VERSION}"
                 ),
             ));
         }
@@ -352,6 +361,23 @@ impl TableTally {
                 ),
             ));
         }
+        // Version 1 tallied the row positions only.
+        let layers = if version == 1 {
+            LEVELS
+        } else {
+            let at = r.at;
+            let schemes = r.varint()?;
+            if schemes != Positions::ALL.len() as u64 {
+                return Err(r.fail(
+                    at,
+                    format!(
+                        "{schemes} position schemes; this build tallies {}",
+                        Positions::ALL.len()
+                    ),
+                ));
+            }
+            LAYERS
+        };
         let count = r.varint()?;
         if count > MAX_TALLY_COLUMNS as u64 {
             return Err(r.fail(
@@ -375,10 +401,12 @@ impl TableTally {
             if columns.iter().any(|(n, _)| *n == name) {
                 return Err(r.fail(start, format!("column `{name}` appears twice")));
             }
-            let mut cells = vec![[0u32; 2]; LEVELS * BINS];
-            for (level, bins) in cells.chunks_mut(BINS).enumerate() {
-                r.level(bins)
-                    .map_err(|e| e.in_place(&format!("column `{name}`, level {level}")))?;
+            let mut cells = vec![[0u32; 2]; LAYERS * BINS];
+            for (layer, bins) in cells.chunks_mut(BINS).take(layers).enumerate() {
+                let (scheme, level) = (layer / LEVELS + 1, layer % LEVELS);
+                r.level(bins).map_err(|e| {
+                    e.in_place(&format!("column `{name}`, scheme {scheme}, level {level}"))
+                })?;
             }
             columns.push((name, Tally::from_cells(cells)));
         }
@@ -637,15 +665,23 @@ mod tests {
         Watermarker::new(WatermarkKey::new(secret).unwrap(), Config::default())
     }
 
+    /// `votes` random cells, each one or two votes under each position
+    /// scheme, as a column's cells vote: at the row's position and at the
+    /// cell's own, in the same level.
     fn tally(seed: u64, votes: usize) -> Tally {
-        let mut cells = vec![[0u32; 2]; LEVELS * BINS];
+        let mut cells = vec![[0u32; 2]; LAYERS * BINS];
         let mut x = seed | 1;
+        let half = (LEVELS * BINS) as u64;
         for _ in 0..votes {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let cell = (x % cells.len() as u64) as usize;
-            cells[cell][(x >> 40) as usize & 1] += 1 + (x >> 50) as u32 % 2;
+            let (bit, n) = ((x >> 40) as usize & 1, 1 + (x >> 50) as u32 % 2);
+            // At the row's position, and at the cell's own in the same level.
+            let row = x % half;
+            let cell = half + row / BINS as u64 * BINS as u64 + (x >> 20) % BINS as u64;
+            cells[row as usize][bit] += n;
+            cells[cell as usize][bit ^ (x >> 60) as usize & 1] += n;
         }
         Tally::from_cells(cells)
     }
@@ -656,8 +692,8 @@ mod tests {
         let mut t = TableTally::new(&w);
         t.add("a", tally(1, 20_000));
         t.add("é", tally(2, 10));
-        let mut big = vec![[0u32; 2]; LEVELS * BINS];
-        big[LEVELS * BINS - 1] = [u32::MAX, 3];
+        let mut big = vec![[0u32; 2]; LAYERS * BINS];
+        big[LAYERS * BINS - 1] = [u32::MAX, 3];
         big[0] = [5, 0];
         t.add("big", Tally::from_cells(big));
         t.add_rows(u64::MAX);
@@ -671,10 +707,37 @@ mod tests {
         let w = wm("k");
         let mut t = TableTally::new(&w);
         t.add("a", tally(7, 10_000));
-        // 10,000 draws of one or two votes: about 15,000 votes.
+        // 10,000 cells of one or two votes under each scheme: about 30,000.
         let votes = t.votes();
         let n = t.to_bytes().len() as u64;
         assert!(n * 5 < votes * 3, "{n} bytes for {votes} votes");
+    }
+
+    #[test]
+    fn version_1_bytes_read_as_row_position_votes() {
+        let w = wm("k");
+        let mut cells = vec![[0u32; 2]; LAYERS * BINS];
+        cells[3] = [2, 1];
+        cells[(LEVELS - 1) * BINS + 7] = [0, 4];
+        let mut t = TableTally::new(&w);
+        t.add("a", Tally::from_cells(cells));
+        t.add_rows(9);
+        // Version 1 is version 2 without the positions count and without
+        // the cell-position levels (all empty here, one byte each).
+        let v2 = t.to_bytes();
+        let header = 4 + 1 + 1 + 8 + 1 + 1 + 2;
+        assert_eq!(v2[header], 2, "the positions count");
+        let mut v1 = v2[..header].to_vec();
+        v1[4] = 1;
+        v1.extend_from_slice(&v2[header + 1..v2.len() - LEVELS]);
+        assert!(v2[v2.len() - LEVELS..].iter().all(|&b| b == EMPTY));
+        assert_eq!(TableTally::from_bytes(&v1).unwrap(), t);
+        v1[4] = 3;
+        let err = TableTally::from_bytes(&v1).unwrap_err().to_string();
+        assert!(
+            err.contains("format version 3; this build reads versions 1 to 2"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -718,9 +781,9 @@ mod tests {
         let mut longer = good.clone();
         longer.push(0);
         assert!(err(&longer).contains("1 bytes after"));
-        let mut v2 = good.clone();
-        v2[4] = 2;
-        assert!(err(&v2).contains("format version 2"));
+        let mut v3 = good.clone();
+        v3[4] = 3;
+        assert!(err(&v3).contains("format version 3"));
         let mut scheme = good.clone();
         scheme[5] = 9;
         assert!(matches!(
