@@ -599,7 +599,7 @@ pub fn plan_source(
         plan, mut input, ..
     } = open_planned(source, read, columns)?;
     let rows = input.rows;
-    let density = wm.density_for(rows, &payload);
+    let density = wm.density_for_columns(rows, &payload, plan.marked_names().len());
     let mut sample = vec![ColumnReport::default(); plan.marked_names().len()];
     let mut sample_rows = 0;
     let mut head = Vec::new();
@@ -780,7 +780,7 @@ pub fn embed_until(
         opened,
         columns,
     } = open_planned(&job.source, read, job.columns)?;
-    let density = wm.density_for(source.rows, &payload);
+    let density = wm.density_for_columns(source.rows, &payload, plan.marked_names().len());
     let write = write_options(job, &source);
     let total = source.rows;
     let mut sink = Sink::create(&job.sink, plan.schema(), &write, &columns.key, &opened)?;

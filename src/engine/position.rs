@@ -47,6 +47,29 @@ impl Positions {
         self as u32 + 1
     }
 
+    /// The code positions a marked row with `marked_columns` marked columns
+    /// is counted as giving when a density is chosen
+    /// ([`Density::auto_with`](crate::Density::auto_with),
+    /// [`Density::to_trace_with`](crate::Density::to_trace_with)): one under
+    /// [`Positions::Row`]; under [`Positions::Cell`], half the marked
+    /// columns (at least one). Cells of a row share a position when they
+    /// share a group (small counts, equal values) and nulls carry none: on
+    /// real tables a 300-row leak at one row in eight gave 2.9 positions per
+    /// marked row with 4 marked columns (flights) and 4.9 with 7 (diamonds).
+    ///
+    /// ```
+    /// use dbwatermark::Positions;
+    /// assert_eq!(Positions::Cell.per_row(4), 2.0);
+    /// assert_eq!(Positions::Cell.per_row(1), 1.0);
+    /// assert_eq!(Positions::Row.per_row(7), 1.0);
+    /// ```
+    pub fn per_row(self, marked_columns: usize) -> f64 {
+        match self {
+            Self::Row => 1.0,
+            Self::Cell => (marked_columns as f64 / 2.0).max(1.0),
+        }
+    }
+
     /// The index of the scheme's layer in a tally.
     pub(crate) fn layer(self) -> usize {
         self as usize

@@ -130,8 +130,27 @@ impl Density {
     /// # Ok::<(), dbwatermark::Error>(())
     /// ```
     pub fn auto(rows: usize, payload: &crate::Payload) -> Self {
-        let per_bit =
-            |level: u8| rows as f64 * Self { level }.fraction() / payload.code_len().max(1) as f64;
+        Self::auto_with(rows, payload, 1.0)
+    }
+
+    /// [`Density::auto`] for marked rows that each give `per_row` code
+    /// positions ([`Positions::per_row`]): the rows-per-code-bit targets
+    /// count positions, so a table whose rows carry several sets sparser
+    /// marks.
+    ///
+    /// ```
+    /// use dbwatermark::{Density, Payload, WatermarkKey};
+    /// let key = WatermarkKey::new("secret")?;
+    /// let p = Payload::new(&key, "sixteen-byte-id!")?;
+    /// assert_eq!(Density::auto_with(30_000, &p, 1.0), Density::auto(30_000, &p));
+    /// assert_eq!(Density::auto_with(30_000, &p, 2.0), Density::one_in(16)?);
+    /// # Ok::<(), dbwatermark::Error>(())
+    /// ```
+    pub fn auto_with(rows: usize, payload: &crate::Payload, per_row: f64) -> Self {
+        let per_row = per_row.max(1.0);
+        let per_bit = |level: u8| {
+            rows as f64 * Self { level }.fraction() * per_row / payload.code_len().max(1) as f64
+        };
         let robust = (0..=MAX_LEVEL)
             .rev()
             .find(|&l| per_bit(l) >= Self::AUTO_ROWS_PER_CODE_BIT)
@@ -167,9 +186,25 @@ impl Density {
     /// # Ok::<(), dbwatermark::Error>(())
     /// ```
     pub fn to_trace(leak_rows: usize) -> Self {
+        Self::to_trace_with(leak_rows, 1.0)
+    }
+
+    /// [`Density::to_trace`] for marked rows that each give `per_row` code
+    /// positions ([`Positions::per_row`]): such a leak needs
+    /// [`Density::TRACE_MARKED_ROWS`]` / per_row` marked rows.
+    ///
+    /// ```
+    /// use dbwatermark::Density;
+    /// assert_eq!(Density::to_trace_with(1000, 1.0), Density::one_in(8)?);
+    /// assert_eq!(Density::to_trace_with(1000, 2.0), Density::one_in(16)?);
+    /// assert_eq!(Density::to_trace_with(1000, 3.5), Density::one_in(32)?);
+    /// # Ok::<(), dbwatermark::Error>(())
+    /// ```
+    pub fn to_trace_with(leak_rows: usize, per_row: f64) -> Self {
+        let needed = Self::TRACE_MARKED_ROWS / per_row.max(1.0);
         let level = (0..=MAX_LEVEL)
             .rev()
-            .find(|&l| leak_rows as f64 * Self { level: l }.fraction() >= Self::TRACE_MARKED_ROWS)
+            .find(|&l| leak_rows as f64 * Self { level: l }.fraction() >= needed)
             .unwrap_or(0);
         Self { level }
     }

@@ -568,7 +568,12 @@ impl Watermarker {
     ) -> Result<EmbedReport> {
         table.check()?;
         let payload = self.payload(content)?;
-        let density = self.density_for(Some(table.rows()), &payload);
+        let marked = table
+            .columns
+            .iter()
+            .filter(|c| c.mark && limits_of(&c.name).is_some())
+            .count();
+        let density = self.density_for_columns(Some(table.rows()), &payload, marked);
         let selection = self.select_table(table);
         let mut columns = Vec::new();
         for c in table.columns.iter_mut().filter(|c| c.mark) {

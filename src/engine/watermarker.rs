@@ -107,14 +107,35 @@ impl Watermarker {
     /// [`Density::auto`] (else [`Config::UNKNOWN_ROWS_DENSITY`]), made at
     /// least as dense as [`Density::to_trace`] of [`Config::trace_rows`]
     /// when that is set.
+    ///
+    /// It counts one code position per marked row, as for a table with one
+    /// marked column; [`Watermarker::density_for_columns`] counts the
+    /// positions the marked columns give.
     pub fn density_for(&self, rows: Option<usize>, payload: &Payload) -> Density {
+        self.density_for_columns(rows, payload, 1)
+    }
+
+    /// [`Watermarker::density_for`] for a table with `marked_columns`
+    /// marked columns, whose marked rows give
+    /// [`Positions::per_row`](crate::Positions::per_row) code positions
+    /// under the configured scheme: the automatic density is
+    /// [`Density::auto_with`] and the trace floor
+    /// [`Density::to_trace_with`], so several marked columns give the same
+    /// evidence with fewer changed cells.
+    pub fn density_for_columns(
+        &self,
+        rows: Option<usize>,
+        payload: &Payload,
+        marked_columns: usize,
+    ) -> Density {
+        let per_row = self.config.positions().per_row(marked_columns);
         let auto = match (self.config.density(), rows) {
             (Some(d), _) => return d,
-            (None, Some(rows)) => Density::auto(rows, payload),
+            (None, Some(rows)) => Density::auto_with(rows, payload, per_row),
             (None, None) => Config::UNKNOWN_ROWS_DENSITY,
         };
         match self.config.trace_rows() {
-            Some(leak) => auto.denser(Density::to_trace(leak)),
+            Some(leak) => auto.denser(Density::to_trace_with(leak, per_row)),
             None => auto,
         }
     }

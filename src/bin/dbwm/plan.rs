@@ -59,12 +59,17 @@ pub fn run(args: &PlanArgs) -> Outcome {
     let rows = report
         .rows
         .map_or_else(|| "?".to_owned(), |r| r.to_string());
+    let marked_rows = args.density.trace_rows as f64 * plan.density.fraction();
     outln!(
-        "{}: {rows} rows; 1 row in {} carries marks (--trace-rows {}: such a leak holds about {:.0} marked rows); measured on the first {} rows",
+        "{}: {rows} rows; 1 row in {} carries marks (--trace-rows {}: such a leak holds about {:.0} marked rows, {:.0} code positions); measured on the first {} rows",
         report.file,
         report.density.trim_start_matches("1/"),
         args.density.trace_rows,
-        args.density.trace_rows as f64 * plan.density.fraction(),
+        marked_rows,
+        marked_rows
+            * wm.config()
+                .positions()
+                .per_row(plan.plan.marked_names().len()),
         report.sample_rows,
     );
     outln!("plan {}", report.fingerprint);
