@@ -24,9 +24,9 @@ fn main() {
     let table = eval::default_table();
     let alphabet: Vec<char> = ('a'..='z').chain('0'..='9').collect();
     println!("density  cells changed  deleted  named (of {keys})  wrong");
-    for level in [6u8, 7, 8] {
+    for level in [6u8, 8, 10] {
         let density = Density::from_level(level).unwrap();
-        for fraction in [0.95, 0.98] {
+        for fraction in [0.95, 0.98, 0.99] {
             let (mut named, mut wrong, mut changed) = (0, 0, 0.0);
             for k in 0..keys {
                 let mut rng = dbwatermark::eval::sample::Rng::new(7000 + k);

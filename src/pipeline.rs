@@ -599,6 +599,7 @@ pub fn plan_source(
         plan, mut input, ..
     } = open_planned(source, read, columns)?;
     let rows = input.rows;
+    let wm = &wm.for_columns(plan.marked_names().len());
     let density = wm.density_for_columns(rows, &payload, plan.marked_names().len());
     let mut sample = vec![ColumnReport::default(); plan.marked_names().len()];
     let mut sample_rows = 0;
@@ -780,6 +781,7 @@ pub fn embed_until(
         opened,
         columns,
     } = open_planned(&job.source, read, job.columns)?;
+    let wm = &wm.for_columns(plan.marked_names().len());
     let density = wm.density_for_columns(source.rows, &payload, plan.marked_names().len());
     let write = write_options(job, &source);
     let total = source.rows;

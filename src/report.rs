@@ -36,7 +36,7 @@ use crate::pipeline::{ExtractSummary, FoundIn};
 use crate::registry::Record;
 use crate::{ColumnPlan, Score};
 
-/// A watermark found: `{columns, content, density,
+/// A watermark found: `{columns, content, density, scheme,
 /// false_positive_probability, votes_agree, votes_disagree}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct WatermarkReport<'a> {
@@ -46,6 +46,11 @@ pub struct WatermarkReport<'a> {
     pub content: &'a str,
     /// The density it was read at, as `1/N`.
     pub density: String,
+    /// The position scheme it was read under
+    /// ([`Positions::scheme`](crate::Positions::scheme): 1, a position per
+    /// marked row, as copies made before cell positions; 2, a position per
+    /// marked cell).
+    pub scheme: u32,
     /// Bound on the chance that a table without it reports it.
     pub false_positive_probability: f64,
     /// Votes that agree with the decoded content.
@@ -60,6 +65,7 @@ impl<'a> From<&'a FoundIn> for WatermarkReport<'a> {
             columns: &f.columns,
             content: &f.content,
             density: f.evidence.density.to_string(),
+            scheme: f.evidence.positions.scheme(),
             false_positive_probability: f.evidence.false_positive_probability,
             votes_agree: f.evidence.agree,
             votes_disagree: f.evidence.disagree,
@@ -96,7 +102,9 @@ pub struct ScoreReport<'a> {
     pub marks_total: u64,
     /// The density tested, as `1/N`.
     pub density: String,
-    /// The round of the merged-leak test that named it (0: the first).
+    /// The position scheme tested (see [`WatermarkReport::scheme`]).
+    pub scheme: u32,
+    /// The round of the merged-leak test that named it (1: the first).
     pub round: u32,
 }
 
@@ -112,6 +120,7 @@ impl<'a> ScoreReport<'a> {
             marks_agree: score.marks_agree,
             marks_total: score.marks_total,
             density: score.density.to_string(),
+            scheme: score.positions.scheme(),
             round: score.round,
         }
     }

@@ -259,12 +259,15 @@ impl Engine {
         shared: Option<&SharedPlan>,
         rows: Option<usize>,
         payload: &Payload,
+        plan: &BatchPlan,
     ) -> PyResult<Density> {
         match shared {
             Some(s) => s
                 .density()
                 .map_err(|e| PyErr::new::<PyTypeError, _>(e.to_string())),
-            None => Ok(self.wm.density_for(rows, payload)),
+            None => Ok(self
+                .wm
+                .density_for_columns(rows, payload, plan.marked_names().len())),
         }
     }
 }
@@ -316,10 +319,11 @@ impl Engine {
     ) -> PyResult<Plan> {
         let input = reader(data)?;
         let payload = self.payload(py, content)?;
-        let density = self.wm.density_for(rows, &payload);
         let planned = py
             .detach(|| plan(input, columns, None))
             .map_err(|f| f.into_py(py))?;
+        let marked = planned.plan.marked_names().len();
+        let density = self.wm.density_for_columns(rows, &payload, marked);
         Ok(Plan {
             shared: SharedPlan::new(&planned.plan, &columns.key, density),
         })
@@ -340,11 +344,14 @@ impl Engine {
         let input = reader(data)?;
         let payload = self.payload(py, content)?;
         let shared = plan.map(|p| &p.shared);
-        let density = self.density(shared, rows, &payload)?;
+        let planned = py
+            .detach(|| self::plan(input, columns, shared))
+            .map_err(|f| f.into_py(py))?;
+        let density = self.density(shared, rows, &payload, &planned.plan)?;
         let marked = py.detach(move || -> Result<_, Failure> {
             let mut marking = Marking {
-                wm: self.wm.clone(),
-                input: self::plan(input, columns, shared)?,
+                wm: self.wm.for_columns(planned.plan.marked_names().len()),
+                input: planned,
                 payload,
                 density,
             };
@@ -376,12 +383,12 @@ impl Engine {
         let input = reader(data)?;
         let payload = self.payload(py, content)?;
         let shared = plan.map(|p| &p.shared);
-        let density = self.density(shared, rows, &payload)?;
         let planned = py
             .detach(|| self::plan(input, columns, shared))
             .map_err(|f| f.into_py(py))?;
+        let density = self.density(shared, rows, &payload, &planned.plan)?;
         let marking: Reader = Box::new(Marking {
-            wm: self.wm.clone(),
+            wm: self.wm.for_columns(planned.plan.marked_names().len()),
             input: planned,
             payload,
             density,

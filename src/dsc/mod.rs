@@ -388,6 +388,7 @@ pub fn embed_until(request: EmbedRequest, cancel: &Cancel) -> Result<EmbedRespon
     let selection = wm.select(data.len(), |i, enc| {
         push_key(&data[i], &plan.keys, enc).is_ok()
     });
+    let wm = wm.for_columns(plan.marked.len());
     let density = wm.density_for(Some(data.len()), &payload);
     cancel.check()?;
     for (ty, plan) in planned(&data, &plan, cancel)? {

@@ -121,11 +121,12 @@ fn bytes_of(bits: &[bool]) -> Vec<u8> {
 /// another key), the decoded frame is a function of the data and of `k_row`
 /// only, independent of `k_tag`; its 64-bit tag matches with probability
 /// `2^-64` per tag check. An extraction checks at most 64 tags (the list
-/// decoder's paths) per content length and selection level, that is
-/// `64 × 64 × 11 = 45,056` per tally it decodes, so with `t` tallies the
+/// decoder's paths) per content length, selection level and position
+/// scheme ([`Positions`](crate::Positions)), that is
+/// `64 × 64 × 11 × 2 = 90,112` per tally it decodes, so with `t` tallies the
 /// probability of reporting any watermark is at most
-/// `45056 · t · 2^-64 ≈ 2.44e-15 · t`: below `1e-12` for up to 400 tallies
-/// (the DSC layer allows 100 columns, i.e. at most 101 tallies: `2.5e-13`).
+/// `90112 · t · 2^-64 ≈ 4.89e-15 · t`: below `1e-12` for up to 200 tallies
+/// (the DSC layer allows 100 columns, i.e. at most 101 tallies: `4.9e-13`).
 /// The same holds for a *garbled* watermark read from a mix of two marked
 /// copies: a frame that is neither copy's verifies with probability `2^-64`.
 #[derive(Clone, PartialEq, Eq)]

@@ -192,6 +192,31 @@ mod tests {
         assert_eq!(at_2, [0, 1, 14, 15]);
     }
 
+    proptest::proptest! {
+        /// A mark inside its group always exists unless the count is
+        /// stuck, and it keeps the group and carries the bit.
+        #[test]
+        fn a_count_is_unmarkable_in_its_group_exactly_when_it_is_stuck(
+            count in -1_000_000i128..1_000_000,
+            step in 0u32..3,
+            bit: bool,
+            up: bool,
+        ) {
+            let m = crate::engine::codec::MarkBit { bit, step, up, keep: Some(GROUP_BITS) };
+            let got = crate::engine::codec::nearest(count, m, i128::MIN / 2, i128::MAX / 2, |_| true);
+            let has_bit = (count >> step) & 1 == i128::from(bit);
+            match got {
+                Some(w) => {
+                    proptest::prop_assert_eq!((w >> step) & 1, i128::from(bit));
+                    proptest::prop_assert_eq!(w >> GROUP_BITS, count >> GROUP_BITS);
+                    proptest::prop_assert!((w - count).abs() <= 1 << step.saturating_sub(1));
+                    proptest::prop_assert!(!stuck(count, step) || has_bit);
+                }
+                None => proptest::prop_assert!(stuck(count, step) && !has_bit),
+            }
+        }
+    }
+
     #[test]
     fn text_groups_ignore_the_mark() {
         assert_eq!(text_group("ab\u{200b}"), text_group("ab\u{200c}"));

@@ -91,12 +91,13 @@ impl Density {
 }
 
 impl Density {
-    /// Marked rows per code bit that the automatic density aims for.
+    /// Marked rows per code bit that the automatic density aims for, each
+    /// counted as the code positions it gives ([`Density::auto_with`]).
     ///
-    /// Measured (`cargo run --release --example sweep`): a watermark decodes
-    /// down to about 0.6 surviving marked rows per code bit (90% of a
-    /// table at six per code bit deleted: 20 of 20 keys; 95%: 0 of 20), so six
-    /// per code bit survive the loss of 90% of the rows.
+    /// Measured (`cargo run --release --example sweep`, row positions): a
+    /// watermark decodes down to about 0.6 surviving marked rows per code bit
+    /// (90% of a table at six per code bit deleted: 20 of 20 keys; 95%: 0 of
+    /// 20), so six per code bit survive the loss of 90% of the rows.
     pub const AUTO_ROWS_PER_CODE_BIT: f64 = 6.0;
 
     /// Marked rows per code bit below which a watermark may not decode even
@@ -167,10 +168,12 @@ impl Density {
         Self { level }
     }
 
-    /// Marked rows a leak needs for its copy to be named among a registry
-    /// of issued copies at the default threshold: about 60 code positions
-    /// that all agree reach p < 1e-9 after correcting for 100 candidates, and
-    /// the rest is margin for edited cells and positions hit twice.
+    /// Code positions (marked rows under [`Positions::Row`]) a leak needs
+    /// for its copy to be named among a registry of issued copies at the
+    /// default threshold: about 60 code positions that all agree reach
+    /// p < 1e-9 after correcting for 100 candidates, 11 levels and 2
+    /// position schemes, and the rest is margin for edited cells and
+    /// positions hit twice.
     pub const TRACE_MARKED_ROWS: f64 = 100.0;
 
     /// The sparsest density at which a leak of `leak_rows` random rows holds
@@ -283,6 +286,11 @@ impl Config {
     /// both schemes, whatever this says).
     pub fn positions(&self) -> Positions {
         self.positions
+    }
+
+    /// The same settings with `positions`.
+    pub fn with_positions(self, positions: Positions) -> Self {
+        Self { positions, ..self }
     }
 }
 

@@ -573,14 +573,15 @@ impl Watermarker {
             .iter()
             .filter(|c| c.mark && limits_of(&c.name).is_some())
             .count();
-        let density = self.density_for_columns(Some(table.rows()), &payload, marked);
-        let selection = self.select_table(table);
+        let wm = self.for_columns(marked);
+        let density = wm.density_for_columns(Some(table.rows()), &payload, marked);
+        let selection = wm.select_table(table);
         let mut columns = Vec::new();
         for c in table.columns.iter_mut().filter(|c| c.mark) {
             let Some(limits) = limits_of(&c.name) else {
                 continue;
             };
-            let report = self.embed_column_within(
+            let report = wm.embed_column_within(
                 &selection,
                 &payload,
                 density,

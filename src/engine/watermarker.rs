@@ -5,6 +5,7 @@ use crate::engine::column::Validity;
 use crate::engine::error::{Error, Result};
 use crate::engine::key::{KeyEncoder, WatermarkKey};
 use crate::engine::payload::Payload;
+use crate::engine::position::Positions;
 use crate::engine::select::{Config, Density, Selection};
 
 /// A watermark key and configuration, prepared once and shared by every
@@ -52,6 +53,28 @@ impl Watermarker {
         Self {
             key: self.key.clone(),
             config,
+        }
+    }
+
+    /// The watermarker to embed a table of `marked_columns` marked columns
+    /// with: this one, except that under [`Positions::Cell`] a table with
+    /// at most one marked column is marked under [`Positions::Row`]. One
+    /// cell per row gains nothing from cell positions, and row positions
+    /// need not leave the cells at their group's edge unmarked.
+    ///
+    /// ```
+    /// use dbwatermark::{Config, Positions, WatermarkKey, Watermarker};
+    /// let wm = Watermarker::new(WatermarkKey::new("secret")?, Config::default());
+    /// assert_eq!(wm.for_columns(1).config().positions(), Positions::Row);
+    /// assert_eq!(wm.for_columns(3).config().positions(), Positions::Cell);
+    /// # Ok::<(), dbwatermark::Error>(())
+    /// ```
+    pub fn for_columns(&self, marked_columns: usize) -> Self {
+        match self.config.positions() {
+            Positions::Cell if marked_columns <= 1 => {
+                self.with_config(self.config.with_positions(Positions::Row))
+            }
+            _ => self.clone(),
         }
     }
 
