@@ -238,6 +238,7 @@ pub(crate) fn mark_float<F: PrintedFloat>(
 /// where that is finer (the column's working precision: a value printed
 /// with fewer decimals there ends in 0 and carries no mark, as embedding
 /// at that precision leaves it); zero carries none.
+#[cfg(test)]
 pub(crate) fn read_float<F: PrintedFloat>(v: F, step: u32, at: Option<i32>) -> Option<bool> {
     let (count, scale) = float_count(v, at)?;
     read_decimal(count, scale, step)

@@ -7,7 +7,7 @@ use crate::engine::codec;
 use crate::engine::column::{self, Cell, ColumnRef, Limits, MS_PER_DAY, Validity, group};
 use crate::engine::error::Result;
 use crate::engine::payload::{self, ATTEMPTS_PER_LEVEL, BINS, Payload};
-use crate::engine::position::Positions;
+use crate::engine::position::{Positions, number_group};
 use crate::engine::select::{Density, MAX_LEVEL, Selection, Slot};
 
 /// Number of selection levels.
@@ -287,6 +287,16 @@ impl Watermarker {
         let slots = selection.slots();
         // A cell's bit, when it reads one, and its group, when it has one.
         let with = |bit: Option<bool>, g: Option<u64>| bit.map(|b| (b, g));
+        // A float's printed digits are found once for its bit and its group.
+        fn float_vote<F: codec::PrintedFloat>(
+            x: F,
+            step: u32,
+            at: Option<i32>,
+        ) -> Option<(bool, Option<u64>)> {
+            let (count, scale) = codec::float_count(x, at)?;
+            let bit = codec::read_decimal(count, scale, step)?;
+            Some((bit, number_group(count, scale, step)))
+        }
         macro_rules! ints {
             ($v:expr) => {
                 count(slots, validity, $v, |x, s| {
@@ -318,13 +328,11 @@ impl Watermarker {
             }),
             ColumnRef::Float32(v) => count(slots, validity, v, |x, s| {
                 (!edge((*x).into()))
-                    .then(|| with(codec::read_float(*x, s, at), group::float(x, at, s)))
+                    .then(|| float_vote(*x, s, at))
                     .flatten()
             }),
             ColumnRef::Float64(v) => count(slots, validity, v, |x, s| {
-                (!edge(*x))
-                    .then(|| with(codec::read_float(*x, s, at), group::float(x, at, s)))
-                    .flatten()
+                (!edge(*x)).then(|| float_vote(*x, s, at)).flatten()
             }),
             ColumnRef::Text(v) => count(slots, validity, v, |x, s| {
                 with(codec::read_text(x), group::text(x, s))
