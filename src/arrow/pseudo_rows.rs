@@ -19,11 +19,12 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 
 use super::plan::{push_key_part, push_virtual_key_part, row_keys};
-use super::structure::Structure;
+use super::structure::{Structure, find_relations};
 use super::{BatchPlan, Error, Result};
 use crate::engine::pseudo_rows::{
     CellHash, RowSecret, chance_for, chance_of_recognising, min_tagged, recognised,
 };
+use crate::engine::relations::Relation;
 use crate::{KeyEncoder, Payload, PseudoRowsReport, Slot, Tally, Watermarker};
 
 /// Rows read as pseudo-rows, and of those how many were recognised.
@@ -276,8 +277,21 @@ pub struct PseudoRows {
     ranges: Vec<Option<(i128, i128)>>,
     /// Scans for a free integer key that failed in a row.
     failed_scans: usize,
+    /// Rows sampled in the first pass: every `sample_step`-th of the table,
+    /// at most [`SAMPLE_ROWS`] of them (the step doubles when full).
+    sample: Vec<RecordBatch>,
+    sample_step: usize,
+    /// Rows seen in the first pass.
+    seen: usize,
+    /// The exact relations among the table's columns, once found on the
+    /// sample.
+    relations: Option<Vec<Relation>>,
     report: PseudoRowsReport,
 }
+
+/// Rows of the table sampled in the first pass to find its exact
+/// relations on, at most.
+const SAMPLE_ROWS: usize = 16_384;
 
 impl PseudoRows {
     /// Pseudo-rows at about one per `spacing` real rows for tables of
@@ -331,6 +345,10 @@ impl PseudoRows {
             vary: Vec::new(),
             ranges: vec![None; plan.key.len()],
             failed_scans: 0,
+            sample: Vec::new(),
+            sample_step: 1,
+            seen: 0,
+            relations: None,
             report: PseudoRowsReport {
                 spacing,
                 ..Default::default()
@@ -357,6 +375,7 @@ impl PseudoRows {
         if self.vary.is_empty() {
             self.vary = choose_vary(batch, plan)?;
         }
+        self.keep_sample(batch)?;
         for (&k, range) in plan.key.iter().zip(&mut self.ranges) {
             let column = batch.column(k);
             for row in 0..column.len() {
@@ -373,6 +392,45 @@ impl PseudoRows {
     /// What was added so far.
     pub fn report(&self) -> PseudoRowsReport {
         self.report
+    }
+
+    /// Keeps every `sample_step`-th row of the table in the sample,
+    /// halving the sample and doubling the step whenever it holds twice
+    /// [`SAMPLE_ROWS`].
+    fn keep_sample(&mut self, batch: &RecordBatch) -> Result<()> {
+        let step = self.sample_step;
+        let first = (step - self.seen % step) % step;
+        let rows: Vec<u64> = (first..batch.num_rows())
+            .step_by(step)
+            .map(|r| r as u64)
+            .collect();
+        self.seen += batch.num_rows();
+        if !rows.is_empty() {
+            let rows = arrow_array::UInt64Array::from(rows);
+            self.sample
+                .push(arrow_select::take::take_record_batch(batch, &rows)?);
+        }
+        let held: usize = self.sample.iter().map(RecordBatch::num_rows).sum();
+        if held >= 2 * SAMPLE_ROWS {
+            let all = arrow_select::concat::concat_batches(&batch.schema(), &self.sample)?;
+            let even =
+                arrow_array::UInt64Array::from_iter_values((0..all.num_rows() as u64).step_by(2));
+            self.sample = vec![arrow_select::take::take_record_batch(&all, &even)?];
+            self.sample_step *= 2;
+        }
+        Ok(())
+    }
+
+    /// The exact relations of the table, found on the first pass's sample
+    /// (`None` before any [`PseudoRows::observe`]).
+    fn relations(&mut self) -> Option<Vec<Relation>> {
+        if self.relations.is_none() && !self.sample.is_empty() {
+            let schema = self.sample[0].schema();
+            let all = arrow_select::concat::concat_batches(&schema, &self.sample).ok()?;
+            self.relations = Some(find_relations(&all));
+            self.sample.clear();
+        }
+        self.relations.clone()
     }
 }
 
@@ -516,6 +574,9 @@ impl<'a> Maker<'a> {
         payload: &'a Payload,
         rows: &'a mut PseudoRows,
     ) -> Self {
+        // Relations are found once per table, on rows sampled through all
+        // of it in the first pass (a first batch may hold one month only).
+        let relations = rows.relations().unwrap_or_else(|| find_relations(batch));
         let shapes = batch
             .columns()
             .par_iter()
@@ -535,7 +596,7 @@ impl<'a> Maker<'a> {
             payload,
             rows,
             shapes,
-            structure: Structure::of(batch, &plan.key),
+            structure: Structure::of(batch, &plan.key, relations),
             enc: KeyEncoder::new(),
             text: String::new(),
         }
@@ -548,13 +609,18 @@ impl<'a> Maker<'a> {
         let mut rng = Rng(seed);
         let mut beyond = false;
         for _ in 0..KEY_ROUNDS {
-            let Some((key_cells, encoded, outside)) = self.new_key(anchor, beyond, &mut rng) else {
+            // The donor gives the row its values and its key's other
+            // columns (so that values tied to the key by a relation stay
+            // true to it).
+            let (lo, hi) = self.window(anchor);
+            let donor = lo + rng.below((hi - lo) as u64) as usize;
+            let Some((key_cells, encoded, outside)) = self.new_key(donor, beyond, &mut rng) else {
                 break;
             };
             // Once the keys near are all taken, the next tries go above.
             beyond |= outside;
             let secret = RowSecret::new(&self.wm.key.pseudo_row_hash(&encoded));
-            let (row, drawn) = self.draw(anchor, &key_cells, &secret, &mut rng);
+            let (row, drawn) = self.draw(anchor, donor, &key_cells, &secret, &mut rng);
             if drawn.recognised {
                 self.rows.report.outside_range += usize::from(outside);
                 self.rows.report.cells += drawn.cells;
@@ -578,16 +644,12 @@ impl<'a> Maker<'a> {
     fn draw(
         &mut self,
         anchor: usize,
+        donor: usize,
         key_cells: &[ArrayRef],
         secret: &RowSecret,
         rng: &mut Rng,
     ) -> (Vec<ArrayRef>, Drawn) {
-        let rows = self.batch.num_rows();
-        let (lo, hi) = (
-            anchor.saturating_sub(WINDOW),
-            (anchor + WINDOW + 1).min(rows),
-        );
-        let donor = lo + rng.below((hi - lo) as u64) as usize;
+        let (lo, hi) = self.window(anchor);
         let near = self
             .structure
             .neighbours(donor, NEIGHBOURS, &mut |len| rng.below(len as u64) as usize);
@@ -624,6 +686,10 @@ impl<'a> Maker<'a> {
         };
         let mut order: Vec<usize> = self.structure.order.iter().rev().copied().collect();
         order.sort_by_key(|&i| rank(i));
+        let cell = |array: &ArrayRef, enc: &mut KeyEncoder, text: &mut String| {
+            encode_cell(array.as_ref(), 0, enc, text).then(|| secret.cell(enc.as_bytes()))
+        };
+        let mut values = self.structure.values_of(&out);
         for i in order {
             let done = hash.iter().filter(|h| carries(h, self.payload)).count();
             let must = wrong(&hash[i], self.payload);
@@ -637,8 +703,18 @@ impl<'a> Maker<'a> {
             };
             let mut fallback = None;
             for t in 0..CELL_TRIES {
-                let candidate = if self.shapes[i].unique {
-                    near_copy(column.as_ref(), donor, &self.shapes[i], rng)
+                let change: Vec<(usize, ArrayRef)> = if self.shapes[i].unique {
+                    let copy = near_copy(column.as_ref(), donor, &self.shapes[i], rng);
+                    let mut trial = values.clone();
+                    self.structure.set_cell(&mut trial, i, copy.as_ref());
+                    if self
+                        .structure
+                        .broken(&trial, &[i], &self.plan.key)
+                        .is_some()
+                    {
+                        continue;
+                    }
+                    vec![(i, copy)]
                 } else {
                     // The rows most like the donor first (the same flight
                     // on another day, another line of the same part), then
@@ -653,26 +729,46 @@ impl<'a> Maker<'a> {
                     if column.is_null(from) {
                         continue;
                     }
-                    column.slice(from, 1)
+                    // With the columns of every relation it would break.
+                    match self.structure.change(&values, i, from, &self.plan.key) {
+                        Some(change) => change
+                            .into_iter()
+                            .map(|c| (c, self.batch.column(c).slice(from, 1)))
+                            .collect(),
+                        None => continue,
+                    }
                 };
-                if !encode_cell(candidate.as_ref(), 0, &mut self.enc, &mut self.text) {
+                let hashes: Vec<Option<CellHash>> = change
+                    .iter()
+                    .map(|(_, a)| cell(a, &mut self.enc, &mut self.text))
+                    .collect();
+                if hashes[0].is_none() || hashes.iter().any(|h| wrong(h, self.payload)) {
                     continue;
                 }
-                let h = secret.cell(self.enc.as_bytes());
-                if h.carries(self.payload) {
-                    (out[i], hash[i]) = (candidate, Some(h));
-                    fallback = None;
+                let before = change
+                    .iter()
+                    .filter(|(c, _)| carries(&hash[*c], self.payload))
+                    .count();
+                let after = hashes.iter().filter(|h| carries(h, self.payload)).count();
+                if after > before {
+                    fallback = Some((change, hashes));
                     break;
                 }
-                if !h.tagged() && fallback.is_none() {
-                    fallback = Some((candidate, h));
+                if must && fallback.is_none() && after == before {
+                    // No vote rather than a wrong one.
+                    fallback = Some((change, hashes));
                 }
             }
-            if let Some((candidate, h)) = fallback.filter(|_| must) {
-                // No vote rather than a wrong one.
-                (out[i], hash[i]) = (candidate, Some(h));
+            if let Some((change, hashes)) = fallback {
+                for ((c, a), h) in change.into_iter().zip(hashes) {
+                    self.structure.set_cell(&mut values, c, a.as_ref());
+                    (out[c], hash[c]) = (a, h);
+                }
             }
         }
+        // A wrong vote left in a column tied to the key cannot be drawn
+        // away: another key gives the row other hashes.
+        let stuck = hash.iter().any(|h| wrong(h, self.payload));
         let mut distinct: Vec<CellHash> = hash.iter().flatten().copied().collect();
         let cells = distinct.len();
         let carrying = distinct.iter().filter(|h| h.carries(self.payload)).count();
@@ -682,9 +778,19 @@ impl<'a> Maker<'a> {
         let drawn = Drawn {
             cells,
             carrying,
-            recognised: recognised(distinct.len(), tagged),
+            recognised: !stuck && recognised(distinct.len(), tagged),
         };
         (out, drawn)
+    }
+
+    /// The rows a fabricated row after row `anchor` draws its donor and
+    /// its nearby values from (`lo..hi`).
+    fn window(&self, anchor: usize) -> (usize, usize) {
+        let rows = self.batch.num_rows();
+        (
+            anchor.saturating_sub(WINDOW),
+            (anchor + WINDOW + 1).min(rows),
+        )
     }
 
     /// A key that no row has, near row `anchor`'s: its key with a varied
@@ -1179,6 +1285,102 @@ mod tests {
         rows.observe(b, &plan).unwrap();
         let out = wm.add_pseudo_rows(b, &plan, &payload, &mut rows).unwrap();
         (out, rows.report(), wm)
+    }
+
+    #[test]
+    fn fabricated_rows_keep_the_exact_relations_of_the_real_ones() {
+        use arrow_array::Date32Array;
+        use arrow_array::types::Date32Type;
+        // A schedule (HHMM) with its hour and minute, a departure in
+        // minutes with its delay, a ship date with a receipt date 1 to 30
+        // days after it, and a free measure.
+        let rows = 20_000i64;
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as i64
+        };
+        let (mut sched, mut hour, mut minute, mut dep, mut delay) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut ship, mut receipt, mut amount) = (vec![], vec![], vec![]);
+        for _ in 0..rows {
+            let (h, m) = (5 + next(18), next(12) * 5);
+            let d = next(90) - 10;
+            sched.push(h * 100 + m);
+            hour.push(h);
+            minute.push(m);
+            dep.push(h * 60 + m + d);
+            delay.push(d);
+            let s = 9000 + next(700) as i32;
+            ship.push(s);
+            receipt.push(s + 1 + next(30) as i32);
+            amount.push(next(100_000));
+        }
+        let ints = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+        let names = [
+            "id", "sched", "hour", "minute", "dep", "delay", "ship", "receipt", "amount",
+        ];
+        let columns: Vec<ArrayRef> = vec![
+            ints((0..rows).map(|i| 1 + 3 * i).collect()),
+            ints(sched),
+            ints(hour),
+            ints(minute),
+            ints(dep),
+            ints(delay),
+            Arc::new(Date32Array::from(ship)),
+            Arc::new(Date32Array::from(receipt)),
+            ints(amount),
+        ];
+        let schema = Arc::new(Schema::new(
+            names
+                .iter()
+                .zip(&columns)
+                .map(|(n, c)| Field::new(*n, c.data_type().clone(), false))
+                .collect::<Vec<_>>(),
+        ));
+        let b = RecordBatch::try_new(schema, columns).unwrap();
+        let wm = Watermarker::new(WatermarkKey::new("rows").unwrap(), Config::default());
+        let payload = wm.payload("fabricated").unwrap();
+        let plan = BatchPlan::new(&b.schema(), &["id"], None).unwrap();
+        let mut state = PseudoRows::new(&plan, 50).unwrap();
+        state.observe(&b, &plan).unwrap();
+        let out = wm.add_pseudo_rows(&b, &plan, &payload, &mut state).unwrap();
+        let report = state.report();
+        assert!(report.added >= 300, "{report:?}");
+        let int = |c: usize, r: usize| out.column(c).as_primitive::<Int64Type>().value(r);
+        let date = |c: usize, r: usize| out.column(c).as_primitive::<Date32Type>().value(r);
+        let real: HashSet<i64> = (0..rows).map(|i| 1 + 3 * i).collect();
+        let mut checked = 0;
+        for r in (0..out.num_rows()).filter(|&r| !real.contains(&int(0, r))) {
+            let (sched, hour, minute) = (int(1, r), int(2, r), int(3, r));
+            assert_eq!(
+                hour * 100 + minute,
+                sched,
+                "row {r}: a schedule and its clock"
+            );
+            assert_eq!(
+                int(4, r) - (hour * 60 + minute),
+                int(5, r),
+                "row {r}: a delay"
+            );
+            let days = date(7, r) - date(6, r);
+            assert!(
+                (1..=30).contains(&days),
+                "row {r}: received {days} days after"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, report.added);
+        // And they are still read back.
+        let mut tally = Tally::new();
+        assert!(
+            wm.tally_pseudo_rows(&out, &plan, &mut tally)
+                .unwrap()
+                .is_present()
+        );
+        assert_eq!(wm.decode(&[tally])[0].content, "fabricated");
     }
 
     #[test]

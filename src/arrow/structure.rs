@@ -9,21 +9,36 @@
 //! of a column and its parent keeps its joint distribution, where drawing
 //! each column alone keeps only the margins (and an adversary who scores
 //! rows by the mutual information of their pairs of values finds them).
+//!
+//! Exact relations between columns (the engine's `relations`: a clock
+//! time and its hour, a departure, its schedule and its delay, a ship date
+//! before its receipt date) are kept too: a value taken from a real row
+//! brings along the columns of every relation it would break, from the
+//! same row, and a change that would need a key column is not made.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, Float32Type, Float64Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 
 use crate::KeyEncoder;
+use crate::engine::relations::{self, Relation};
 
 /// Rows of a batch the mutual information is estimated on, at most.
 const SAMPLE_ROWS: usize = 4096;
 /// Quantile bins of a number column with many distinct values.
 const BINS: usize = 16;
+/// Rows of a batch its exact relations are found on, at most.
+const RELATION_ROWS: usize = 16_384;
+/// The share of rows an exact relation may fail in and still be kept.
+const RELATION_TOLERANCE: f64 = 0.001;
+/// Columns paired when looking for relations, at most (the first ones).
+const RELATION_COLUMNS: usize = 48;
+/// Times a change may bring along the columns of a relation it breaks.
+const MAX_BROUGHT: usize = 6;
 
 /// The dependency tree of a batch's columns.
 #[derive(Debug, Default)]
@@ -41,11 +56,31 @@ pub(super) struct Structure {
     /// Per column of repeated values: every row's token (in column order,
     /// so that every choice made from them is the same from run to run).
     tokens: BTreeMap<usize, Vec<Option<u64>>>,
+    /// The exact relations among the batch's columns (key columns too).
+    relations: Vec<Relation>,
+    /// Per relation that determines a column: the value of that column
+    /// most rows of the batch hold for each group of determining values.
+    majority: Vec<relations::TokenMap<u64>>,
+    /// Per column: the relations it is part of.
+    relations_of: Vec<Vec<usize>>,
+    /// Per column of a relation: every row's token and place on the
+    /// number line (empty for other columns).
+    tied: Vec<relations::Column>,
+}
+
+/// A fabricated row as its relations see it: each column's token and
+/// place on the number line (for the columns of a relation).
+#[derive(Debug, Clone)]
+pub(super) struct RowValues {
+    tokens: Vec<u64>,
+    order: Vec<Option<f64>>,
 }
 
 impl Structure {
-    /// The tree of `batch`'s columns but `key`.
-    pub(super) fn of(batch: &RecordBatch, key: &[usize]) -> Self {
+    /// The tree of `batch`'s columns but `key`, with the exact `relations`
+    /// among its columns (from [`find_relations`] on this batch or an
+    /// earlier one of the table).
+    pub(super) fn of(batch: &RecordBatch, key: &[usize], relations: Vec<Relation>) -> Self {
         let n = batch.num_columns();
         let rows = batch.num_rows();
         let columns: Vec<usize> = (0..n).filter(|i| !key.contains(i)).collect();
@@ -104,13 +139,152 @@ impl Structure {
                 all_tokens.insert(c, t);
             }
         }
+        let mut relations_of = vec![Vec::new(); n];
+        for (r, relation) in relations.iter().enumerate() {
+            for c in relation.columns() {
+                relations_of[c].push(r);
+            }
+        }
+        let tied: Vec<relations::Column> = (0..n)
+            .map(|c| {
+                if relations_of[c].is_empty() {
+                    return relations::Column::default();
+                }
+                let array = batch.column(c).as_ref();
+                relations::Column {
+                    tokens: (0..rows)
+                        .map(|r| token(array, r, None).unwrap_or(relations::NULL))
+                        .collect(),
+                    order: Some((0..rows).map(|r| order_at(array, r)).collect()),
+                }
+            })
+            .collect();
+        let majority = relations
+            .iter()
+            .map(|r| match r {
+                Relation::Determines { by, of } => relations::majority(&tied, by, *of),
+                Relation::Within { .. } => relations::TokenMap::default(),
+            })
+            .collect();
         Self {
             order,
             parent,
             edges,
             index,
             tokens: all_tokens,
+            relations,
+            majority,
+            relations_of,
+            tied,
         }
+    }
+
+    /// The values of a fabricated row given as one-value arrays, one per
+    /// column.
+    pub(super) fn values_of(&self, cells: &[ArrayRef]) -> RowValues {
+        let mut values = RowValues {
+            tokens: vec![relations::NULL; cells.len()],
+            order: vec![None; cells.len()],
+        };
+        for (c, cell) in cells.iter().enumerate() {
+            self.set_cell(&mut values, c, cell.as_ref());
+        }
+        values
+    }
+
+    /// Sets column `c` of `values` to the one-value array `cell`.
+    pub(super) fn set_cell(&self, values: &mut RowValues, c: usize, cell: &dyn Array) {
+        if !self.relations_of[c].is_empty() {
+            values.tokens[c] = token(cell, 0, None).unwrap_or(relations::NULL);
+            values.order[c] = order_at(cell, 0);
+        }
+    }
+
+    /// Sets column `c` of `values` to its value in row `from` of the
+    /// batch.
+    pub(super) fn set_from(&self, values: &mut RowValues, c: usize, from: usize) {
+        let tied = &self.tied[c];
+        if let (Some(&t), Some(order)) = (tied.tokens.get(from), &tied.order) {
+            values.tokens[c] = t;
+            values.order[c] = order[from];
+        }
+    }
+
+    /// The columns a fabricated row changes to change column `c` to its
+    /// value in row `from`: `c`, and every column of a relation the change
+    /// would break, taken from that row too; `None` when that would change
+    /// a column of `fixed` (the key) or still break a relation after
+    /// [`MAX_BROUGHT`] rounds.
+    pub(super) fn change(
+        &self,
+        values: &RowValues,
+        c: usize,
+        from: usize,
+        fixed: &[usize],
+    ) -> Option<Vec<usize>> {
+        let mut values = values.clone();
+        let mut changed = vec![c];
+        self.set_from(&mut values, c, from);
+        for _ in 0..MAX_BROUGHT {
+            let Some(r) = self.broken(&values, &changed, fixed) else {
+                return Some(changed);
+            };
+            let bring: Vec<usize> = self.relations[r]
+                .columns()
+                .into_iter()
+                .filter(|c| !changed.contains(c))
+                .collect();
+            if bring.is_empty() || bring.iter().any(|c| fixed.contains(c)) {
+                return None;
+            }
+            for c in bring {
+                self.set_from(&mut values, c, from);
+                changed.push(c);
+            }
+        }
+        None
+    }
+
+    /// The first relation of a column of `changed` that a fabricated row
+    /// of `values` breaks: a determined value other than the one most rows
+    /// with its determining values hold (or determining values that no row
+    /// holds together, unless a column of `fixed`, the key, is among them),
+    /// a difference out of its bounds.
+    pub(super) fn broken(
+        &self,
+        values: &RowValues,
+        changed: &[usize],
+        fixed: &[usize],
+    ) -> Option<usize> {
+        // A relation of two changed columns is checked twice: cheaper
+        // than remembering which were.
+        for &c in changed {
+            for &r in &self.relations_of[c] {
+                let broken = match &self.relations[r] {
+                    // Values never seen together are taken as breaking
+                    // it too (a delay is its departure less its schedule
+                    // whether or not another row holds the same pair;
+                    // brought from one row, they hold), but where a key
+                    // column is among them: a new key is new.
+                    Relation::Determines { by, of } => {
+                        let key = relations::group_key(by.iter().map(|&b| values.tokens[b]));
+                        let unseen_breaks = !by.iter().chain([of]).any(|c| fixed.contains(c));
+                        key != relations::NULL
+                            && self.majority[r]
+                                .get(&key)
+                                .map_or(unseen_breaks, |&v| v != values.tokens[*of])
+                    }
+                    Relation::Within { a, b, lo, hi } => matches!(
+                        (values.order[*a], values.order[*b]),
+                        (Some(x), Some(y)) if !(lo..=hi).contains(&&(x - y))
+                    ),
+                };
+                if broken {
+                    return Some(r);
+                }
+            }
+        }
+        None
     }
 
     /// Up to `k` rows of the batch most like row `d` (holding the same
@@ -172,6 +346,71 @@ impl Structure {
             .and_then(|rows| rows.get(&t))
             .map_or(&[], Vec::as_slice)
     }
+}
+
+/// The exact relations among all of `batch`'s columns, found on up to
+/// [`RELATION_ROWS`] rows spread through it.
+pub(super) fn find_relations(batch: &RecordBatch) -> Vec<Relation> {
+    let rows = batch.num_rows();
+    let step = rows.div_ceil(RELATION_ROWS).max(1);
+    let sample: Vec<usize> = (0..rows).step_by(step).collect();
+    let columns: Vec<relations::Column> = batch
+        .columns()
+        .iter()
+        .map(|array| {
+            let array = array.as_ref();
+            let order: Vec<Option<f64>> = sample.iter().map(|&r| order_at(array, r)).collect();
+            relations::Column {
+                tokens: sample
+                    .iter()
+                    .map(|&r| token(array, r, None).unwrap_or(relations::NULL))
+                    .collect(),
+                order: order.iter().any(Option::is_some).then_some(order),
+            }
+        })
+        .collect();
+    relations::find(&columns, RELATION_TOLERANCE, RELATION_COLUMNS)
+}
+
+/// A cell's place on a number line: a number's value, a date's or time's
+/// microseconds since the epoch (of a date or time type, or of text that
+/// reads as one); `None` for a null or anything else.
+fn order_at(array: &dyn Array, row: usize) -> Option<f64> {
+    use arrow_array::types::{
+        Date32Type, Date64Type, TimestampMicrosecondType, TimestampMillisecondType,
+        TimestampNanosecondType, TimestampSecondType,
+    };
+    use arrow_schema::TimeUnit;
+    if array.is_null(row) {
+        return None;
+    }
+    let micros = match array.data_type() {
+        // In f64: a date's microseconds overflow i64 near its type's ends.
+        DataType::Date32 => {
+            f64::from(array.as_primitive::<Date32Type>().value(row)) * 86_400_000_000.0
+        }
+        DataType::Date64 => array.as_primitive::<Date64Type>().value(row) as f64 * 1e3,
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            array.as_primitive::<TimestampSecondType>().value(row) as f64 * 1e6
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            array.as_primitive::<TimestampMillisecondType>().value(row) as f64 * 1e3
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            array.as_primitive::<TimestampMicrosecondType>().value(row) as f64
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            array.as_primitive::<TimestampNanosecondType>().value(row) as f64 / 1e3
+        }
+        _ => {
+            return number_at(array, row).or_else(|| {
+                super::pseudo_rows::text_at(array, row)
+                    .and_then(|t| crate::timefmt::text_micros(t.trim()))
+                    .map(|m| m as f64)
+            });
+        }
+    };
+    Some(micros)
 }
 
 /// A cell's token: its bin in a binned number column, else the hash of its

@@ -129,12 +129,20 @@ pub struct Detection {
 ///   shares (copies of real rows share many);
 /// * *broken associations*: the mean pointwise mutual information of the
 ///   row's pairs of values (binned numbers), low for values drawn apart;
+/// * *broken relations*: how many exact relations the row breaks, of
+///   those that hold in 99% of the copy's rows (a value determining
+///   another, two determining a third, one never above another: a clock
+///   time and its hour, a ship date before its receipt date);
 /// * *key value* and *key gaps*: an integer key's rank, and how close its
 ///   neighbours are (keys squeezed into gaps, or above the largest).
 pub fn detect(copy: &Table, fabricated: &[bool]) -> Vec<Detection> {
     let tokens: Vec<Vec<Option<u64>>> = copy.columns.iter().map(|c| binned(c, 16)).collect();
     let rows = copy.rows();
     let mut out = vec![
+        Detection {
+            detector: "broken relations",
+            auc: auc(&broken_relations(copy), fabricated),
+        },
         Detection {
             detector: "rare values",
             auc: auc(&rare_values(copy, &tokens), fabricated),
@@ -210,6 +218,61 @@ fn binned(c: &crate::Column, bins: usize) -> Vec<Option<u64>> {
         }
         _ => raw,
     }
+}
+
+/// Rows of the copy the adversary looks for relations on, at most (every
+/// row is scored).
+const RELATION_ROWS: usize = 32_768;
+/// The share of rows a relation the adversary keeps may fail in: about
+/// the fabricated rows' share, so that relations only they break count.
+const RELATION_TOLERANCE: f64 = 0.01;
+
+fn broken_relations(copy: &Table) -> Vec<f64> {
+    let rows = copy.rows();
+    let columns: Vec<crate::engine::relations::Column> = copy
+        .key
+        .iter()
+        .chain(&copy.columns)
+        .map(|c| {
+            let tokens = binned(c, usize::MAX / 8)
+                .into_iter()
+                .map(|t| t.unwrap_or(crate::engine::relations::NULL))
+                .collect();
+            let order: Vec<Option<f64>> = (0..rows)
+                .map(|r| {
+                    if !c.is_valid(r) {
+                        return None;
+                    }
+                    match &c.values {
+                        crate::Values::Text(t) => {
+                            crate::timefmt::text_micros(t[r].trim()).map(|m| m as f64)
+                        }
+                        v => v.number(r),
+                    }
+                })
+                .collect();
+            crate::engine::relations::Column {
+                tokens,
+                order: order.iter().any(Option::is_some).then_some(order),
+            }
+        })
+        .collect();
+    let step = rows.div_ceil(RELATION_ROWS).max(1);
+    let sample: Vec<crate::engine::relations::Column> = columns
+        .iter()
+        .map(|c| crate::engine::relations::Column {
+            tokens: c.tokens.iter().step_by(step).copied().collect(),
+            order: c
+                .order
+                .as_ref()
+                .map(|o| o.iter().step_by(step).copied().collect()),
+        })
+        .collect();
+    let found = crate::engine::relations::find(&sample, RELATION_TOLERANCE, usize::MAX);
+    crate::engine::relations::broken(&columns, &found)
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 fn rare_values(copy: &Table, tokens: &[Vec<Option<u64>>]) -> Vec<f64> {
