@@ -286,6 +286,10 @@ pub struct PseudoRows {
     /// The exact relations among the table's columns, once found on the
     /// sample.
     relations: Option<Vec<Relation>>,
+    /// Per column besides the key: 64-bit hashes of its values while none
+    /// repeats (`None` once one does), so that a near copy in a column of
+    /// distinct values (an email, a second identifier) repeats none.
+    distinct: Vec<Option<HashSet<u64>>>,
     report: PseudoRowsReport,
 }
 
@@ -349,6 +353,9 @@ impl PseudoRows {
             sample_step: 1,
             seen: 0,
             relations: None,
+            distinct: (0..schema.fields().len())
+                .map(|i| (!plan.key.contains(&i)).then(HashSet::new))
+                .collect(),
             report: PseudoRowsReport {
                 spacing,
                 ..Default::default()
@@ -376,6 +383,18 @@ impl PseudoRows {
             self.vary = choose_vary(batch, plan)?;
         }
         self.keep_sample(batch)?;
+        for (i, values) in self.distinct.iter_mut().enumerate() {
+            let Some(seen) = values else { continue };
+            let column = batch.column(i);
+            for row in 0..column.len() {
+                if exact_cell(column.as_ref(), row, &mut enc)
+                    && !seen.insert(key_hash(enc.as_bytes()))
+                {
+                    *values = None;
+                    break;
+                }
+            }
+        }
         for (&k, range) in plan.key.iter().zip(&mut self.ranges) {
             let column = batch.column(k);
             for row in 0..column.len() {
@@ -518,6 +537,8 @@ impl Rng {
 
 /// Tries at a cell value before the cell is left without a payload bit.
 const CELL_TRIES: usize = 256;
+/// Tries at a new value of a column of distinct values.
+const DISTINCT_TRIES: usize = 8 * CELL_TRIES;
 /// Tries at a new text key before no row is added at that place.
 const KEY_TRIES: usize = 192;
 /// Random tries at a new integer key before the outward scan.
@@ -622,6 +643,9 @@ impl<'a> Maker<'a> {
             let secret = RowSecret::new(&self.wm.key.pseudo_row_hash(&encoded));
             let (row, drawn) = self.draw(anchor, donor, &key_cells, &secret, &mut rng);
             if drawn.recognised {
+                for (c, cell) in row.iter().enumerate() {
+                    self.note_value(c, cell.as_ref());
+                }
                 self.rows.report.outside_range += usize::from(outside);
                 self.rows.report.cells += drawn.cells;
                 self.rows.report.carrying += drawn.carrying;
@@ -675,8 +699,13 @@ impl<'a> Maker<'a> {
         let target = min_tagged(cells).map_or(cells, |m| (m + 1).min(cells));
         // Wrong votes first, then near copies, then the rest, leaves of
         // the column tree first.
+        // A donor's value in a column of distinct values must change too:
+        // kept, it would repeat.
+        let repeating: Vec<bool> = (0..n)
+            .map(|i| !is_new_value(&self.rows.distinct, i, out[i].as_ref(), &mut self.enc))
+            .collect();
         let rank = |i: usize| {
-            if wrong(&hash[i], self.payload) {
+            if wrong(&hash[i], self.payload) || repeating[i] {
                 0
             } else if self.shapes[i].unique {
                 1
@@ -692,8 +721,8 @@ impl<'a> Maker<'a> {
         let mut values = self.structure.values_of(&out);
         for i in order {
             let done = hash.iter().filter(|h| carries(h, self.payload)).count();
-            let must = wrong(&hash[i], self.payload);
-            if (done >= target && !must) || hash[i].is_none() || carries(&hash[i], self.payload) {
+            let must = wrong(&hash[i], self.payload) || repeating[i];
+            if hash[i].is_none() || (!must && (done >= target || carries(&hash[i], self.payload))) {
                 continue;
             }
             let column = self.batch.column(i);
@@ -702,9 +731,19 @@ impl<'a> Maker<'a> {
                 None => &[],
             };
             let mut fallback = None;
-            for t in 0..CELL_TRIES {
+            // A column of distinct values (a second identifier) may have
+            // few free values near the donor's: more tries.
+            let tries = if repeating[i] {
+                DISTINCT_TRIES
+            } else {
+                CELL_TRIES
+            };
+            for t in 0..tries {
                 let change: Vec<(usize, ArrayRef)> = if self.shapes[i].unique {
                     let copy = near_copy(column.as_ref(), donor, &self.shapes[i], rng);
+                    if !is_new_value(&self.rows.distinct, i, copy.as_ref(), &mut self.enc) {
+                        continue;
+                    }
                     let mut trial = values.clone();
                     self.structure.set_cell(&mut trial, i, copy.as_ref());
                     if self
@@ -730,7 +769,16 @@ impl<'a> Maker<'a> {
                         continue;
                     }
                     // With the columns of every relation it would break.
-                    match self.structure.change(&values, i, from, &self.plan.key) {
+                    // A real row's value in a column of distinct values
+                    // would repeat it.
+                    match self
+                        .structure
+                        .change(&values, i, from, &self.plan.key)
+                        .filter(|change| {
+                            change
+                                .iter()
+                                .all(|&c| self.rows.distinct.get(c).is_none_or(Option::is_none))
+                        }) {
                         Some(change) => change
                             .into_iter()
                             .map(|c| (c, self.batch.column(c).slice(from, 1)))
@@ -754,8 +802,9 @@ impl<'a> Maker<'a> {
                     fallback = Some((change, hashes));
                     break;
                 }
-                if must && fallback.is_none() && after == before {
-                    // No vote rather than a wrong one.
+                if must && fallback.is_none() {
+                    // No vote rather than a wrong one (or a repeated
+                    // value).
                     fallback = Some((change, hashes));
                 }
             }
@@ -768,7 +817,9 @@ impl<'a> Maker<'a> {
         }
         // A wrong vote left in a column tied to the key cannot be drawn
         // away: another key gives the row other hashes.
-        let stuck = hash.iter().any(|h| wrong(h, self.payload));
+        let stuck = hash.iter().any(|h| wrong(h, self.payload))
+            || (0..n)
+                .any(|i| !is_new_value(&self.rows.distinct, i, out[i].as_ref(), &mut self.enc));
         let mut distinct: Vec<CellHash> = hash.iter().flatten().copied().collect();
         let cells = distinct.len();
         let carrying = distinct.iter().filter(|h| h.carries(self.payload)).count();
@@ -781,6 +832,16 @@ impl<'a> Maker<'a> {
             recognised: !stuck && recognised(distinct.len(), tagged),
         };
         (out, drawn)
+    }
+
+    /// Notes a fabricated row's value of column `c`, so that no later one
+    /// repeats it where the column's values are all distinct.
+    fn note_value(&mut self, c: usize, cell: &dyn Array) {
+        if let Some(Some(seen)) = self.rows.distinct.get_mut(c)
+            && exact_cell(cell, 0, &mut self.enc)
+        {
+            seen.insert(key_hash(self.enc.as_bytes()));
+        }
     }
 
     /// The rows a fabricated row after row `anchor` draws its donor and
@@ -881,6 +942,29 @@ impl<'a> Maker<'a> {
         }
         None
     }
+}
+
+/// Whether the one-value array `cell` holds no value column `c` already
+/// has, where that column's values are all distinct (`distinct`, from
+/// [`PseudoRows`]; always true for other columns).
+fn is_new_value(
+    distinct: &[Option<HashSet<u64>>],
+    c: usize,
+    cell: &dyn Array,
+    enc: &mut KeyEncoder,
+) -> bool {
+    let Some(Some(seen)) = distinct.get(c) else {
+        return true;
+    };
+    !exact_cell(cell, 0, enc) || !seen.contains(&key_hash(enc.as_bytes()))
+}
+
+/// Encodes `array[row]` exactly as it is (`encode_cell` normalises, as a
+/// virtual key does: two near copies may encode alike); false for a null
+/// or a type without an exact encoding.
+fn exact_cell(array: &dyn Array, row: usize, enc: &mut KeyEncoder) -> bool {
+    enc.clear();
+    push_key_part(array, row, enc)
 }
 
 /// Try `t` at a new integer key near `v`, inside `range`: in the gap
@@ -988,11 +1072,12 @@ fn is_unique(array: &dyn Array) -> bool {
         return false;
     }
     let mut enc = KeyEncoder::new();
-    let mut text = String::new();
     let mut seen = HashSet::new();
     let mut values = 0usize;
     for row in 0..array.len() {
-        if encode_cell(array, row, &mut enc, &mut text) {
+        // Exact values: the normalised ones of `encode_cell` fold near
+        // numbers together.
+        if exact_cell(array, row, &mut enc) {
             if values == 0
                 && text_at(array, row)
                     .is_some_and(|t| crate::timefmt::text_micros(t.trim()).is_some())
@@ -1104,7 +1189,8 @@ pub(super) fn number_text(t: &str) -> Option<(f64, usize)> {
 /// A near copy of `array[row]` ([`Shape`]): an integer or decimal moved
 /// by up to 2% (at least one unit), a float or a number in text by up to
 /// 2% at the decimals it is printed with, free text as the first words of
-/// this value and the last of another row's, other text with one or two
+/// this value and the last of another row's (or, one time in four, as
+/// other text is changed), other text with one or two
 /// letters or digits changed within their class; always inside the
 /// column's range in this batch. Other types: a copy.
 fn near_copy(array: &dyn Array, row: usize, shape: &Shape, rng: &mut Rng) -> ArrayRef {
@@ -1144,7 +1230,9 @@ fn near_copy(array: &dyn Array, row: usize, shape: &Shape, rng: &mut Rng) -> Arr
             let new = if let Some((v, decimals)) = number_text(text) {
                 let w = near_float(v, decimals, range, rng);
                 Some(format!("{w:.decimals$}"))
-            } else if text.split_whitespace().nth(1).is_some() {
+            } else if text.split_whitespace().nth(1).is_some() && rng.below(4) != 0 {
+                // A splice, or one time in four a changed letter or digit
+                // (texts made from one template splice back to themselves).
                 let other = rng.below(array.len() as u64) as usize;
                 text_at(array, other).map(|other| spliced(text, other, rng))
             } else {
@@ -1285,6 +1373,20 @@ mod tests {
         rows.observe(b, &plan).unwrap();
         let out = wm.add_pseudo_rows(b, &plan, &payload, &mut rows).unwrap();
         (out, rows.report(), wm)
+    }
+
+    #[test]
+    fn a_column_of_distinct_values_keeps_them_distinct() {
+        // `price` holds 20,000 distinct mantissas among 100,000, so a near
+        // copy within 2% would often land on one; `note` is distinct text.
+        let b = batch(20_000, 3);
+        let (out, report, _) = add(&b, 20);
+        assert!(report.added >= 500, "{report:?}");
+        let price = out.column(2).as_primitive::<Decimal128Type>();
+        let prices: HashSet<i128> = price.iter().flatten().collect();
+        assert_eq!(prices.len(), out.num_rows(), "a price repeats");
+        let notes: HashSet<&str> = out.column(5).as_string_view().iter().flatten().collect();
+        assert_eq!(notes.len(), out.num_rows(), "a note repeats");
     }
 
     #[test]
