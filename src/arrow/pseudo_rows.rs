@@ -660,11 +660,15 @@ impl<'a> Maker<'a> {
         None
     }
 
-    /// A real row near `anchor` with as few cells changed as recognition
-    /// needs (and one more, for a leak that drops a column): first cells
-    /// that would vote wrong, then near copies of its numbers, then other
+    /// The real row `donor` (near `anchor`) with as few cells changed as
+    /// recognition needs (and one more, for a leak that drops a column):
+    /// first cells that would vote wrong or repeat a value of a column of
+    /// distinct values, then near copies of its numbers, then other
     /// columns, leaves of the column tree first, each drawn from rows that
-    /// hold its parent's value.
+    /// hold its parent's value, with the columns of every exact relation
+    /// the change would break (`Structure::change`). A row left with a
+    /// wrong vote or a repeated distinct value is not recognised, so that
+    /// another key is tried.
     fn draw(
         &mut self,
         anchor: usize,

@@ -131,8 +131,9 @@ pub struct Detection {
 ///   row's pairs of values (binned numbers), low for values drawn apart;
 /// * *broken relations*: how many exact relations the row breaks, of
 ///   those that hold in 99% of the copy's rows (a value determining
-///   another, two determining a third, one never above another: a clock
-///   time and its hour, a ship date before its receipt date);
+///   another, two determining a third, the difference of two within
+///   bounds: a clock time and its hour, a receipt 1 to 30 days after its
+///   ship date);
 /// * *key value* and *key gaps*: an integer key's rank, and how close its
 ///   neighbours are (keys squeezed into gaps, or above the largest).
 pub fn detect(copy: &Table, fabricated: &[bool]) -> Vec<Detection> {
