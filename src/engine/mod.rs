@@ -44,6 +44,7 @@ pub(crate) mod pseudo;
 // Used by the Arrow adapter, which adds and reads pseudo-rows.
 #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
 pub(crate) mod pseudo_rows;
+#[cfg(feature = "arrow")]
 pub(crate) mod relations;
 mod rules;
 pub(crate) mod select;

@@ -149,6 +149,7 @@ pub(crate) fn find(columns: &[Column], tolerance: f64, max_columns: usize) -> Ve
 /// value other than the one most rows with its determining values hold, a
 /// difference out of its bounds (a row with a null among its determining
 /// values breaks nothing).
+#[cfg(any(test, feature = "eval"))]
 pub(crate) fn broken(columns: &[Column], relations: &[Relation]) -> Vec<u32> {
     let rows = columns.first().map_or(0, |c| c.tokens.len());
     let mut out = vec![0u32; rows];
