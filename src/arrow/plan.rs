@@ -640,6 +640,36 @@ fn array_i64(array: &dyn Array, row: usize) -> i64 {
     }
 }
 
+/// The instant of a date or time cell, in microseconds since the epoch,
+/// whatever its type's unit (a timestamp, a date); `None` for a null or
+/// another type.
+pub(super) fn instant_micros(array: &dyn Array, row: usize) -> Option<i64> {
+    if array.is_null(row) {
+        return None;
+    }
+    match array.data_type() {
+        DataType::Timestamp(unit, _) => {
+            let value = array_i64(array, row);
+            Some(match unit {
+                TimeUnit::Second => value.saturating_mul(1_000_000),
+                TimeUnit::Millisecond => value.saturating_mul(1_000),
+                TimeUnit::Microsecond => value,
+                TimeUnit::Nanosecond => value.div_euclid(1_000),
+            })
+        }
+        DataType::Date32 => Some(
+            i64::from(array.as_primitive::<Date32Type>().value(row)).saturating_mul(86_400_000_000),
+        ),
+        DataType::Date64 => Some(
+            array
+                .as_primitive::<Date64Type>()
+                .value(row)
+                .saturating_mul(1_000),
+        ),
+        _ => None,
+    }
+}
+
 /// [`push_key_part`] for a virtual key: text normalised (see
 /// [`BatchPlan::use_virtual_key`]) in `buffer` first.
 pub(super) fn push_virtual_key_part(
@@ -653,28 +683,7 @@ pub(super) fn push_virtual_key_part(
     }
     // Dates and times are one instant however a file spells or types them
     // (a CSV's text, a Parquet timestamp in any unit, a date).
-    let micros = match array.data_type() {
-        DataType::Timestamp(unit, _) => {
-            let v = |t: &dyn Array| array_i64(t, row);
-            let per = match unit {
-                TimeUnit::Second => 1_000_000,
-                TimeUnit::Millisecond => 1_000,
-                TimeUnit::Microsecond => 1,
-                TimeUnit::Nanosecond => 0,
-            };
-            let value = v(array);
-            Some(if per == 0 {
-                value.div_euclid(1_000)
-            } else {
-                value.saturating_mul(per)
-            })
-        }
-        DataType::Date32 => {
-            Some(i64::from(array.as_primitive::<Date32Type>().value(row)) * 86_400_000_000)
-        }
-        DataType::Date64 => Some(array.as_primitive::<Date64Type>().value(row) * 1_000),
-        _ => None,
-    };
+    let micros = instant_micros(array, row);
     if let Some(micros) = micros {
         enc.push(KeyPart::Int(i128::from(micros)));
         return true;

@@ -19,7 +19,7 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 
 use super::plan::{push_key_part, push_virtual_key_part, row_keys};
-use super::structure::{Structure, find_relations};
+use super::structure::{RELATION_ROWS, RowValues, Structure, find_relations};
 use super::{BatchPlan, Error, Result};
 use crate::engine::pseudo_rows::{
     CellHash, RowSecret, chance_for, chance_of_recognising, min_tagged, recognised,
@@ -277,8 +277,9 @@ pub struct PseudoRows {
     ranges: Vec<Option<(i128, i128)>>,
     /// Scans for a free integer key that failed in a row.
     failed_scans: usize,
-    /// Rows sampled in the first pass: every `sample_step`-th of the table,
-    /// at most [`SAMPLE_ROWS`] of them (the step doubles when full).
+    /// Rows sampled in the first pass to find the table's exact relations
+    /// on: every `sample_step`-th of the table, fewer than twice
+    /// [`RELATION_ROWS`] of them (the step doubles when full).
     sample: Vec<RecordBatch>,
     sample_step: usize,
     /// Rows seen in the first pass.
@@ -292,10 +293,6 @@ pub struct PseudoRows {
     distinct: Vec<Option<HashSet<u64>>>,
     report: PseudoRowsReport,
 }
-
-/// Rows of the table sampled in the first pass to find its exact
-/// relations on, at most.
-const SAMPLE_ROWS: usize = 16_384;
 
 impl PseudoRows {
     /// Pseudo-rows at about one per `spacing` real rows for tables of
@@ -415,7 +412,7 @@ impl PseudoRows {
 
     /// Keeps every `sample_step`-th row of the table in the sample,
     /// halving the sample and doubling the step whenever it holds twice
-    /// [`SAMPLE_ROWS`].
+    /// [`RELATION_ROWS`].
     fn keep_sample(&mut self, batch: &RecordBatch) -> Result<()> {
         let step = self.sample_step;
         let first = (step - self.seen % step) % step;
@@ -430,7 +427,7 @@ impl PseudoRows {
                 .push(arrow_select::take::take_record_batch(batch, &rows)?);
         }
         let held: usize = self.sample.iter().map(RecordBatch::num_rows).sum();
-        if held >= 2 * SAMPLE_ROWS {
+        if held >= 2 * RELATION_ROWS {
             let all = arrow_select::concat::concat_batches(&batch.schema(), &self.sample)?;
             let even =
                 arrow_array::UInt64Array::from_iter_values((0..all.num_rows() as u64).step_by(2));
@@ -723,6 +720,7 @@ impl<'a> Maker<'a> {
             encode_cell(array.as_ref(), 0, enc, text).then(|| secret.cell(enc.as_bytes()))
         };
         let mut values = self.structure.values_of(&out);
+        let mut trial = RowValues::default();
         for i in order {
             let done = hash.iter().filter(|h| carries(h, self.payload)).count();
             let must = wrong(&hash[i], self.payload) || repeating[i];
@@ -748,7 +746,7 @@ impl<'a> Maker<'a> {
                     if !is_new_value(&self.rows.distinct, i, copy.as_ref(), &mut self.enc) {
                         continue;
                     }
-                    let mut trial = values.clone();
+                    trial.copy_from(&values);
                     self.structure.set_cell(&mut trial, i, copy.as_ref());
                     if self
                         .structure
@@ -777,7 +775,7 @@ impl<'a> Maker<'a> {
                     // would repeat it.
                     match self
                         .structure
-                        .change(&values, i, from, &self.plan.key)
+                        .change(&values, &mut trial, i, from, &self.plan.key)
                         .filter(|change| {
                             change
                                 .iter()

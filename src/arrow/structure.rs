@@ -31,8 +31,9 @@ use crate::engine::relations::{self, Relation};
 const SAMPLE_ROWS: usize = 4096;
 /// Quantile bins of a number column with many distinct values.
 const BINS: usize = 16;
-/// Rows of a batch its exact relations are found on, at most.
-const RELATION_ROWS: usize = 16_384;
+/// Rows of a batch its exact relations are found on, at most (the first
+/// pass of pseudo-rows samples twice as many at most).
+pub(super) const RELATION_ROWS: usize = 16_384;
 /// The share of rows an exact relation may fail in and still be kept.
 const RELATION_TOLERANCE: f64 = 0.001;
 /// Columns paired when looking for relations, at most (the first ones).
@@ -70,10 +71,19 @@ pub(super) struct Structure {
 
 /// A fabricated row as its relations see it: each column's token and
 /// place on the number line (for the columns of a relation).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct RowValues {
     tokens: Vec<u64>,
     order: Vec<Option<f64>>,
+}
+
+impl RowValues {
+    /// Becomes a copy of `other`, in the buffers it has (a draw tries
+    /// hundreds of changes per column).
+    pub(super) fn copy_from(&mut self, other: &Self) {
+        self.tokens.clone_from(&other.tokens);
+        self.order.clone_from(&other.order);
+    }
 }
 
 impl Structure {
@@ -214,19 +224,20 @@ impl Structure {
     /// value in row `from`: `c`, and every column of a relation the change
     /// would break, taken from that row too; `None` when that would change
     /// a column of `fixed` (the key) or still break a relation after
-    /// [`MAX_BROUGHT`] rounds.
+    /// [`MAX_BROUGHT`] rounds. `trial` is scratch space.
     pub(super) fn change(
         &self,
         values: &RowValues,
+        trial: &mut RowValues,
         c: usize,
         from: usize,
         fixed: &[usize],
     ) -> Option<Vec<usize>> {
-        let mut values = values.clone();
+        trial.copy_from(values);
         let mut changed = vec![c];
-        self.set_from(&mut values, c, from);
+        self.set_from(trial, c, from);
         for _ in 0..MAX_BROUGHT {
-            let Some(r) = self.broken(&values, &changed, fixed) else {
+            let Some(r) = self.broken(trial, &changed, fixed) else {
                 return Some(changed);
             };
             let bring: Vec<usize> = self.relations[r]
@@ -238,7 +249,7 @@ impl Structure {
                 return None;
             }
             for c in bring {
-                self.set_from(&mut values, c, from);
+                self.set_from(trial, c, from);
                 changed.push(c);
             }
         }
@@ -376,41 +387,14 @@ pub(super) fn find_relations(batch: &RecordBatch) -> Vec<Relation> {
 /// microseconds since the epoch (of a date or time type, or of text that
 /// reads as one); `None` for a null or anything else.
 fn order_at(array: &dyn Array, row: usize) -> Option<f64> {
-    use arrow_array::types::{
-        Date32Type, Date64Type, TimestampMicrosecondType, TimestampMillisecondType,
-        TimestampNanosecondType, TimestampSecondType,
-    };
-    use arrow_schema::TimeUnit;
-    if array.is_null(row) {
-        return None;
+    if let Some(micros) = super::plan::instant_micros(array, row) {
+        return Some(micros as f64);
     }
-    let micros = match array.data_type() {
-        // In f64: a date's microseconds overflow i64 near its type's ends.
-        DataType::Date32 => {
-            f64::from(array.as_primitive::<Date32Type>().value(row)) * 86_400_000_000.0
-        }
-        DataType::Date64 => array.as_primitive::<Date64Type>().value(row) as f64 * 1e3,
-        DataType::Timestamp(TimeUnit::Second, _) => {
-            array.as_primitive::<TimestampSecondType>().value(row) as f64 * 1e6
-        }
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            array.as_primitive::<TimestampMillisecondType>().value(row) as f64 * 1e3
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            array.as_primitive::<TimestampMicrosecondType>().value(row) as f64
-        }
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            array.as_primitive::<TimestampNanosecondType>().value(row) as f64 / 1e3
-        }
-        _ => {
-            return number_at(array, row).or_else(|| {
-                super::pseudo_rows::text_at(array, row)
-                    .and_then(|t| crate::timefmt::text_micros(t.trim()))
-                    .map(|m| m as f64)
-            });
-        }
-    };
-    Some(micros)
+    number_at(array, row).or_else(|| {
+        super::pseudo_rows::text_at(array, row)
+            .and_then(|t| crate::timefmt::text_micros(t.trim()))
+            .map(|m| m as f64)
+    })
 }
 
 /// A cell's token: its bin in a binned number column, else the hash of its
