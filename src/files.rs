@@ -363,7 +363,63 @@ enum Sink {
     IpcFile(arrow_ipc::writer::FileWriter<File>),
     IpcStream(arrow_ipc::writer::StreamWriter<File>),
     #[cfg(feature = "parquet")]
-    Parquet(parquet::arrow::ArrowWriter<File>),
+    /// The writer and the schema it writes ([`parquet_schema`]).
+    Parquet(parquet::arrow::ArrowWriter<File>, SchemaRef),
+}
+
+/// `schema` as a Parquet file keeps it: timestamps in seconds become
+/// timestamps in milliseconds (the same instants; Parquet's smallest unit).
+#[cfg(feature = "parquet")]
+fn parquet_schema(schema: &Schema) -> SchemaRef {
+    use arrow_schema::{DataType, Field, TimeUnit};
+    let field = |f: &arrow_schema::FieldRef| match f.data_type() {
+        DataType::Timestamp(TimeUnit::Second, tz) => Arc::new(
+            Field::new(
+                f.name(),
+                DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+                f.is_nullable(),
+            )
+            .with_metadata(f.metadata().clone()),
+        ),
+        _ => f.clone(),
+    };
+    Arc::new(Schema::new_with_metadata(
+        schema.fields().iter().map(field).collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ))
+}
+
+/// `batch` with its timestamps in seconds in milliseconds, as `schema`
+/// (from [`parquet_schema`]) has them; an error names a column whose
+/// instant has no millisecond count in 64 bits.
+#[cfg(feature = "parquet")]
+fn seconds_to_millis(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{TimestampMillisecondType, TimestampSecondType};
+    use arrow_schema::{DataType, TimeUnit};
+    if batch.schema_ref() == schema {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(batch.schema_ref().fields())
+        .map(|(column, field)| match field.data_type() {
+            DataType::Timestamp(TimeUnit::Second, tz) => column
+                .as_primitive::<TimestampSecondType>()
+                .try_unary::<_, TimestampMillisecondType, _>(|s| {
+                    s.checked_mul(1_000).ok_or_else(|| {
+                        ArrowError::ComputeError(format!(
+                            "column `{}`: timestamp {s} s is beyond what Parquet can hold in milliseconds",
+                            field.name()
+                        ))
+                    })
+                })
+                .map(|a| Arc::new(a.with_timezone_opt(tz.clone())) as arrow_array::ArrayRef),
+            _ => Ok(column.clone()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 /// A file being written batch by batch; it replaces its target only when
@@ -506,13 +562,13 @@ impl Output {
                 let props = parquet::file::properties::WriterProperties::builder()
                     .set_compression(compression)
                     .build();
+                // Parquet has no timestamp in seconds: written as they are,
+                // they would be bare integers to every reader but arrow-rs.
+                let schema = parquet_schema(schema);
                 Sink::Parquet(
-                    parquet::arrow::ArrowWriter::try_new(
-                        file,
-                        Arc::new(schema.clone()),
-                        Some(props),
-                    )
-                    .map_err(|e| external(path, e))?,
+                    parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props))
+                        .map_err(|e| external(path, e))?,
+                    schema,
                 )
             }
             #[cfg(not(feature = "parquet"))]
@@ -534,7 +590,10 @@ impl Output {
             Some(Sink::IpcFile(w)) => w.write(batch).map_err(fmt(&self.path)),
             Some(Sink::IpcStream(w)) => w.write(batch).map_err(fmt(&self.path)),
             #[cfg(feature = "parquet")]
-            Some(Sink::Parquet(w)) => w.write(batch).map_err(|e| external(&self.path, e)),
+            Some(Sink::Parquet(w, schema)) => {
+                let batch = seconds_to_millis(batch, schema).map_err(fmt(&self.path))?;
+                w.write(&batch).map_err(|e| external(&self.path, e))
+            }
             None => Ok(()),
         }
     }
@@ -562,7 +621,7 @@ impl Output {
                 w.into_inner().map_err(fmt(&path))?
             }
             #[cfg(feature = "parquet")]
-            Some(Sink::Parquet(w)) => w.into_inner().map_err(|e| external(&path, e))?,
+            Some(Sink::Parquet(w, _)) => w.into_inner().map_err(|e| external(&path, e))?,
             None => return Ok(()),
         };
         file.sync_all().map_err(io(&path))?;

@@ -116,16 +116,9 @@ pub mod registry;
 pub mod report;
 #[cfg(feature = "server")]
 pub mod server;
-// Civil dates and RFC 3339 / X-Sdk-Date times, shared by the DSC model,
-// the registry, the server and the Arrow adapter's virtual keys; each uses
-// a part of it.
-#[cfg(any(
-    feature = "arrow",
-    feature = "dsc",
-    feature = "registry",
-    feature = "server",
-    feature = "db"
-))]
+// Civil dates and RFC 3339 / X-Sdk-Date times, shared by the key encoding
+// (dates and times written as text), the DSC model, the registry, the
+// server and the Arrow adapter; each uses a part of it.
 #[cfg_attr(
     not(all(
         feature = "arrow",

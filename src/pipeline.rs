@@ -396,6 +396,10 @@ pub struct Columns {
     /// real key column still has, hashed normalised
     /// ([`BatchPlan::use_virtual_key`]); extraction must use the embed's.
     pub virtual_key: bool,
+    /// Whether dates and times in the key are hashed as builds before
+    /// December 2026 hashed them ([`BatchPlan::use_legacy_time_keys`]):
+    /// only to read a copy made then.
+    pub legacy_time_keys: bool,
 }
 
 impl Columns {
@@ -406,6 +410,7 @@ impl Columns {
             marked: None,
             rules: ColumnRules::new(),
             virtual_key: false,
+            legacy_time_keys: false,
         }
     }
 
@@ -478,6 +483,9 @@ fn plan(
     }
     if columns.virtual_key {
         plan.use_virtual_key();
+    }
+    if columns.legacy_time_keys {
+        plan.use_legacy_time_keys();
     }
     if need_marked && plan.marked_names().is_empty() {
         return Err(nothing_to_mark(&plan, path));
@@ -1004,6 +1012,11 @@ pub struct ExtractSummary {
     pub votes: Vec<(String, u64)>,
     /// The test against the candidates, when some were given.
     pub identification: Option<Identification>,
+    /// The key columns that hold dates or times
+    /// ([`BatchPlan::time_key_columns`](crate::arrow::BatchPlan::time_key_columns)),
+    /// over all sources: where a copy made before December 2026 hashed its
+    /// key otherwise ([`Columns::legacy_time_keys`]).
+    pub time_keys: Vec<String>,
 }
 
 /// Extracts the watermarks of one or more files, merging the votes of
@@ -1060,6 +1073,7 @@ pub fn extract_against(
     // Pseudo-rows are counted over every source: what was recognised, and
     // the votes of those rows.
     let mut pseudo_rows = (crate::arrow::PseudoRowMatch::default(), crate::Tally::new());
+    let mut time_keys = Vec::new();
     for place in sources {
         let label = place.label();
         let path = label.as_path();
@@ -1079,6 +1093,13 @@ pub fn extract_against(
         let mut pseudo: Option<(Vec<usize>, Vec<crate::Tally>)> = None;
         for batch in source.reader {
             let batch = batch.map_err(|e| input_error(path, e))?;
+            if file_rows == 0 {
+                for name in plan.time_key_columns(&batch) {
+                    if !time_keys.contains(&name) {
+                        time_keys.push(name);
+                    }
+                }
+            }
             wm.tally_batch(&batch, &plan, &mut file_tallies)
                 .map_err(columns_error(path))?;
             // Pseudo-rows are looked for in every row of a source's first
@@ -1144,7 +1165,9 @@ pub fn extract_against(
     if pseudo_rows.0.is_present() {
         all.add(crate::PSEUDO_ROWS, pseudo_rows.1);
     }
-    Ok(summarize(wm, &all, candidates).expect("tallied under wm's key"))
+    let mut summary = summarize(wm, &all, candidates).expect("tallied under wm's key");
+    summary.time_keys = time_keys;
+    Ok(summary)
 }
 
 /// What a table's tally (merged from any partitioning of its rows) says:
@@ -1181,5 +1204,6 @@ pub fn summarize(
             .map(|(n, t)| (n.clone(), t.votes()))
             .collect(),
         identification,
+        time_keys: Vec::new(),
     })
 }

@@ -147,17 +147,17 @@ pub(crate) fn text_micros(text: &str) -> Option<i64> {
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let num = |s: &str| -> Option<i64> {
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())
-            .flatten()
+    let num = |s: &[u8]| -> Option<i64> {
+        // Digits only, and few enough that they cannot overflow.
+        (!s.is_empty() && s.len() <= 9 && s.iter().all(u8::is_ascii_digit))
+            .then(|| s.iter().fold(0, |n, &c| n * 10 + i64::from(c - b'0')))
     };
-    let (y, m, d) = (num(&text[..4])?, num(&text[5..7])?, num(&text[8..10])?);
+    let (y, m, d) = (num(&b[..4])?, num(&b[5..7])?, num(&b[8..10])?);
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
     let days = days_from_civil(y, m, d);
+    // Byte 9 is a digit, so byte 10 starts a character.
     let rest = &text[10..];
     if rest.is_empty() {
         return Some(days * 86_400_000_000);
@@ -167,18 +167,26 @@ pub(crate) fn text_micros(text: &str) -> Option<i64> {
         .iter()
         .find_map(|z| time.strip_suffix(z))
         .unwrap_or(time);
-    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let (hms, fraction) = match time.split_once('.') {
+        Some((_, "")) => return None,
+        Some(split) => split,
+        None => (time, ""),
+    };
     let mut parts = hms.split(':');
-    let h = num(parts.next()?)?;
-    let mi = num(parts.next()?)?;
-    let s = parts.next().map_or(Some(0), num)?;
+    let h = num(parts.next()?.as_bytes())?;
+    let mi = num(parts.next()?.as_bytes())?;
+    let s = parts.next().map_or(Some(0), |s| num(s.as_bytes()))?;
     if parts.next().is_some() || h > 23 || mi > 59 || s > 60 || fraction.len() > 9 {
         return None;
     }
     let micros = if fraction.is_empty() {
         0
     } else {
-        num(&format!("{:0<6}", &fraction[..fraction.len().min(6)]))?
+        let digits = &fraction.as_bytes()[..fraction.len().min(6)];
+        let scale = 10_i64.pow(6 - digits.len() as u32);
+        // The rest of the fraction must be digits too.
+        num(fraction.as_bytes())?;
+        num(digits)? * scale
     };
     Some(((days * 24 + h) * 60 + mi) * 60_000_000 + s * 1_000_000 + micros)
 }
@@ -199,11 +207,16 @@ mod text_micros_tests {
             assert_eq!(text_micros(same), Some(hour), "{same}");
         }
         assert_eq!(text_micros("1970-01-02"), Some(86_400_000_000));
+        assert_eq!(text_micros("2013-01-01 06:00:00.25"), Some(hour + 250_000));
         for not in [
             "2013-01-01T06:00:00+01:00",
             "2013-13-01",
             "N/A",
             "2013-01-01x",
+            "2013-01-0é",
+            "2013-01-01 06:00:00.2x",
+            "2013-01-01 06:00:00.",
+            "2013-01-01 6é:00",
         ] {
             assert_eq!(text_micros(not), None, "{not}");
         }

@@ -33,4 +33,6 @@ mod server_db;
 mod signing;
 mod tallies;
 #[cfg(feature = "cli")]
+mod time_keys;
+#[cfg(feature = "cli")]
 mod virtual_key;

@@ -58,6 +58,9 @@ pub struct BatchPlan {
     plans: Vec<ColumnPlan>,
     /// Whether the key is a virtual key ([`BatchPlan::use_virtual_key`]).
     virtual_key: bool,
+    /// Whether dates and times in the key are hashed as they were before
+    /// December 2026 ([`BatchPlan::use_legacy_time_keys`]).
+    legacy_time_keys: bool,
 }
 
 /// Rows a profiled plan reads before it decides: the first batches up to
@@ -135,6 +138,7 @@ impl BatchPlan {
             skipped,
             plans: Vec::new(),
             virtual_key: false,
+            legacy_time_keys: false,
         })
     }
 
@@ -387,6 +391,40 @@ impl BatchPlan {
         self.virtual_key
     }
 
+    /// Hashes dates and times in the key as builds before December 2026
+    /// did, to read a copy made then: a typed date or time by the count of
+    /// its own unit (days, seconds, milliseconds, microseconds or
+    /// nanoseconds), text by its text. Today every spelling and type of an
+    /// instant hashes alike ([`KeyPart::Instant`]), so a copy keyed by a
+    /// timestamp reads back from CSV as from Parquet; before, a CSV copy
+    /// hashed the text and a reader that typed the column found nothing.
+    /// Keys without a date or time hash alike either way. A virtual key
+    /// always hashed instants (this changes nothing for it).
+    pub fn use_legacy_time_keys(&mut self) {
+        self.legacy_time_keys = true;
+    }
+
+    /// The key columns whose values are dates or times, typed (a date or
+    /// timestamp column) or written (text whose first non-null value in
+    /// `batch` spells one): the columns [`BatchPlan::use_legacy_time_keys`]
+    /// hashes otherwise.
+    pub fn time_key_columns(&self, batch: &RecordBatch) -> Vec<String> {
+        self.key
+            .iter()
+            .filter(|&&i| {
+                let array = batch.column(i).as_ref();
+                (0..array.len())
+                    .find(|&r| array.is_valid(r))
+                    .is_some_and(|r| {
+                        instant_micros(array, r).is_some()
+                            || text_at(array, r)
+                                .is_some_and(|t| crate::timefmt::text_micros(t.trim()).is_some())
+                    })
+            })
+            .map(|&i| self.schema.field(i).name().clone())
+            .collect()
+    }
+
     /// Leaves column `name` unmarked, with `reason` as its plan's reason
     /// (an adapter that knows more than the profile: a database type that
     /// cannot carry marks); nothing happens for a column the plan does not
@@ -487,6 +525,14 @@ pub(super) fn push_key_part(array: &dyn Array, row: usize, enc: &mut KeyEncoder)
         ($t:ty, $variant:ident) => {
             KeyPart::$variant(array.as_primitive::<$t>().value(row).into())
         };
+    }
+    if !enc.legacy_time_keys() {
+        // Dates and times are keyed by their instant, however the copy at
+        // hand types or writes them (text is read as one by `KeyPart::Str`).
+        if let Some(micros) = instant_micros(array, row) {
+            enc.push(KeyPart::Instant(micros));
+            return true;
+        }
     }
     let part = match array.data_type() {
         DataType::Int8 => int!(Int8Type, Int),
@@ -640,6 +686,20 @@ fn array_i64(array: &dyn Array, row: usize) -> i64 {
     }
 }
 
+/// The text of a text array at `row` (`None` for another type, a null or a
+/// row past the end).
+pub(super) fn text_at(array: &dyn Array, row: usize) -> Option<&str> {
+    if row >= array.len() || array.is_null(row) {
+        return None;
+    }
+    match array.data_type() {
+        DataType::Utf8 => Some(array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Some(array.as_string::<i64>().value(row)),
+        DataType::Utf8View => Some(array.as_string_view().value(row)),
+        _ => None,
+    }
+}
+
 /// The instant of a date or time cell, in microseconds since the epoch,
 /// whatever its type's unit (a timestamp, a date); `None` for a null or
 /// another type.
@@ -648,15 +708,10 @@ pub(super) fn instant_micros(array: &dyn Array, row: usize) -> Option<i64> {
         return None;
     }
     match array.data_type() {
-        DataType::Timestamp(unit, _) => {
-            let value = array_i64(array, row);
-            Some(match unit {
-                TimeUnit::Second => value.saturating_mul(1_000_000),
-                TimeUnit::Millisecond => value.saturating_mul(1_000),
-                TimeUnit::Microsecond => value,
-                TimeUnit::Nanosecond => value.div_euclid(1_000),
-            })
-        }
+        DataType::Timestamp(unit, _) => Some(crate::engine::instant_micros(
+            array_i64(array, row),
+            super::units_per_second(unit),
+        )),
         DataType::Date32 => Some(
             i64::from(array.as_primitive::<Date32Type>().value(row)).saturating_mul(86_400_000_000),
         ),
@@ -685,17 +740,14 @@ pub(super) fn push_virtual_key_part(
     // (a CSV's text, a Parquet timestamp in any unit, a date).
     let micros = instant_micros(array, row);
     if let Some(micros) = micros {
-        enc.push(KeyPart::Int(i128::from(micros)));
+        enc.push(KeyPart::Instant(micros));
         return true;
     }
-    let text = match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().value(row),
-        DataType::LargeUtf8 => array.as_string::<i64>().value(row),
-        DataType::Utf8View => array.as_string_view().value(row),
-        _ => return push_key_part(array, row, enc),
+    let Some(text) = text_at(array, row) else {
+        return push_key_part(array, row, enc);
     };
     if let Some(micros) = crate::timefmt::text_micros(text.trim()) {
-        enc.push(KeyPart::Int(i128::from(micros)));
+        enc.push(KeyPart::Instant(micros));
         return true;
     }
     buffer.clear();
@@ -726,8 +778,9 @@ pub(super) fn row_keys<'a>(
     plan: &BatchPlan,
 ) -> impl Fn(usize, &mut KeyEncoder) -> bool + Sync + 'a {
     let keys: Vec<&ArrayRef> = plan.key.iter().map(|&i| batch.column(i)).collect();
-    let virtual_key = plan.virtual_key;
+    let (virtual_key, legacy) = (plan.virtual_key, plan.legacy_time_keys);
     move |row, enc| {
+        enc.set_legacy_time_keys(legacy);
         if virtual_key {
             // One normalising buffer per worker thread, not one per row.
             thread_local!(static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) });

@@ -18,7 +18,7 @@ use arrow_array::{
 use arrow_schema::DataType;
 use rayon::prelude::*;
 
-use super::plan::{push_key_part, push_virtual_key_part, row_keys};
+use super::plan::{push_key_part, push_virtual_key_part, row_keys, text_at};
 use super::structure::{RELATION_ROWS, RowValues, Structure, find_relations};
 use super::{BatchPlan, Error, Result};
 use crate::engine::pseudo_rows::{
@@ -1096,20 +1096,6 @@ fn is_unique(array: &dyn Array) -> bool {
 /// Whether `dt` is one of Arrow's text types (as the profile sees them).
 fn is_text(dt: &DataType) -> bool {
     super::profile::logical(dt) == Some(crate::Logical::Text)
-}
-
-/// The text of a text array at `row` (`None` for another type, a null or a
-/// row past the end).
-pub(super) fn text_at(array: &dyn Array, row: usize) -> Option<&str> {
-    if row >= array.len() || array.is_null(row) {
-        return None;
-    }
-    match array.data_type() {
-        DataType::Utf8 => Some(array.as_string::<i32>().value(row)),
-        DataType::LargeUtf8 => Some(array.as_string::<i64>().value(row)),
-        DataType::Utf8View => Some(array.as_string_view().value(row)),
-        _ => None,
-    }
 }
 
 /// What a near copy of a column's values needs to know of them (in one

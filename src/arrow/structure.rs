@@ -391,7 +391,7 @@ fn order_at(array: &dyn Array, row: usize) -> Option<f64> {
         return Some(micros as f64);
     }
     number_at(array, row).or_else(|| {
-        super::pseudo_rows::text_at(array, row)
+        super::plan::text_at(array, row)
             .and_then(|t| crate::timefmt::text_micros(t.trim()))
             .map(|m| m as f64)
     })
@@ -451,7 +451,7 @@ pub(super) fn number_at(array: &dyn Array, row: usize) -> Option<f64> {
         DataType::Decimal128(_, s) => Some(
             array.as_primitive::<Decimal128Type>().value(row) as f64 / 10f64.powi(i32::from(*s)),
         ),
-        _ => super::pseudo_rows::text_at(array, row)
+        _ => super::plan::text_at(array, row)
             .and_then(super::pseudo_rows::number_text)
             .map(|(v, _)| v),
     }

@@ -172,7 +172,23 @@ impl WatermarkKey {
 ///
 /// Parts that denote the same logical value encode identically:
 /// `KeyPart::Int(42)`, `KeyPart::Str("42")`, `KeyPart::Float(42.0)` and
-/// `KeyPart::Decimal { mantissa: 4200, scale: 2 }` all hash the same.
+/// `KeyPart::Decimal { mantissa: 4200, scale: 2 }` all hash the same; so do
+/// `KeyPart::Instant` of an instant and the text of that instant in its
+/// usual spellings, so a key holding a date or a time reads back whether
+/// the copy at hand types it (Parquet, a database) or writes it (CSV).
+///
+/// ```
+/// use dbwatermark::{KeyEncoder, KeyPart};
+/// let encode = |part| {
+///     let mut e = KeyEncoder::new();
+///     e.push(part);
+///     e.as_bytes().to_vec()
+/// };
+/// let five_am = 1_357_016_400_000_000; // 2013-01-01 05:00:00 UTC, in µs
+/// assert_eq!(encode(KeyPart::Instant(five_am)), encode(KeyPart::Str("2013-01-01 05:00:00")));
+/// assert_eq!(encode(KeyPart::Instant(five_am)), encode(KeyPart::Str("2013-01-01T05:00:00Z")));
+/// assert_eq!(encode(KeyPart::Str("42")), encode(KeyPart::Decimal { mantissa: 4200, scale: 2 }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum KeyPart<'a> {
     /// A signed integer of any width.
@@ -190,7 +206,12 @@ pub enum KeyPart<'a> {
     Float(f64),
     /// A 32-bit float, encoded by its shortest round-trip decimal text.
     Float32(f32),
-    /// Text; numeric text is canonicalised as a number.
+    /// A date or a time: microseconds since 1970-01-01 00:00 UTC (a date
+    /// is its midnight). Encodes as the `Int` of that count.
+    Instant(i64),
+    /// Text; numeric text is canonicalised as a number, and a date or a
+    /// time (`YYYY-MM-DD`, with ` ` or `T` and `HH:MM[:SS[.f]]`, optionally
+    /// `Z` or `+00:00`) as its [`KeyPart::Instant`].
     Str(&'a str),
     /// Raw bytes, kept as they are.
     Bytes(&'a [u8]),
@@ -204,6 +225,7 @@ pub enum KeyPart<'a> {
 #[derive(Debug, Default)]
 pub struct KeyEncoder {
     buf: Vec<u8>,
+    legacy_time_keys: bool,
 }
 
 impl KeyEncoder {
@@ -222,6 +244,19 @@ impl KeyEncoder {
         &self.buf
     }
 
+    /// Whether dates and times are encoded as builds before December 2026
+    /// encoded them: text as its text, not as the instant it spells (and,
+    /// in the adapters, a typed date or time as the count of its own unit:
+    /// days, seconds, …, nanoseconds). Only for reading copies made then.
+    pub fn set_legacy_time_keys(&mut self, legacy: bool) {
+        self.legacy_time_keys = legacy;
+    }
+
+    /// See [`KeyEncoder::set_legacy_time_keys`].
+    pub fn legacy_time_keys(&self) -> bool {
+        self.legacy_time_keys
+    }
+
     /// Appends one key part, length-prefixed.
     pub fn push(&mut self, part: KeyPart<'_>) {
         let start = self.buf.len();
@@ -236,10 +271,18 @@ impl KeyEncoder {
             }
             KeyPart::Float(v) => write_float(&mut self.buf, v),
             KeyPart::Float32(v) => write_float(&mut self.buf, v),
+            KeyPart::Instant(micros) => {
+                write_int(&mut self.buf, micros < 0, u128::from(micros.unsigned_abs()));
+            }
             KeyPart::Str(s) => {
                 let t = s.trim_matches(|c: char| c.is_ascii_whitespace());
                 if !write_numeric_literal(&mut self.buf, t.as_bytes()) {
-                    self.buf.extend_from_slice(t.as_bytes());
+                    match crate::timefmt::text_micros(t).filter(|_| !self.legacy_time_keys) {
+                        Some(micros) => {
+                            write_int(&mut self.buf, micros < 0, u128::from(micros.unsigned_abs()));
+                        }
+                        None => self.buf.extend_from_slice(t.as_bytes()),
+                    }
                 }
             }
             KeyPart::Bytes(b) => self.buf.extend_from_slice(b),

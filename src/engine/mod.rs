@@ -74,6 +74,8 @@ pub use pseudo_rows::{
 };
 pub use rules::{ColumnRule, ColumnRules, RuleError};
 pub use select::{Config, ConfigBuilder, Density, MAX_LEVEL, Selection, Slot};
+#[cfg(feature = "arrow")]
+pub(crate) use table::instant_micros;
 pub use table::{Column, EmbedReport, Table, Values};
 pub use tallies::{
     MAX_TALLY_COLUMNS, MAX_TALLY_NAME_BYTES, TALLY_FORMAT_VERSION, TableTally, TallyError,

@@ -96,9 +96,16 @@ macro_rules! values {
 }
 plain_types!(values);
 
+/// Microseconds since the epoch of a timestamp counted in
+/// `1 / units_per_second` seconds, rounded down, saturating at `i64`'s ends.
+pub(crate) fn instant_micros(value: i64, units_per_second: i64) -> i64 {
+    let micros = (i128::from(value) * 1_000_000).div_euclid(i128::from(units_per_second.max(1)));
+    i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX })
+}
+
 impl Values {
     /// The value of `row` as a primary-key part. Timestamps and dates are
-    /// keyed by their integer count.
+    /// keyed by their instant ([`KeyPart::Instant`]), whatever their unit.
     pub fn key_part(&self, row: usize) -> KeyPart<'_> {
         match self {
             Values::Int8(v) => KeyPart::Int(v[row].into()),
@@ -116,9 +123,12 @@ impl Values {
             Values::Float32(v) => KeyPart::Float32(v[row]),
             Values::Float64(v) => KeyPart::Float(v[row]),
             Values::Text(v) => KeyPart::Str(&v[row]),
-            Values::Timestamp { values, .. } => KeyPart::Int(values[row].into()),
-            Values::Date32(v) => KeyPart::Int(v[row].into()),
-            Values::Date64(v) => KeyPart::Int(v[row].into()),
+            Values::Timestamp {
+                values,
+                units_per_second,
+            } => KeyPart::Instant(instant_micros(values[row], *units_per_second)),
+            Values::Date32(v) => KeyPart::Instant(i64::from(v[row]).saturating_mul(86_400_000_000)),
+            Values::Date64(v) => KeyPart::Instant(v[row].saturating_mul(1_000)),
         }
     }
 

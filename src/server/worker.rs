@@ -241,6 +241,7 @@ async fn run_extract(app: &Arc<AppState>, task: &Claimed, key: WatermarkKey) {
         marked: task.columns.clone(),
         rules: crate::ColumnRules::new(),
         virtual_key: false,
+        legacy_time_keys: false,
     });
     let issued = match registry(app, &wm).await {
         Ok(i) => i,
@@ -306,6 +307,7 @@ async fn run_embed(app: &Arc<AppState>, task: &Claimed, key: WatermarkKey, input
         marked: task.columns.clone(),
         rules: crate::ColumnRules::new(),
         virtual_key: false,
+        legacy_time_keys: false,
     };
     let outcome =
         tokio::task::spawn_blocking(move || embed_table(&worker_app, &id, key, &input, &columns))

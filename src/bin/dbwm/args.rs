@@ -164,6 +164,7 @@ impl ReadArgs {
             marked: self.columns.clone(),
             rules,
             virtual_key,
+            legacy_time_keys: false,
         })
     }
 

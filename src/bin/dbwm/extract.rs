@@ -25,6 +25,11 @@ pub struct ExtractArgs {
     /// Largest corrected p-value at which a candidate is named.
     #[arg(long, default_value_t = dbwatermark::DEFAULT_THRESHOLD, requires = "candidates")]
     pub threshold: f64,
+    /// Hash dates and times in the key as builds before December 2026 did
+    /// (a typed one by the count of its unit, text by its text): only to
+    /// read a copy made then whose key holds a date or a time.
+    #[arg(long)]
+    pub legacy_time_keys: bool,
     /// The files (or database URLs, with --table or --query); their votes
     /// are pooled.
     #[arg(required = true)]
@@ -72,6 +77,7 @@ pub fn run(args: &ExtractArgs) -> Outcome {
         .collect();
     let labels: Vec<PathBuf> = sources.iter().map(|s| s.label()).collect();
     let mut columns = args.read.columns().map_err(Failure::Caller)?;
+    columns.legacy_time_keys = args.legacy_time_keys;
     if columns.key.is_empty()
         && let Some(key) = tested.as_ref().and_then(recorded_virtual_key)
     {
@@ -96,6 +102,17 @@ pub fn run(args: &ExtractArgs) -> Outcome {
     let report = ExtractReport::tested(&summary, &labels, tested.as_ref());
     if let (Some(i), Some(c)) = (&summary.identification, &report.candidates) {
         report_identification(i, c.more_rows_needed);
+    }
+    if report.watermarks.is_empty()
+        && report.identified.is_empty()
+        && !summary.time_keys.is_empty()
+        && !args.legacy_time_keys
+        && !columns.virtual_key
+    {
+        say!(
+            "dbwm: the key's {} holds dates or times, which copies made before December 2026 hashed otherwise; for such a copy, try again with --legacy-time-keys",
+            summary.time_keys.join(", ")
+        );
     }
     outln!(
         "{}",
