@@ -415,11 +415,7 @@ impl BatchPlan {
                 let array = batch.column(i).as_ref();
                 (0..array.len())
                     .find(|&r| array.is_valid(r))
-                    .is_some_and(|r| {
-                        instant_micros(array, r).is_some()
-                            || text_at(array, r)
-                                .is_some_and(|t| crate::timefmt::text_micros(t.trim()).is_some())
-                    })
+                    .is_some_and(|r| cell_instant(array, r).is_some())
             })
             .map(|&i| self.schema.field(i).name().clone())
             .collect()
@@ -715,14 +711,19 @@ pub(super) fn instant_micros(array: &dyn Array, row: usize) -> Option<i64> {
         DataType::Date32 => Some(
             i64::from(array.as_primitive::<Date32Type>().value(row)).saturating_mul(86_400_000_000),
         ),
-        DataType::Date64 => Some(
-            array
-                .as_primitive::<Date64Type>()
-                .value(row)
-                .saturating_mul(1_000),
-        ),
+        DataType::Date64 => Some(crate::engine::instant_micros(
+            array.as_primitive::<Date64Type>().value(row),
+            1_000,
+        )),
         _ => None,
     }
+}
+
+/// [`instant_micros`] of a date or time cell, or of text that reads as one
+/// (`2013-01-01 05:00:00`, see [`KeyPart::Str`]); `None` for anything else.
+pub(super) fn cell_instant(array: &dyn Array, row: usize) -> Option<i64> {
+    instant_micros(array, row)
+        .or_else(|| text_at(array, row).and_then(|t| crate::timefmt::text_micros(t.trim())))
 }
 
 /// [`push_key_part`] for a virtual key: text normalised (see
@@ -738,18 +739,13 @@ pub(super) fn push_virtual_key_part(
     }
     // Dates and times are one instant however a file spells or types them
     // (a CSV's text, a Parquet timestamp in any unit, a date).
-    let micros = instant_micros(array, row);
-    if let Some(micros) = micros {
+    if let Some(micros) = cell_instant(array, row) {
         enc.push(KeyPart::Instant(micros));
         return true;
     }
     let Some(text) = text_at(array, row) else {
         return push_key_part(array, row, enc);
     };
-    if let Some(micros) = crate::timefmt::text_micros(text.trim()) {
-        enc.push(KeyPart::Instant(micros));
-        return true;
-    }
     buffer.clear();
     for word in text.split_whitespace() {
         if !buffer.is_empty() {

@@ -1080,10 +1080,7 @@ fn is_unique(array: &dyn Array) -> bool {
         // Exact values: the normalised ones of `encode_cell` fold near
         // numbers together.
         if exact_cell(array, row, &mut enc) {
-            if values == 0
-                && text_at(array, row)
-                    .is_some_and(|t| crate::timefmt::text_micros(t.trim()).is_some())
-            {
+            if values == 0 && super::plan::cell_instant(array, row).is_some() {
                 return false;
             }
             values += 1;

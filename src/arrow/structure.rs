@@ -387,14 +387,11 @@ pub(super) fn find_relations(batch: &RecordBatch) -> Vec<Relation> {
 /// microseconds since the epoch (of a date or time type, or of text that
 /// reads as one); `None` for a null or anything else.
 fn order_at(array: &dyn Array, row: usize) -> Option<f64> {
-    if let Some(micros) = super::plan::instant_micros(array, row) {
-        return Some(micros as f64);
+    // Text that reads as an instant never reads as a number.
+    match super::plan::cell_instant(array, row) {
+        Some(micros) => Some(micros as f64),
+        None => number_at(array, row),
     }
-    number_at(array, row).or_else(|| {
-        super::plan::text_at(array, row)
-            .and_then(|t| crate::timefmt::text_micros(t.trim()))
-            .map(|m| m as f64)
-    })
 }
 
 /// A cell's token: its bin in a binned number column, else the hash of its

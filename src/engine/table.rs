@@ -128,7 +128,7 @@ impl Values {
                 units_per_second,
             } => KeyPart::Instant(instant_micros(values[row], *units_per_second)),
             Values::Date32(v) => KeyPart::Instant(i64::from(v[row]).saturating_mul(86_400_000_000)),
-            Values::Date64(v) => KeyPart::Instant(v[row].saturating_mul(1_000)),
+            Values::Date64(v) => KeyPart::Instant(instant_micros(v[row], 1_000)),
         }
     }
 
