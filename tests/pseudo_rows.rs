@@ -39,6 +39,16 @@ fn customers_with_gaps(rows: usize, seed: u64) -> RecordBatch {
     RecordBatch::try_new(all.schema(), columns).unwrap()
 }
 
+/// A CSV file's lines split at commas, the header first (for tables whose
+/// values hold no comma or quote).
+fn csv_cells(path: &std::path::Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
 fn ids(batch: &RecordBatch) -> Vec<i64> {
     let ids = batch
         .column_by_name("customer_id")
@@ -132,14 +142,7 @@ fn fabricated_values_are_the_columns_own_inside_their_ranges() {
     let copy = dir.path("copy.csv");
     embed_pseudo_rows(&source, &copy, &[]);
     // The CSVs as text (no value holds a comma or a quote).
-    let rows = |path: &std::path::Path| -> Vec<Vec<String>> {
-        std::fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .map(|l| l.split(',').map(str::to_owned).collect())
-            .collect()
-    };
-    let (original, marked) = (rows(&source), rows(&copy));
+    let (original, marked) = (csv_cells(&source), csv_cells(&copy));
     let at = |name: &str| original[0].iter().position(|h| h == name).unwrap();
     assert_eq!(original[0], marked[0]);
     let real: HashSet<&str> = original[1..]
@@ -198,7 +201,10 @@ fn extraction_finds_pseudo_rows_after_shuffle_and_column_reorder_without_a_flag(
     let source = dir.path("customers.parquet");
     write_batch(&original, &source);
     let copy = dir.path("copy.parquet");
-    embed_pseudo_rows(&source, &copy, &[]);
+    // About 700 fabricated rows: a 30% leak holds some 700 votes, well
+    // above the 350 or so the decoder needs (at the default spacing,
+    // whether it decoded turned on which rows the sample held).
+    embed_pseudo_rows(&source, &copy, &["--row-spacing", "50"]);
     let marked = read_batch(&copy);
 
     // 30% of the rows, shuffled, columns reversed, through a CSV.
@@ -323,6 +329,10 @@ fn a_copy_keyed_by_a_virtual_key_gets_pseudo_rows_read_from_a_leak_without_the_k
         "name,age",
         "--mode",
         "pseudo-rows",
+        // Twice the default's rows: votes well above what the decoder
+        // needs in a half-size leak without one of three carrying columns.
+        "--row-spacing",
+        "50",
         source.to_str().unwrap(),
         "-o",
         copy.to_str().unwrap(),
@@ -381,4 +391,75 @@ fn row_spacing_is_refused_with_another_mode_or_zero() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!copy.exists());
     }
+}
+
+/// Flights of a small airline: each aircraft flies two of forty routes,
+/// on any day, at any delay and fare (`id` the key), as CSV text.
+fn flights_of_aircraft(rows: usize, seed: u64) -> String {
+    let mut rng = Rng::new(seed);
+    let routes: Vec<[u64; 2]> = (0..300)
+        .map(|_| {
+            let a = rng.below(40);
+            [a, (a + 1 + rng.below(39)) % 40]
+        })
+        .collect();
+    let mut csv = String::from("id,aircraft,dest,day,delay,fare\n");
+    for id in 1..=rows {
+        let aircraft = rng.below(300) as usize;
+        let dest = routes[aircraft][rng.below(2) as usize];
+        csv += &format!(
+            "{id},N{aircraft:03},D{dest:02},{},{},{}.{:02}\n",
+            1 + rng.below(30),
+            rng.below(131) as i64 - 10,
+            50 + rng.below(850),
+            rng.below(100)
+        );
+    }
+    csv
+}
+
+#[test]
+fn fabricated_rows_pair_an_aircraft_with_a_route_it_flies() {
+    // A value drawn only for its hash gave an aircraft a route it never
+    // flies in about five rows of six: a detector of rare pairs found them.
+    let dir = TempDir::new("pseudo-rows-pairs");
+    let source = dir.path("flights.csv");
+    std::fs::write(&source, flights_of_aircraft(20_000, 11)).unwrap();
+    let copy = dir.path("copy.csv");
+    ok(&dbwm(&[
+        "embed",
+        "--content",
+        "acme->pseudo-rows",
+        "--pk",
+        "id",
+        "--mode",
+        "pseudo-rows",
+        "--row-spacing",
+        "50",
+        source.to_str().unwrap(),
+        "-o",
+        copy.to_str().unwrap(),
+    ]));
+    let (original, marked) = (csv_cells(&source), csv_cells(&copy));
+    let (original, marked) = (&original[1..], &marked[1..]);
+    let ids: HashSet<&str> = original.iter().map(|r| r[0].as_str()).collect();
+    let flown: HashSet<(&str, &str)> = original
+        .iter()
+        .map(|r| (r[1].as_str(), r[2].as_str()))
+        .collect();
+    let added: Vec<&Vec<String>> = marked
+        .iter()
+        .filter(|r| !ids.contains(r[0].as_str()))
+        .collect();
+    assert!(added.len() > 200, "{}", added.len());
+    let kept = added
+        .iter()
+        .filter(|r| flown.contains(&(r[1].as_str(), r[2].as_str())))
+        .count();
+    let share = kept as f64 / added.len() as f64;
+    assert!(
+        share >= 0.8,
+        "{kept} of {} added rows fly a route of their aircraft",
+        added.len()
+    );
 }
