@@ -750,7 +750,7 @@ impl<'a> Maker<'a> {
         }
         // A few carrying values per column, then the change of the fewest
         // unseen pairs, until the row carries enough.
-        let mut pools: Vec<(usize, Vec<Source>)> = Vec::new();
+        let mut pools: Vec<(usize, Vec<Source>, Vec<usize>)> = Vec::new();
         for &i in order.iter().rev() {
             if row.hash[i].is_none() || must.contains(&i) || carries(row.hash[i], payload) {
                 continue;
@@ -773,29 +773,29 @@ impl<'a> Maker<'a> {
                     pool.push((h, source));
                 }
             }
-            pools.push((i, pool.into_iter().map(|(_, s)| s).collect()));
+            // Its partners but key columns, whose values a change keeps.
+            let partners: Vec<usize> = (self.structure.partners(i).iter())
+                .copied()
+                .filter(|c| !self.plan.key.contains(c))
+                .collect();
+            pools.push((i, pool.into_iter().map(|(_, s)| s).collect(), partners));
         }
         let mut changed = vec![false; n];
         while row.carrying(payload) < target {
             let mut best: Option<((f64, usize), usize, Changed)> = None;
-            for (p, (i, pool)) in pools.iter().enumerate() {
+            for (p, (i, pool, partners)) in pools.iter().enumerate() {
                 if carries(row.hash[*i], payload) {
                     continue;
                 }
                 // A real row's value alone, or with those of the columns
                 // most associated with it (an aircraft with its airport).
-                let partners: Vec<usize> = (self.structure.partners(*i).iter())
-                    .copied()
-                    .filter(|c| !self.plan.key.contains(c))
-                    .collect();
-                let variants = |source: &Source| match source {
-                    Source::Row(_) => (0..=partners.len().min(2)).collect::<Vec<usize>>(),
-                    Source::Copy(_) => vec![0],
-                };
-                for (source, k) in pool
-                    .iter()
-                    .flat_map(|s| variants(s).into_iter().map(move |k| (s, k)))
-                {
+                for (source, k) in pool.iter().flat_map(|s| {
+                    let most = match s {
+                        Source::Row(_) => partners.len().min(2),
+                        Source::Copy(_) => 0,
+                    };
+                    (0..=most).map(move |k| (s, k))
+                }) {
                     let Some((change, hashes)) =
                         self.change(&row, &mut trial, *i, &partners[..k], source, secret)
                     else {
