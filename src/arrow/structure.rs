@@ -823,3 +823,47 @@ fn mutual_information(a: &[Option<u64>], b: &[Option<u64>]) -> f64 {
     let (kx, ky) = (pa.len() as f64, pb.len() as f64);
     mi - (kx * ky - kx - ky + 1.0) / (2.0 * n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray};
+    use std::sync::Arc;
+
+    fn one(values: &[i64]) -> ArrayRef {
+        Arc::new(Int64Array::from(values.to_vec()))
+    }
+
+    #[test]
+    fn held_pairs_count_other_rows_for_a_real_row_and_any_for_a_fabricated_one() {
+        let batch = RecordBatch::try_from_iter([
+            ("id", one(&[1, 2, 3, 4])),
+            ("a", one(&[1, 1, 2, 2])),
+            (
+                "b",
+                Arc::new(StringArray::from(vec!["x", "x", "y", "z"])) as ArrayRef,
+            ),
+            ("c", one(&[7, 8, 9, 9])),
+        ])
+        .unwrap();
+        let s = Structure::of(&batch, &[0], Vec::new());
+        // Row 0's (a, b) = (1, x) is row 1's too; (1, 7) and (x, 7) are its
+        // own. Row 2's (a, c) = (2, 9) is row 3's too.
+        assert_eq!(s.pairs_held_by(0), 1);
+        assert_eq!(s.pairs_held_by(2), 1);
+        // A fabricated (1, z, 9): (1, z) no row holds, (1, 9) neither,
+        // (z, 9) row 3 does; its key plays no part.
+        let cells: Vec<ArrayRef> = vec![
+            one(&[99]),
+            one(&[1]),
+            Arc::new(StringArray::from(vec!["z"])),
+            one(&[9]),
+        ];
+        assert_eq!(s.pairs_held(&s.row_tokens(&cells)), 1);
+        // A copy of row 0 holds all three of its pairs.
+        assert_eq!(
+            s.pairs_held(&s.row_tokens(&batch.slice(0, 1).columns().to_vec())),
+            3
+        );
+    }
+}
