@@ -744,7 +744,7 @@ impl<'a> Maker<'a> {
             hash: vec![None; n],
             values: RowValues::default(),
             tokens: RowTokens::default(),
-            held: 0,
+            typical: 0.0,
         };
         for (k, &i) in self.plan.key.iter().enumerate() {
             row.out[i] = key_cells[k].clone();
@@ -755,10 +755,7 @@ impl<'a> Maker<'a> {
         }
         row.values = self.structure.values_of(&row.out);
         row.tokens = self.structure.row_tokens(&row.out);
-        row.held = self.structure.pairs_held(&row.tokens);
-        // As many of its pairs of values as its donor shares with other
-        // rows, real rows share with it: a copy shares them all.
-        let aim = self.structure.pairs_held_by(donor);
+        row.typical = self.structure.pairs_typicality(&row.tokens);
         let mut scratch = RowTokens::default();
         let payload = self.payload;
         let cells = row.hash.iter().flatten().count();
@@ -800,7 +797,7 @@ impl<'a> Maker<'a> {
                 };
                 if row.gain(&change, &hashes, payload) > 0 {
                     found += 1;
-                    let cost = self.cost(&row, &change, &source, aim, &mut scratch);
+                    let cost = self.cost(&row, &change, &source, &mut scratch);
                     if best.as_ref().is_none_or(|b| cost < b.0) {
                         best = Some((cost, (change, hashes)));
                     }
@@ -879,7 +876,7 @@ impl<'a> Maker<'a> {
                     }
                     // The least cost per carrying cell gained, then the
                     // fewest cells changed.
-                    let cost = self.cost(&row, &change, source, aim, &mut scratch);
+                    let cost = self.cost(&row, &change, source, &mut scratch);
                     let gain = row.gain(&change, &hashes, payload);
                     let score = (cost / gain as f64, change.len());
                     if best
@@ -893,8 +890,8 @@ impl<'a> Maker<'a> {
             let Some((score, p, (change, hashes))) = best else {
                 break;
             };
-            // Beyond what recognition needs, only a change that brings the
-            // row nearer its donor's share of held pairs than it costs.
+            // Beyond what recognition needs, only a change that makes the
+            // row more like a real one.
             if !needed {
                 if score.0 >= 0.0 {
                     break;
@@ -928,16 +925,15 @@ impl<'a> Maker<'a> {
 
     /// What `change` (from `source`) costs fabricated row `row`: the
     /// typicality of its pairs of values lost ([`Structure::affinity`]),
-    /// and [`NEAR_WEIGHT`] for each pair of values held by real rows that
-    /// it takes the row's count of them ([`Structure::pairs_held`])
-    /// farther from `aim` (its donor's, a real row's). Negative for a
-    /// change that brings the row nearer.
+    /// and [`NEAR_WEIGHT`] times the likelihood lost of which pairs of
+    /// exact values it shares with real rows
+    /// ([`Structure::pairs_typicality`]). Negative for a change that makes
+    /// the row more like a real one.
     fn cost(
         &self,
         row: &DrawnRow,
         change: &[(usize, ArrayRef)],
         source: &Source,
-        aim: usize,
         scratch: &mut RowTokens,
     ) -> f64 {
         let loss = match source {
@@ -952,8 +948,7 @@ impl<'a> Maker<'a> {
         for (c, cell) in change {
             self.structure.set_token(scratch, *c, cell.as_ref());
         }
-        let after = self.structure.pairs_held(scratch).abs_diff(aim);
-        loss + NEAR_WEIGHT * (after as f64 - row.held.abs_diff(aim) as f64)
+        loss + NEAR_WEIGHT * (row.typical - self.structure.pairs_typicality(scratch))
     }
 
     /// Try `t` at a new value of column `i` of a fabricated row drawn from
@@ -1179,13 +1174,12 @@ impl<'a> Maker<'a> {
 /// Carrying values gathered per column of a fabricated row before its
 /// changes are chosen among them.
 const POOL: usize = 6;
-/// What each pair of values held by real rows costs a fabricated row's
-/// draw when it takes the row's count of them farther from its donor's
-/// (in units of pointwise mutual information, [`Structure::affinity`]).
-const NEAR_WEIGHT: f64 = 3.0;
+/// What the log-likelihood of the pairs of values a fabricated row shares
+/// with real rows weighs against the typicality of its pairs of values
+/// ([`Structure::pairs_typicality`], [`Structure::affinity`]).
+const NEAR_WEIGHT: f64 = 1.0;
 /// Changes a fabricated row may make beyond those its recognition needs,
-/// each only where it brings the row nearer its donor's count of held
-/// pairs than it costs.
+/// each only where it makes the row more like a real one.
 const EXTRA_CHANGES: usize = 3;
 
 /// Where a fabricated row's new value of a column comes from.
@@ -1214,9 +1208,9 @@ struct DrawnRow {
     values: RowValues,
     /// The row as the column index sees it.
     tokens: RowTokens,
-    /// How many of its pairs of exact values real rows hold
-    /// ([`Structure::pairs_held`]).
-    held: usize,
+    /// How like a real row's the pairs of values it shares with real
+    /// rows are ([`Structure::pairs_typicality`]).
+    typical: f64,
 }
 
 impl DrawnRow {
@@ -1252,7 +1246,7 @@ impl DrawnRow {
             structure.set_token(&mut self.tokens, c, a.as_ref());
             (self.out[c], self.hash[c]) = (a, h);
         }
-        self.held = structure.pairs_held(&self.tokens);
+        self.typical = structure.pairs_typicality(&self.tokens);
     }
 }
 
