@@ -15,6 +15,11 @@
 //! before its receipt date) are kept too: a value taken from a real row
 //! brings along the columns of every relation it would break, from the
 //! same row, and a change that would need a key column is not made.
+//!
+//! A pair index ([`Structure::pairs_typicality`]) says which of a row's
+//! pairs of exact values other rows hold, and how often real rows' are:
+//! a copy of a real row with a few cells changed holds all its donor's
+//! pairs, the rare ones too, and a search for near duplicates finds it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
