@@ -1098,16 +1098,26 @@ impl<'a> Maker<'a> {
             .iter()
             .map(|&i| self.batch.column(i).slice(anchor, 1))
             .collect();
+        // Per key column: whether the anchor's value is null, its integer
+        // and the next row's (the same for every try).
+        let at: Vec<(bool, Option<i128>, Option<i128>)> = (self.plan.key.iter())
+            .map(|&i| {
+                let column = self.batch.column(i).as_ref();
+                let next = (anchor + 1 < column.len())
+                    .then(|| key_int_at(column, anchor + 1))
+                    .flatten();
+                (column.is_null(anchor), key_int_at(column, anchor), next)
+            })
+            .collect();
         // Tries at each column in turn, within its range; at last, above
         // the first column's largest value.
         let vary = self.rows.vary.clone();
-        let (batch, plan) = (self.batch, self.plan);
         let tries = vary
             .iter()
             .filter(|_| !beyond)
             .enumerate()
             .flat_map(|(j, &k)| {
-                let ints = key_int_at(batch.column(plan.key[k]).as_ref(), anchor).is_some();
+                let ints = at[k].1.is_some();
                 let tries = match (j, ints) {
                     // Integers: a few random tries near, then every value
                     // outwards.
@@ -1119,16 +1129,14 @@ impl<'a> Maker<'a> {
             })
             .chain((0..KEY_TRIES / 8).map(|t| (vary[0], t, true)));
         for (k, t, beyond) in tries {
-            let column = self.batch.column(self.plan.key[k]);
-            if column.is_null(anchor) {
+            let (null, value, next) = at[k];
+            if null {
                 continue;
             }
+            let column = self.batch.column(self.plan.key[k]);
             let mut cells = anchor_cells.clone();
-            let next = (anchor + 1 < column.len())
-                .then(|| key_int_at(column.as_ref(), anchor + 1))
-                .flatten();
             let range = self.rows.ranges[k];
-            let candidate = match key_int_at(column.as_ref(), anchor) {
+            let candidate = match value {
                 Some(v) => {
                     let v = if beyond {
                         let spread = 4 + 2 * self.rows.report.outside_range as u64;
