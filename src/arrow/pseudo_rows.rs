@@ -671,6 +671,14 @@ impl<'a> Maker<'a> {
     /// again.
     fn best_key(&mut self, donor: usize, beyond: bool, rng: &mut Rng) -> Option<NewKey> {
         let mut best: Option<(isize, NewKey)> = None;
+        // The donor's cells a key's hashes are weighed on: neither a key
+        // column nor one of distinct values (whose value changes anyway).
+        let weighed: Vec<usize> = (0..self.batch.num_columns())
+            .filter(|c| {
+                !self.plan.key.contains(c)
+                    && !self.rows.distinct.get(*c).is_some_and(Option::is_some)
+            })
+            .collect();
         for _ in 0..KEY_CHOICES {
             let Some(key) = self.new_key(donor, beyond, rng) else {
                 break;
@@ -681,12 +689,7 @@ impl<'a> Maker<'a> {
             }
             let secret = RowSecret::new(&self.wm.key.pseudo_row_hash(&key.1));
             let mut score = 0;
-            for c in 0..self.batch.num_columns() {
-                if self.plan.key.contains(&c)
-                    || self.rows.distinct.get(c).is_some_and(Option::is_some)
-                {
-                    continue;
-                }
+            for &c in &weighed {
                 let h = self.hash_of(&secret, self.batch.column(c).as_ref(), donor);
                 if carries(h, self.payload) {
                     score += 1;

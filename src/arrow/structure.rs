@@ -116,8 +116,9 @@ struct PairIndex {
     columns: Vec<usize>,
     /// Per column of the batch, its place in `columns`.
     slot: Vec<Option<usize>>,
-    /// Per pair of them (`columns[x]` and `columns[y]`, `x < y`, in that
-    /// order), the sorted hashes of every row's pair of exact tokens (32
+    /// Every pair of places in `columns`, `x < y`.
+    pairs: Vec<(usize, usize)>,
+    /// Per pair of them (`pairs`), the sorted hashes of every row's pair of exact tokens (32
     /// bits: a false match among a batch's rows is rare, and the index of
     /// a large batch stays small).
     hashes: Vec<Vec<u32>>,
@@ -624,6 +625,7 @@ impl PairIndex {
         Self {
             columns,
             slot,
+            pairs,
             hashes,
             share,
         }
@@ -644,19 +646,13 @@ impl PairIndex {
     /// Calls `f` with the place of each pair of a row's exact tokens
     /// (both present) and whether some row of the batch holds it.
     fn each(&self, paired: &[Option<u64>], f: &mut dyn FnMut(usize, bool)) {
-        let k = self.columns.len();
-        let mut p = 0;
-        for x in 0..k {
-            for y in x + 1..k {
-                let hashes = &self.hashes[p];
-                p += 1;
-                let (Some(a), Some(b)) = (paired[x], paired[y]) else {
-                    continue;
-                };
-                let h = pair_hash(a, b);
-                let from = hashes.partition_point(|&v| v < h);
-                f(p - 1, hashes.get(from) == Some(&h));
-            }
+        for (p, (&(x, y), hashes)) in self.pairs.iter().zip(&self.hashes).enumerate() {
+            let (Some(a), Some(b)) = (paired[x], paired[y]) else {
+                continue;
+            };
+            let h = pair_hash(a, b);
+            let from = hashes.partition_point(|&v| v < h);
+            f(p, hashes.get(from) == Some(&h));
         }
     }
 }
