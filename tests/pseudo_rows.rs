@@ -477,3 +477,117 @@ fn fabricated_rows_pair_an_aircraft_with_a_route_it_flies() {
         added.len()
     );
 }
+
+/// Reference data: a key (3 apart) and codes and labels only, which no
+/// cell mark may change.
+fn codes_csv(path: &std::path::Path, rows: usize) {
+    let mut rng = Rng::new(12);
+    let mut text = String::from("id,region,status,grade\n");
+    for i in 0..rows {
+        let region = ["N", "S", "E", "W"][rng.below(4) as usize];
+        let status = ["open", "closed", "held"][rng.below(3) as usize];
+        text.push_str(&format!(
+            "{},{region},{status},{}\n",
+            3 * i,
+            1 + rng.below(9)
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_table_of_codes_takes_a_pseudo_column_that_extraction_reads_though_no_cell_can_be_marked() {
+    let dir = TempDir::new("pseudo-codes");
+    let (source, copy) = (dir.path("codes.csv"), dir.path("copy.csv"));
+    codes_csv(&source, 5_000);
+    let source_arg = source.to_str().unwrap();
+    let copy_arg = copy.to_str().unwrap();
+    let cells = dbwm(&[
+        "embed",
+        "--content",
+        "acme",
+        "--pk",
+        "id",
+        source_arg,
+        "-o",
+        copy_arg,
+    ]);
+    assert_eq!(cells.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&cells.stderr);
+    assert!(err.contains("`region`: a code or label"), "{err}");
+    assert!(!copy.exists());
+    ok(&dbwm(&[
+        "embed",
+        "--content",
+        "acme->codes",
+        "--pk",
+        "id",
+        "--pseudo-column",
+        "ref_no",
+        source_arg,
+        "-o",
+        copy.to_str().unwrap(),
+    ]));
+    let (original, marked) = (csv_cells(&source), csv_cells(&copy));
+    assert_eq!(marked[0].last().map(String::as_str), Some("ref_no"));
+    for (a, b) in original.iter().zip(&marked) {
+        assert_eq!(a[..], b[..a.len()]);
+    }
+    let report = extract_report(&dbwm(&["extract", "--pk", "id", copy.to_str().unwrap()]));
+    let (content, columns, _) = found(&report);
+    assert_eq!(
+        (content.as_str(), columns),
+        ("acme->codes", vec!["ref_no".to_owned()])
+    );
+    // The unmarked table still has nothing to read, and says why.
+    let nothing = dbwm(&["extract", "--pk", "id", source_arg]);
+    assert_eq!(nothing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("`grade`"));
+}
+
+#[test]
+fn pseudo_rows_in_a_table_of_codes_warn_that_few_places_got_a_row() {
+    let dir = TempDir::new("pseudo-codes-rows");
+    let (source, copy) = (dir.path("codes.csv"), dir.path("copy.csv"));
+    codes_csv(&source, 20_000);
+    let err = ok(&dbwm(&[
+        "embed",
+        "--content",
+        "acme",
+        "--pk",
+        "id",
+        "--mode",
+        "pseudo-rows",
+        source.to_str().unwrap(),
+        "-o",
+        copy.to_str().unwrap(),
+    ]));
+    assert!(err.contains("warning: only "), "{err}");
+    assert!(
+        err.contains("a pseudo-column carries a mark in any table"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_pseudo_column_named_like_a_column_of_the_table_is_refused_naming_it() {
+    let dir = TempDir::new("pseudo-clash");
+    let (source, copy) = (dir.path("codes.csv"), dir.path("copy.csv"));
+    codes_csv(&source, 500);
+    let out = dbwm(&[
+        "embed",
+        "--content",
+        "acme",
+        "--pk",
+        "id",
+        "--pseudo-column",
+        "status",
+        source.to_str().unwrap(),
+        "-o",
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`status` is already a column"), "{err}");
+    assert!(!copy.exists());
+}

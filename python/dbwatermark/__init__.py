@@ -45,7 +45,9 @@ from ._errors import (
 )
 
 __all__ = [
+    "DEFAULT_ROW_SPACING",
     "DEFAULT_THRESHOLD",
+    "MODES",
     "PROFILE_ROWS",
     "DbwatermarkError",
     "Extraction",
@@ -390,6 +392,49 @@ def _virtual_key(options: Mapping[str, Any]) -> bool:
     return value
 
 
+#: The embed modes, as ``dbwm embed --mode``.
+MODES = ("cells", "pseudo-rows", "pseudo-column")
+#: About one fabricated row per this many real rows in pseudo-rows mode (as
+#: ``dbwm embed --row-spacing``).
+DEFAULT_ROW_SPACING = 100
+_MODE_OPTIONS = ("mode", "row_spacing", "pseudo_column", "pseudo_column_format", "report")
+
+
+def _mode(options: Dict[str, Any], columns: Any) -> Tuple[str, Dict[str, Any]]:
+    """The embed mode and its settings from ``options`` (which lose them),
+    checked as ``dbwm embed`` checks its flags."""
+    mode = options.pop("mode", None)
+    spacing = options.pop("row_spacing", None)
+    name = options.pop("pseudo_column", None)
+    fmt = options.pop("pseudo_column_format", None)
+    if mode is not None and mode not in MODES:
+        raise InvalidInputError(f"`mode` must be one of {list(MODES)}, got {mode!r}")
+    if name is not None and (spacing is not None or mode == "pseudo-rows"):
+        raise InvalidInputError(
+            "`pseudo_column` and `row_spacing` are two modes: give one (mode='pseudo-column' or 'pseudo-rows')"
+        )
+    if spacing is not None and mode == "pseudo-column":
+        raise InvalidInputError("`row_spacing` is for mode='pseudo-rows', not 'pseudo-column'")
+    if mode is None:
+        mode = "pseudo-column" if name is not None else "pseudo-rows" if spacing is not None else "cells"
+    if mode == "pseudo-rows":
+        spacing = DEFAULT_ROW_SPACING if spacing is None else spacing
+        if isinstance(spacing, bool) or not isinstance(spacing, int) or not 1 <= spacing < 2**32:
+            raise InvalidInputError(
+                f"`row_spacing` must be a positive integer (one fabricated row per N real rows), got {spacing!r}"
+            )
+    if mode == "pseudo-column":
+        if name is None:
+            raise InvalidInputError("mode='pseudo-column': name the added column with `pseudo_column`")
+        if not isinstance(name, str):
+            raise InvalidInputError(f"`pseudo_column` must be a column name, got {name!r}")
+    if fmt is not None and mode != "pseudo-column":
+        raise InvalidInputError("`pseudo_column_format` is for mode='pseudo-column'")
+    if mode != "cells" and columns is not None:
+        raise InvalidInputError(f"mode={mode!r} changes no real cell: `columns` (the columns to mark) does not apply")
+    return mode, {"spacing": spacing, "name": name, "format": fmt or "code"}
+
+
 def _plan_option(options: Mapping[str, Any]) -> Optional[Plan]:
     plan = options.get("plan")
     if plan is not None and not isinstance(plan, Plan):
@@ -441,9 +486,31 @@ class Watermarker:
       e-mail, a date), whose normalised values place the marks, as
       ``dbwm embed --virtual-key``.
 
+    :meth:`embed` also takes, as the ``dbwm embed`` flags:
+
+    * ``mode`` (default ``"cells"``): ``"pseudo-rows"`` adds fabricated rows
+      that carry the mark, about one per ``row_spacing`` (default 100) real
+      rows, each after the real row it was drawn near, with a new key and
+      values drawn from the table's own; ``"pseudo-column"`` adds one
+      column, ``pseudo_column`` (its name), of 8-digit codes or 8-character
+      tokens (``pseudo_column_format``: ``"code"`` or ``"token"``). Neither
+      changes a real cell. A leaker who deletes the pseudo-column deletes
+      its mark; one who can tell fabricated rows from real ones can delete
+      them (see the README for how hard that measured to be). Giving
+      ``row_spacing`` or ``pseudo_column`` implies its mode;
+    * ``report`` (default False): return ``(table, report)``, where
+      ``report`` is a dict: ``rows`` written, ``density``,
+      ``plan_fingerprint``, per marked column ``cells_marked`` and
+      ``cells_changed``, ``real_cells_changed`` over all, and in
+      pseudo-rows mode ``pseudo_rows`` (``added``, ``real_rows``,
+      ``skipped_places``, ``outside_range``) and any ``warning``.
+
     Extraction takes ``columns``, ``rules``, ``rule``, ``plan`` and
     ``virtual_key``; give it the rules (and virtual key) the copy was
-    embedded with.
+    embedded with. It finds pseudo-rows and a pseudo-column by itself.
+    When a pseudo-rows embed placed a row at fewer than half its places
+    (a table of codes and labels, whose values rarely let a row be
+    recognised), it warns (``UserWarning``) and says so in the report.
 
     >>> import pyarrow as pa
     >>> w = Watermarker(key="a long random secret")
@@ -454,6 +521,18 @@ class Watermarker:
     >>> leak = copy.drop_columns(["id"]).slice(0, 3000)
     >>> w.extract(leak, pk=["name", "day"], virtual_key=True).watermarks[0].content
     'acme->vk'
+
+    Pseudo-rows: the real rows unchanged, fabricated ones added.
+
+    >>> t = pa.table({"id": range(0, 60000, 3),
+    ...               "qty": [1 + i * 7 % 40 for i in range(20000)],
+    ...               "price": [round(5 + (i * 7919 % 99991) / 100, 2) for i in range(20000)],
+    ...               "city": [f"city {i * 31 % 700}" for i in range(20000)]})
+    >>> copy, report = w.embed(t, "acme->rows", pk="id", mode="pseudo-rows", report=True)
+    >>> copy.num_rows == 20000 + report["pseudo_rows"]["added"], report["real_cells_changed"]
+    (True, 0)
+    >>> w.extract(copy, pk="id").watermarks[0].columns
+    ['(pseudo-rows)']
     """
 
     def __init__(self, key: Optional[str] = None, key_file: Union[str, "os.PathLike[str]", None] = None):
@@ -538,7 +617,9 @@ class Watermarker:
         """A watermarked copy of ``data`` carrying ``content`` (1 to 64 bytes
         of UTF-8): a ``pyarrow.Table`` with the input's schema and the same
         rows in the same order, marked cell for cell as ``dbwm embed`` marks
-        the same data with the same options. Unmarked columns are shared
+        the same data with the same options (in the lossless modes, the
+        input's rows unchanged plus pseudo-rows or a pseudo-column, as
+        ``dbwm embed --mode``). Unmarked columns are shared
         with the input, not copied. ``pk`` is the primary-key column or
         columns; ``columns`` limits the columns marked (default: every column
         the plan finds able to carry a mark without changing its meaning).
@@ -550,8 +631,25 @@ class Watermarker:
         """
         if not isinstance(content, str):
             raise InvalidInputError("`content` must be a string")
-        engine, arrow, rows, spec, plan = self._marking(data, pk, columns, plan_options)
-        return engine.embed(arrow, rows, content, spec, plan and plan._native)
+        options = dict(plan_options)
+        report = options.pop("report", False)
+        if not isinstance(report, bool):
+            raise InvalidInputError(f"`report` must be True or False, got {report!r}")
+        mode, settings = _mode(options, columns)
+        engine, arrow, rows, spec, plan = self._marking(data, pk, columns, options)
+        native_plan = plan and plan._native
+        if mode == "pseudo-rows":
+            table, text = self._engine.embed_pseudo_rows(arrow, content, spec, native_plan, settings["spacing"])
+        elif mode == "pseudo-column":
+            table, text = self._engine.embed_pseudo_column(
+                arrow, content, spec, native_plan, settings["name"], settings["format"]
+            )
+        else:
+            table, text = engine.embed(arrow, rows, content, spec, native_plan)
+        details = json.loads(text)
+        if "warning" in details:
+            warnings.warn(details["warning"], stacklevel=2)
+        return (table, details) if report else table
 
     def embed_batches(
         self,
@@ -569,6 +667,12 @@ class Watermarker:
         enough for ``trace_rows``."""
         if not isinstance(content, str):
             raise InvalidInputError("`content` must be a string")
+        lossless = sorted(set(plan_options) & set(_MODE_OPTIONS))
+        if lossless:
+            raise InvalidInputError(
+                f"embed_batches marks cells batch by batch and takes no {lossless}: "
+                "pseudo-rows need the whole table (its keys first), so use embed for the lossless modes"
+            )
         engine, arrow, rows, spec, plan = self._marking(reader, pk, columns, plan_options)
         return engine.embed_batches(arrow, rows, content, spec, plan and plan._native)
 

@@ -8,12 +8,14 @@ use std::fmt::Display;
 use arrow_array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow_pyarrow::{FromPyArrow, IntoPyArrow};
 use arrow_schema::{ArrowError, SchemaRef};
-use dbwatermark::arrow::{self as adapter, BatchPlan, PROFILE_ROWS};
+use dbwatermark::arrow::{
+    self as adapter, BatchJoiner, BatchPlan, LeakTally, PROFILE_ROWS, PSEUDO_ROW_BATCH, PseudoRows,
+};
 use dbwatermark::registry::{Issued, Record};
 use dbwatermark::report::{ExtractReport, SharedPlan, SharedPlanError};
 use dbwatermark::{
-    ColumnRules, Config, Density, Payload, TableTally, TallyError, WatermarkKey, Watermarker,
-    pipeline,
+    ColumnReport, ColumnRules, Config, Density, Payload, PseudoFormat, PseudoRowsReport,
+    TableTally, TallyError, WatermarkKey, Watermarker, pipeline,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -161,6 +163,7 @@ fn plan(
     mut input: Reader,
     columns: &Columns,
     shared: Option<&SharedPlan>,
+    need_marked: bool,
 ) -> Result<Planned, Failure> {
     let schema = input.schema();
     let mut head = Vec::new();
@@ -183,15 +186,23 @@ fn plan(
                 .marked
                 .as_ref()
                 .map(|c| c.iter().map(String::as_str).collect());
-            let mut plan =
-                BatchPlan::profiled_with(&schema, &key, marked.as_deref(), &columns.rules, &head)
-                    .map_err(Failure::Columns)?;
+            let mut plan = BatchPlan::profiled_or_unmarked(
+                &schema,
+                &key,
+                marked.as_deref(),
+                &columns.rules,
+                &head,
+            )
+            .map_err(Failure::Columns)?;
             if columns.virtual_key {
                 plan.use_virtual_key();
             }
             plan
         }
     };
+    if need_marked {
+        plan.require_marked().map_err(Failure::Columns)?;
+    }
     Ok(Planned {
         schema,
         head: head.into_iter(),
@@ -240,6 +251,92 @@ impl RecordBatchReader for Marking {
     fn schema(&self) -> SchemaRef {
         self.input.schema.clone()
     }
+}
+
+/// What an embed did, returned to Python as the JSON of a dict: the rows
+/// written, the density and plan fingerprint (as the registry records
+/// them), per marked column the cells marked and changed, the columns left
+/// alone, and what a lossless mode added.
+struct EmbedReport {
+    rows: usize,
+    density: String,
+    plan_fingerprint: String,
+    columns: Vec<(String, ColumnReport)>,
+    skipped: Vec<String>,
+    pseudo_rows: Option<PseudoRowsReport>,
+    pseudo_column: Option<String>,
+}
+
+impl EmbedReport {
+    /// The report of a copy in which no real cell changed: every column
+    /// left alone, under the mode's own plan fingerprint.
+    fn lossless(plan: &BatchPlan, plan_fingerprint: String) -> Self {
+        let mut skipped = plan.marked_names();
+        skipped.extend(plan.skipped_names().iter().cloned());
+        Self {
+            rows: 0,
+            density: Density::ALL.to_string(),
+            plan_fingerprint,
+            columns: Vec::new(),
+            skipped,
+            pseudo_rows: None,
+            pseudo_column: None,
+        }
+    }
+
+    fn to_json(&self) -> String {
+        let columns: Vec<serde_json::Value> = (self.columns.iter())
+            .map(|(name, r)| {
+                serde_json::json!({
+                    "name": name,
+                    "cells_marked": r.marked,
+                    "cells_changed": r.changed,
+                    "max_abs_change": r.max_abs_change,
+                })
+            })
+            .collect();
+        let mut report = serde_json::json!({
+            "rows": self.rows,
+            "density": self.density,
+            "plan_fingerprint": self.plan_fingerprint,
+            "columns": columns,
+            "skipped": self.skipped,
+            "real_cells_changed": self.columns.iter().map(|(_, r)| r.changed).sum::<usize>(),
+        });
+        if let Some(r) = &self.pseudo_rows {
+            report["pseudo_rows"] = serde_json::json!({
+                "spacing": r.spacing,
+                "real_rows": r.real_rows,
+                "added": r.added,
+                "skipped_places": r.skipped,
+                "outside_range": r.outside_range,
+                "values": r.cells,
+                "carrying": r.carrying,
+            });
+            if let Some(warning) = r.warning() {
+                report["warning"] = serde_json::json!(warning);
+            }
+        }
+        if let Some(name) = &self.pseudo_column {
+            report["pseudo_column"] = serde_json::json!(name);
+        }
+        report.to_string()
+    }
+}
+
+/// An embed's batches, their schema and its report.
+type Made = (Vec<RecordBatch>, SchemaRef, EmbedReport);
+
+/// `(pyarrow.Table, report JSON)` for Python, or the error that stopped
+/// the embed.
+fn table_and_report(py: Python<'_>, made: Result<Made, Failure>) -> PyResult<Bound<'_, PyAny>> {
+    let (batches, schema, report) = made.map_err(|f| f.into_py(py))?;
+    let table = arrow_pyarrow::Table::try_new(batches, schema)
+        .map_err(|e| invalid(py, e))?
+        .into_pyarrow(py)?;
+    (table, report.to_json())
+        .into_pyobject(py)
+        .map(Bound::into_any)
 }
 
 /// The prepared key and settings. Its `repr` shows the key's public
@@ -320,7 +417,7 @@ impl Engine {
         let input = reader(data)?;
         let payload = self.payload(py, content)?;
         let planned = py
-            .detach(|| plan(input, columns, None))
+            .detach(|| plan(input, columns, None, true))
             .map_err(|f| f.into_py(py))?;
         let marked = planned.plan.marked_names().len();
         let density = self.wm.density_for_columns(rows, &payload, marked);
@@ -345,27 +442,149 @@ impl Engine {
         let payload = self.payload(py, content)?;
         let shared = plan.map(|p| &p.shared);
         let planned = py
-            .detach(|| self::plan(input, columns, shared))
+            .detach(|| self::plan(input, columns, shared, true))
             .map_err(|f| f.into_py(py))?;
         let density = self.density(shared, rows, &payload, &planned.plan)?;
-        let marked = py.detach(move || -> Result<_, Failure> {
-            let mut marking = Marking {
-                wm: self.wm.for_columns(planned.plan.marked_names().len()),
-                input: planned,
-                payload,
-                density,
-            };
-            let schema = marking.input.schema.clone();
+        let marked = py.detach(move || -> Result<Made, Failure> {
+            let plan = planned.plan.clone();
+            let wm = self.wm.for_columns(plan.marked_names().len());
+            let schema = planned.schema.clone();
+            let mut reports = vec![ColumnReport::default(); plan.marked_names().len()];
             let mut out = Vec::new();
-            while let Some(batch) = marking.next_marked() {
-                out.push(batch?);
+            for batch in planned {
+                let batch = batch.map_err(Failure::Input)?;
+                let (batch, batch_reports) = wm
+                    .embed_batch(&batch, &plan, &payload, density)
+                    .map_err(Failure::Columns)?;
+                for (all, one) in reports.iter_mut().zip(&batch_reports) {
+                    all.merge(one);
+                }
+                out.push(batch);
             }
-            Ok((out, schema))
+            let rows = out.iter().map(RecordBatch::num_rows).sum();
+            let columns = plan.marked_names().into_iter().zip(reports).collect();
+            let report = EmbedReport {
+                rows,
+                density: density.to_string(),
+                plan_fingerprint: plan.fingerprint(),
+                columns,
+                skipped: plan.skipped_names().to_vec(),
+                pseudo_rows: None,
+                pseudo_column: None,
+            };
+            Ok((out, schema, report))
         });
-        let (batches, schema) = marked.map_err(|f| f.into_py(py))?;
-        arrow_pyarrow::Table::try_new(batches, schema)
-            .map_err(|e| invalid(py, e))?
-            .into_pyarrow(py)
+        table_and_report(py, marked)
+    }
+
+    /// `data` with fabricated rows added, about one per `spacing` real
+    /// rows (no real cell changes), read twice: first for its keys.
+    #[pyo3(signature = (data, content, columns, plan, spacing))]
+    fn embed_pseudo_rows<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        content: &str,
+        columns: &Columns,
+        plan: Option<&Plan>,
+        spacing: u32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let input = reader(data)?;
+        let payload = self.payload(py, content)?;
+        let shared = plan.map(|p| &p.shared);
+        let made = py.detach(move || -> Result<_, Failure> {
+            let planned = self::plan(input, columns, shared, false)?;
+            let plan = planned.plan.clone();
+            let schema = planned.schema.clone();
+            // Both passes need every batch: the input is held (its buffers
+            // are shared with Python's, not copied).
+            let input = planned
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(Failure::Input)?;
+            let mut rows = PseudoRows::new(&plan, spacing).map_err(Failure::Columns)?;
+            for batch in &input {
+                rows.observe(batch, &plan).map_err(Failure::Columns)?;
+            }
+            let mut joiner = BatchJoiner::new(PSEUDO_ROW_BATCH);
+            let mut out = Vec::new();
+            let ends = input.into_iter().map(Some).chain([None]);
+            for next in ends {
+                let joined = match next {
+                    Some(batch) => joiner.push(batch),
+                    None => joiner.flush(),
+                };
+                if let Some(batch) = joined.map_err(Failure::Input)? {
+                    out.push(
+                        self.wm
+                            .add_pseudo_rows(&batch, &plan, &payload, &mut rows)
+                            .map_err(Failure::Columns)?,
+                    );
+                }
+            }
+            let added = rows.report();
+            let report = EmbedReport {
+                rows: added.real_rows + added.added,
+                pseudo_rows: Some(added),
+                ..EmbedReport::lossless(&plan, dbwatermark::pseudo_rows_fingerprint(spacing))
+            };
+            Ok((out, schema, report))
+        });
+        table_and_report(py, made)
+    }
+
+    /// `data` with the column `name` added, whose values (`format`: `code`
+    /// or `token`) carry the mark (no real cell changes).
+    #[pyo3(signature = (data, content, columns, plan, name, format))]
+    #[allow(clippy::too_many_arguments)]
+    fn embed_pseudo_column<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        content: &str,
+        columns: &Columns,
+        plan: Option<&Plan>,
+        name: &str,
+        format: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Some(format) = PseudoFormat::parse(format) else {
+            let known: Vec<&str> = PseudoFormat::ALL.iter().map(|(n, _)| *n).collect();
+            return Err(invalid(
+                py,
+                format!("unknown pseudo-column format `{format}`; known: {known:?}"),
+            ));
+        };
+        let input = reader(data)?;
+        let payload = self.payload(py, content)?;
+        let shared = plan.map(|p| &p.shared);
+        let made = py.detach(move || -> Result<_, Failure> {
+            let planned = self::plan(input, columns, shared, false)?;
+            let plan = planned.plan.clone();
+            let schema = adapter::pseudo_column_schema(&planned.schema, name, format)
+                .map_err(Failure::Columns)?;
+            let mut report = ColumnReport::default();
+            let mut out = Vec::new();
+            for batch in planned {
+                let batch = batch.map_err(Failure::Input)?;
+                let column = self
+                    .wm
+                    .pseudo_column(&batch, &plan, &payload, format)
+                    .map_err(Failure::Columns)?;
+                report.rows += batch.num_rows();
+                report.marked += column.len() - column.null_count();
+                report.nulls += column.null_count();
+                let mut arrays = batch.columns().to_vec();
+                arrays.push(column);
+                out.push(RecordBatch::try_new(schema.clone(), arrays).map_err(Failure::Input)?);
+            }
+            let report = EmbedReport {
+                rows: report.rows,
+                columns: vec![(name.to_owned(), report)],
+                pseudo_column: Some(name.to_owned()),
+                ..EmbedReport::lossless(&plan, dbwatermark::pseudo_column_fingerprint(name, format))
+            };
+            Ok((out, schema, report))
+        });
+        table_and_report(py, made)
     }
 
     /// A `pyarrow.RecordBatchReader` that marks each batch of `data` as it
@@ -384,7 +603,7 @@ impl Engine {
         let payload = self.payload(py, content)?;
         let shared = plan.map(|p| &p.shared);
         let planned = py
-            .detach(|| self::plan(input, columns, shared))
+            .detach(|| self::plan(input, columns, shared, true))
             .map_err(|f| f.into_py(py))?;
         let density = self.density(shared, rows, &payload, &planned.plan)?;
         let marking: Reader = Box::new(Marking {
@@ -409,22 +628,22 @@ impl Engine {
         let input = reader(data)?;
         let shared = plan.map(|p| &p.shared);
         let tally = py.detach(|| -> Result<_, Failure> {
-            let planned = self::plan(input, columns, shared)?;
+            let planned = self::plan(input, columns, shared, false)?;
             let plan = planned.plan.clone();
-            let mut tallies = plan.new_tallies();
-            let mut rows = 0u64;
+            let mut leak = LeakTally::new(&self.wm, &plan);
             for batch in planned {
-                let batch = batch.map_err(Failure::Input)?;
-                self.wm
-                    .tally_batch(&batch, &plan, &mut tallies)
+                leak.add(&batch.map_err(Failure::Input)?)
                     .map_err(Failure::Columns)?;
-                rows += batch.num_rows() as u64;
             }
+            leak.require_found().map_err(Failure::Columns)?;
             let mut all = TableTally::new(&self.wm);
-            for (name, t) in plan.marked_names().iter().zip(tallies) {
-                all.add(name, t);
+            // This part's pseudo-rows count only when they are more than
+            // chance gives in it (a part of a few hundred rows may hold too
+            // few to tell).
+            let (found, votes) = leak.finish(&mut all);
+            if found.is_present() {
+                all.add(dbwatermark::PSEUDO_ROWS, votes);
             }
-            all.add_rows(rows);
             Ok(all)
         });
         Ok(Tally {

@@ -40,6 +40,7 @@
 
 mod convert;
 mod embed;
+mod leak;
 mod plan;
 mod profile;
 mod pseudo;
@@ -54,9 +55,10 @@ use arrow_schema::{ArrowError, DataType, TimeUnit};
 
 pub use convert::{batch_to_table, table_to_batch};
 pub use embed::EmbedStream;
+pub use leak::{BatchJoiner, LeakTally};
 pub use plan::{BatchPlan, PROFILE_ROWS, VirtualKeySuggestion};
-pub use pseudo::PseudoMatch;
-pub use pseudo_rows::{PseudoRowMatch, PseudoRows};
+pub use pseudo::{PseudoMatch, pseudo_column_schema};
+pub use pseudo_rows::{PSEUDO_ROW_BATCH, PseudoRowMatch, PseudoRows};
 
 /// Errors of the Arrow adapter.
 #[derive(Debug, thiserror::Error)]

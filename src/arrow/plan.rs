@@ -206,6 +206,69 @@ impl BatchPlan {
         rules: &ColumnRules,
         sample: &[RecordBatch],
     ) -> Result<Self> {
+        let plan = Self::profiled_or_unmarked(schema, key, columns, rules, sample)?;
+        plan.require_marked()?;
+        Ok(plan)
+    }
+
+    /// Nothing, when the plan marks a column.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NothingToMark`] naming each column and why it is not
+    /// marked, when none is.
+    pub fn require_marked(&self) -> Result<()> {
+        if !self.marked.is_empty() {
+            return Ok(());
+        }
+        Err(Error::NothingToMark(
+            (self.plans.iter())
+                .map(|p| format!("`{}`: {}", p.name, p.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ))
+    }
+
+    /// [`BatchPlan::profiled_with`], but a plan that marks no column is
+    /// returned rather than refused: for what needs a table's key and
+    /// column plans without marking cells (pseudo-rows and a pseudo-column
+    /// are for exactly the tables where no value may change, reference
+    /// data of codes and labels) and for reading a leak, whose mark may be
+    /// in those alone.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{RecordBatch, StringArray, UInt32Array};
+    /// use arrow_schema::{DataType, Field, Schema};
+    /// use dbwatermark::ColumnRules;
+    /// use dbwatermark::arrow::BatchPlan;
+    ///
+    /// let schema = Arc::new(Schema::new(vec![
+    ///     Field::new("id", DataType::UInt32, false),
+    ///     Field::new("region", DataType::Utf8, false),
+    /// ]));
+    /// let batch = RecordBatch::try_new(schema.clone(), vec![
+    ///     Arc::new(UInt32Array::from_iter_values(0..1000)),
+    ///     Arc::new(StringArray::from_iter_values((0..1000).map(|i| ["N", "S"][i % 2]))),
+    /// ])?;
+    /// let rules = ColumnRules::new();
+    /// assert!(BatchPlan::profiled_with(&schema, &["id"], None, &rules, &[batch.clone()]).is_err());
+    /// let plan = BatchPlan::profiled_or_unmarked(&schema, &["id"], None, &rules, &[batch])?;
+    /// assert!(plan.marked_names().is_empty());
+    /// assert_eq!(plan.skipped_names(), ["region"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchPlan::profiled_with`], but never [`Error::NothingToMark`].
+    pub fn profiled_or_unmarked(
+        schema: &Schema,
+        key: &[&str],
+        columns: Option<&[&str]>,
+        rules: &ColumnRules,
+        sample: &[RecordBatch],
+    ) -> Result<Self> {
         // Names, key and types are checked exactly as for an unprofiled plan.
         let base = Self::new(schema, key, columns)?;
         for (name, rule) in rules.columns() {
@@ -252,15 +315,6 @@ impl BatchPlan {
                 text_numbers.push(logical == Logical::Text && plan.carrier == Carrier::Digits);
             }
             plans.push(plan);
-        }
-        if marked.is_empty() {
-            return Err(Error::NothingToMark(
-                plans
-                    .iter()
-                    .map(|p| format!("`{}`: {}", p.name, p.reason))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ));
         }
         Ok(Self {
             limits: plans

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
-use arrow_schema::DataType;
+use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
 
 use super::plan::row_keys;
 use super::{BatchPlan, Result};
@@ -30,6 +30,45 @@ impl PseudoMatch {
     pub fn is_pseudo_column(&self) -> bool {
         self.rows >= 100 && self.matched * 2 >= self.rows
     }
+}
+
+/// The schema of a copy with the pseudo-column `name` added last: nullable
+/// `Int64` codes or `Utf8` tokens, as `format` says; `schema`'s metadata is
+/// kept.
+///
+/// # Errors
+///
+/// [`super::Error::Core`] (an invalid `pseudo-column` setting) for an
+/// empty name or one of `schema`'s columns.
+pub fn pseudo_column_schema(
+    schema: &Schema,
+    name: &str,
+    format: PseudoFormat,
+) -> Result<SchemaRef> {
+    if name.is_empty() || schema.column_with_name(name).is_some() {
+        return Err(crate::Error::InvalidConfig {
+            setting: "pseudo-column",
+            reason: format!(
+                "the pseudo-column needs a new name, and `{name}` {}",
+                if name.is_empty() {
+                    "is empty"
+                } else {
+                    "is already a column"
+                }
+            ),
+        }
+        .into());
+    }
+    let data_type = match format {
+        PseudoFormat::Code => DataType::Int64,
+        PseudoFormat::Token => DataType::Utf8,
+    };
+    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(name, data_type, true)));
+    Ok(Arc::new(Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )))
 }
 
 impl Watermarker {

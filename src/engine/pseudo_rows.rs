@@ -215,6 +215,30 @@ pub struct PseudoRowsReport {
     pub outside_range: usize,
 }
 
+impl PseudoRowsReport {
+    /// A warning for the owner when most places got no fabricated row:
+    /// the table's values rarely let a row be recognised (it needs three or
+    /// more columns of many values: numbers, identifiers, text), so a leak
+    /// of the copy may hold too few to be traced.
+    ///
+    /// ```
+    /// let mut report = dbwatermark::PseudoRowsReport::default();
+    /// assert!(report.warning().is_none());
+    /// report.skipped = 201;
+    /// report.added = 2;
+    /// assert!(report.warning().unwrap().contains("pseudo-column"));
+    /// ```
+    pub fn warning(&self) -> Option<String> {
+        (self.skipped > self.added).then(|| {
+            format!(
+                "only {} of {} places got a fabricated row: this table's values rarely let one be recognised (that needs three or more columns of many distinct values: numbers, identifiers, text), so a leak of this copy may not be traced; a pseudo-column carries a mark in any table",
+                self.added,
+                self.added + self.skipped
+            )
+        })
+    }
+}
+
 /// The plan fingerprint of a copy whose mark is in pseudo-rows at
 /// `spacing` (16 hex digits, as [`ColumnPlan::fingerprint`](crate::ColumnPlan::fingerprint)).
 pub fn pseudo_rows_fingerprint(spacing: u32) -> String {

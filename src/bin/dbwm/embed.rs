@@ -230,6 +230,9 @@ fn print_summary(summary: &pipeline::EmbedSummary, output: &Path, seconds: f64) 
                 r.outside_range
             );
         }
+        if let Some(warning) = r.warning() {
+            say!("dbwm: warning: {warning}");
+        }
         say!("  plan {}", summary.plan_fingerprint);
         return;
     }
