@@ -834,17 +834,9 @@ fn embed_pseudo_column(
     let mut sink = Sink::create(&job.sink, &out_schema, &write, &columns.key, &opened)?;
     let mut report = crate::ColumnReport::default();
     for batch in batches(source.reader, &label, stop) {
-        let batch = batch?;
-        let column = wm
-            .pseudo_column(&batch, &plan, payload, format)
+        let out = wm
+            .with_pseudo_column(&batch?, &plan, payload, format, &out_schema, &mut report)
             .map_err(columns_error(&label))?;
-        report.rows += batch.num_rows();
-        report.marked += column.len() - column.null_count();
-        report.nulls += column.null_count();
-        let mut arrays = batch.columns().to_vec();
-        arrays.push(column);
-        let out = RecordBatch::try_new(out_schema.clone(), arrays)
-            .map_err(|e| columns_error(&label)(adapter::Error::Arrow(e)))?;
         sink.write(&out)?;
         progress(report.rows, total);
     }

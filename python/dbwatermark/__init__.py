@@ -664,16 +664,25 @@ class Watermarker:
         first :data:`PROFILE_ROWS` rows, read now to make the plan, unless a
         ``plan`` is given). Without ``rows``, the density is the one for a
         stream of unknown length (as the Rust ``embed_stream``) made dense
-        enough for ``trace_rows``."""
+        enough for ``trace_rows``. With ``pseudo_column`` (or
+        ``mode="pseudo-column"``) each batch gains that column instead, as
+        :meth:`embed` adds it; pseudo-rows are :meth:`embed`'s alone."""
         if not isinstance(content, str):
             raise InvalidInputError("`content` must be a string")
-        lossless = sorted(set(plan_options) & set(_MODE_OPTIONS))
-        if lossless:
+        options = dict(plan_options)
+        if "report" in options:
+            raise InvalidInputError("embed_batches takes no `report`: it returns the stream before any row is read")
+        mode, settings = _mode(options, columns)
+        if mode == "pseudo-rows":
             raise InvalidInputError(
-                f"embed_batches marks cells batch by batch and takes no {lossless}: "
-                "pseudo-rows need the whole table (its keys first), so use embed for the lossless modes"
+                "embed_batches cannot add pseudo-rows: they need the whole table's keys before the first "
+                "row is written; use embed (mode='pseudo-column' streams)"
             )
-        engine, arrow, rows, spec, plan = self._marking(reader, pk, columns, plan_options)
+        engine, arrow, rows, spec, plan = self._marking(reader, pk, columns, options)
+        if mode == "pseudo-column":
+            return self._engine.embed_pseudo_column_batches(
+                arrow, content, spec, plan and plan._native, settings["name"], settings["format"]
+            )
         return engine.embed_batches(arrow, rows, content, spec, plan and plan._native)
 
     def tally(

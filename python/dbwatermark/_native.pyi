@@ -58,6 +58,9 @@ class Engine:
     def embed_pseudo_column(
         self, data: Any, content: str, columns: Columns, plan: Optional[Plan], name: str, format: str
     ) -> Tuple[Any, str]: ...
+    def embed_pseudo_column_batches(
+        self, data: Any, content: str, columns: Columns, plan: Optional[Plan], name: str, format: str
+    ) -> Any: ...
     def embed_batches(
         self, data: Any, rows: Optional[int], content: str, columns: Columns, plan: Optional[Plan]
     ) -> Any: ...

@@ -21,7 +21,7 @@ for shipping the wheel with ``spark.archives`` or ``--py-files``.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Union
 
 import pyarrow as pa
 
@@ -34,6 +34,7 @@ from . import (
     Plan,
     Tally,
     Watermarker,
+    _mode,
 )
 
 __all__ = ["embed", "extract", "plan"]
@@ -72,6 +73,14 @@ def _batches(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[
     yield from rest
 
 
+def _reader(batches: Iterator[pa.RecordBatch]) -> Optional[pa.RecordBatchReader]:
+    """A partition's batches as a reader (``None`` for an empty partition)."""
+    first = next(batches, None)
+    if first is None:
+        return None
+    return pa.RecordBatchReader.from_batches(first.schema, _batches(first, batches))
+
+
 def embed(
     df: Any,
     key: Optional[str],
@@ -85,9 +94,25 @@ def embed(
     same rows with the same options (``plan_options`` as
     :meth:`dbwatermark.Watermarker.embed`; ``plan=`` reuses a plan, ``rows=``
     skips the count). Lazy, like any transformation: nothing is marked until
-    the result is written or collected."""
+    the result is written or collected. ``pseudo_column=NAME`` (with
+    ``pseudo_column_format``) adds that column instead and changes no real
+    cell, as :meth:`dbwatermark.Watermarker.embed`; pseudo-rows are not
+    made here (a partition does not know the other partitions' keys)."""
     if not isinstance(content, str):
         raise InvalidInputError("`content` must be a string")
+    options = dict(plan_options)
+    mode, settings = _mode(options, columns)
+    if mode == "pseudo-rows":
+        raise InvalidInputError(
+            "dbwatermark.spark.embed cannot add pseudo-rows: a partition does not know the other "
+            "partitions' keys, and a fabricated row must take none; use mode='pseudo-column', or "
+            "Watermarker.embed on the whole table"
+        )
+    if "report" in options:
+        raise InvalidInputError("dbwatermark.spark.embed takes no `report`: it is lazy")
+    if mode == "pseudo-column":
+        return _embed_pseudo_column(df, key, content, pk, settings, options)
+    plan_options = options
     given = plan_options.pop("plan", None)
     rows = plan_options.pop("rows", None)
     shared = given if given is not None else plan(df, key, pk, columns, content, rows, **plan_options)
@@ -97,19 +122,58 @@ def embed(
     key_fingerprint = Watermarker(key=key).key_fingerprint
 
     def mark(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        w = Watermarker(key=key)
-        if w.key_fingerprint != key_fingerprint:
-            raise InvalidInputError(
-                f"this executor's key (fingerprint {w.key_fingerprint}) is not the driver's "
-                f"({key_fingerprint}): set the same DBWM_KEY on every executor"
-            )
-        first = next(batches, None)
-        if first is None:
-            return
-        reader = pa.RecordBatchReader.from_batches(first.schema, _batches(first, batches))
-        yield from w.embed_batches(reader, content, pk, plan=Plan.from_json(plan_json))
+        w = _checked_watermarker(key, key_fingerprint)
+        reader = _reader(batches)
+        if reader is not None:
+            yield from w.embed_batches(reader, content, pk, plan=Plan.from_json(plan_json))
 
     return df.mapInArrow(mark, df.schema)
+
+
+def _checked_watermarker(key: Optional[str], key_fingerprint: str) -> Watermarker:
+    """The executor's Watermarker, refused unless its key is the driver's."""
+    w = Watermarker(key=key)
+    if w.key_fingerprint != key_fingerprint:
+        raise InvalidInputError(
+            f"this executor's key (fingerprint {w.key_fingerprint}) is not the driver's "
+            f"({key_fingerprint}): set the same DBWM_KEY on every executor"
+        )
+    return w
+
+
+def _embed_pseudo_column(
+    df: Any,
+    key: Optional[str],
+    content: str,
+    pk: Union[str, Sequence[str]],
+    settings: Dict[str, Any],
+    options: Dict[str, Any],
+) -> Any:
+    """:func:`embed` in mode ``pseudo-column``: each partition's batches
+    with the column added as they stream (its values depend on each row's
+    key alone, so partitions need no shared plan)."""
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+    name, fmt = settings["name"], settings["format"]
+    if name in df.columns:
+        raise InvalidInputError(f"the pseudo-column needs a new name, and `{name}` is already a column")
+    unknown = sorted(set(options) - {"virtual_key"})
+    if unknown:
+        raise InvalidInputError(f"mode='pseudo-column' takes no {unknown} (no real cell is marked)")
+    virtual_key = options.get("virtual_key", False)
+    field = StructField(name, LongType() if fmt == "code" else StringType(), True)
+    schema = StructType(df.schema.fields + [field])
+    key_fingerprint = Watermarker(key=key).key_fingerprint
+
+    def add(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        w = _checked_watermarker(key, key_fingerprint)
+        reader = _reader(batches)
+        if reader is not None:
+            yield from w.embed_batches(
+                reader, content, pk, pseudo_column=name, pseudo_column_format=fmt, virtual_key=virtual_key
+            )
+
+    return df.mapInArrow(add, schema)
 
 
 def _merge(a: bytes, b: bytes) -> bytes:
@@ -141,10 +205,9 @@ def extract(
     plan_json = shared.to_json()
 
     def tally(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        first = next(batches, None)
-        if first is None:
+        reader = _reader(batches)
+        if reader is None:
             return
-        reader = pa.RecordBatchReader.from_batches(first.schema, _batches(first, batches))
         t = Watermarker(key=key).tally(reader, pk, plan=Plan.from_json(plan_json))
         yield pa.RecordBatch.from_pydict({"tally": pa.array([t.to_bytes()], pa.binary())})
 

@@ -147,6 +147,15 @@ enum Failure {
 }
 
 impl Failure {
+    /// As a stream's error.
+    fn into_arrow(self) -> ArrowError {
+        match self {
+            Self::Input(e) => e,
+            Self::Columns(e) => ArrowError::ExternalError(Box::new(e)),
+            Self::Plan(e) => ArrowError::ExternalError(Box::new(e)),
+        }
+    }
+
     fn into_py(self, py: Python<'_>) -> PyErr {
         match self {
             Self::Input(e) => invalid(py, format!("cannot read the input: {e}")),
@@ -239,11 +248,7 @@ impl Iterator for Marking {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.next_marked()?.map_err(|f| match f {
-            Failure::Input(e) => e,
-            Failure::Columns(e) => ArrowError::ExternalError(Box::new(e)),
-            Failure::Plan(e) => ArrowError::ExternalError(Box::new(e)),
-        }))
+        Some(self.next_marked()?.map_err(Failure::into_arrow))
     }
 }
 
@@ -339,6 +344,61 @@ fn table_and_report(py: Python<'_>, made: Result<Made, Failure>) -> PyResult<Bou
         .map(Bound::into_any)
 }
 
+/// The pseudo-column format named `name`.
+fn pseudo_format(py: Python<'_>, name: &str) -> PyResult<PseudoFormat> {
+    PseudoFormat::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = PseudoFormat::ALL.iter().map(|(n, _)| *n).collect();
+        invalid(
+            py,
+            format!("unknown pseudo-column format `{name}`; known: {known:?}"),
+        )
+    })
+}
+
+/// A stream that adds the pseudo-column to each batch as it is read.
+struct PseudoColumnStream {
+    wm: Watermarker,
+    input: Planned,
+    payload: Payload,
+    format: PseudoFormat,
+    /// The input's schema with the pseudo-column added.
+    schema: SchemaRef,
+    /// The rows the added column carries.
+    report: ColumnReport,
+}
+
+impl PseudoColumnStream {
+    fn next_batch(&mut self) -> Option<Result<RecordBatch, Failure>> {
+        let batch = match self.input.next()? {
+            Ok(batch) => batch,
+            Err(e) => return Some(Err(Failure::Input(e))),
+        };
+        let out = self.wm.with_pseudo_column(
+            &batch,
+            &self.input.plan,
+            &self.payload,
+            self.format,
+            &self.schema,
+            &mut self.report,
+        );
+        Some(out.map_err(Failure::Columns))
+    }
+}
+
+impl Iterator for PseudoColumnStream {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.next_batch()?.map_err(Failure::into_arrow))
+    }
+}
+
+impl RecordBatchReader for PseudoColumnStream {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
 /// The prepared key and settings. Its `repr` shows the key's public
 /// fingerprint, never the key.
 #[pyclass(module = "dbwatermark._native", frozen)]
@@ -347,6 +407,30 @@ struct Engine {
 }
 
 impl Engine {
+    /// The stream of `input`'s batches with the pseudo-column `name` added
+    /// (planned now, from its first batches).
+    fn pseudo_column_stream(
+        &self,
+        input: Reader,
+        columns: &Columns,
+        shared: Option<&SharedPlan>,
+        payload: Payload,
+        name: &str,
+        format: PseudoFormat,
+    ) -> Result<PseudoColumnStream, Failure> {
+        let input = plan(input, columns, shared, false)?;
+        let schema =
+            adapter::pseudo_column_schema(&input.schema, name, format).map_err(Failure::Columns)?;
+        Ok(PseudoColumnStream {
+            wm: self.wm.clone(),
+            input,
+            payload,
+            format,
+            schema,
+            report: ColumnReport::default(),
+        })
+    }
+
     fn payload(&self, py: Python<'_>, content: &str) -> PyResult<Payload> {
         self.wm.payload(content).map_err(|e| invalid(py, e))
     }
@@ -546,45 +630,54 @@ impl Engine {
         name: &str,
         format: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let Some(format) = PseudoFormat::parse(format) else {
-            let known: Vec<&str> = PseudoFormat::ALL.iter().map(|(n, _)| *n).collect();
-            return Err(invalid(
-                py,
-                format!("unknown pseudo-column format `{format}`; known: {known:?}"),
-            ));
-        };
+        let format = pseudo_format(py, format)?;
         let input = reader(data)?;
         let payload = self.payload(py, content)?;
         let shared = plan.map(|p| &p.shared);
-        let made = py.detach(move || -> Result<_, Failure> {
-            let planned = self::plan(input, columns, shared, false)?;
-            let plan = planned.plan.clone();
-            let schema = adapter::pseudo_column_schema(&planned.schema, name, format)
-                .map_err(Failure::Columns)?;
-            let mut report = ColumnReport::default();
+        let made = py.detach(move || -> Result<Made, Failure> {
+            let mut stream =
+                self.pseudo_column_stream(input, columns, shared, payload, name, format)?;
             let mut out = Vec::new();
-            for batch in planned {
-                let batch = batch.map_err(Failure::Input)?;
-                let column = self
-                    .wm
-                    .pseudo_column(&batch, &plan, &payload, format)
-                    .map_err(Failure::Columns)?;
-                report.rows += batch.num_rows();
-                report.marked += column.len() - column.null_count();
-                report.nulls += column.null_count();
-                let mut arrays = batch.columns().to_vec();
-                arrays.push(column);
-                out.push(RecordBatch::try_new(schema.clone(), arrays).map_err(Failure::Input)?);
+            while let Some(batch) = stream.next_batch() {
+                out.push(batch?);
             }
             let report = EmbedReport {
-                rows: report.rows,
-                columns: vec![(name.to_owned(), report)],
+                rows: stream.report.rows,
+                columns: vec![(name.to_owned(), stream.report)],
                 pseudo_column: Some(name.to_owned()),
-                ..EmbedReport::lossless(&plan, dbwatermark::pseudo_column_fingerprint(name, format))
+                ..EmbedReport::lossless(
+                    &stream.input.plan,
+                    dbwatermark::pseudo_column_fingerprint(name, format),
+                )
             };
-            Ok((out, schema, report))
+            Ok((out, stream.schema, report))
         });
         table_and_report(py, made)
+    }
+
+    /// A `pyarrow.RecordBatchReader` of `data`'s batches, each with the
+    /// column `name` added as it is read.
+    #[pyo3(signature = (data, content, columns, plan, name, format))]
+    #[allow(clippy::too_many_arguments)]
+    fn embed_pseudo_column_batches<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        content: &str,
+        columns: &Columns,
+        plan: Option<&Plan>,
+        name: &str,
+        format: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let format = pseudo_format(py, format)?;
+        let input = reader(data)?;
+        let payload = self.payload(py, content)?;
+        let shared = plan.map(|p| &p.shared);
+        let stream = py
+            .detach(|| self.pseudo_column_stream(input, columns, shared, payload, name, format))
+            .map_err(|f| f.into_py(py))?;
+        let stream: Reader = Box::new(stream);
+        stream.into_pyarrow(py)
     }
 
     /// A `pyarrow.RecordBatchReader` that marks each batch of `data` as it

@@ -198,7 +198,19 @@ def test_a_table_too_narrow_for_pseudo_rows_is_refused_naming_why(key):
         w.embed(narrow, "acme", pk="id", mode="pseudo-rows")
 
 
-def test_embed_batches_refuses_the_lossless_modes(table, key):
+def test_embed_batches_refuses_pseudo_rows_naming_why(table, key):
     w = dbwatermark.Watermarker(key=key)
-    with pytest.raises(dbwatermark.InvalidInputError, match="use embed for the lossless modes"):
+    with pytest.raises(dbwatermark.InvalidInputError, match="need the whole table's keys"):
         w.embed_batches(table.to_reader(), "acme", pk="id", mode="pseudo-rows")
+    with pytest.raises(dbwatermark.InvalidInputError, match="takes no `report`"):
+        w.embed_batches(table.to_reader(), "acme", pk="id", report=True)
+
+
+def test_embed_batches_streams_the_pseudo_column_embed_adds(table, key):
+    w = dbwatermark.Watermarker(key=key)
+    whole = w.embed(table, "acme->stream", pk="id", pseudo_column="ref", pseudo_column_format="token")
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=4_000))
+    stream = w.embed_batches(reader, "acme->stream", pk="id", pseudo_column="ref", pseudo_column_format="token")
+    assert stream.schema == whole.schema
+    batches = list(stream)
+    assert len(batches) == 8 and pa.Table.from_batches(batches).equals(whole)

@@ -90,3 +90,22 @@ def test_spark_embed_without_a_key_anywhere_is_refused_on_the_driver(spark, monk
     monkeypatch.delenv("DBWM_KEY", raising=False)
     with pytest.raises(dbwatermark.KeyNotFoundError, match="DBWM_KEY"):
         dbwatermark.spark.embed(df, None, "c", pk="id")
+
+
+def test_spark_adds_the_pseudo_column_the_library_adds_and_extract_finds_it(spark, key):
+    table = flights(20_000, seed=23)
+    df = spark.createDataFrame(table.to_pandas()).repartition(3)
+    marked = dbwatermark.spark.embed(df, key, "acme->spark-pc", pk="id", pseudo_column="ref_no")
+    assert marked.columns == table.column_names + ["ref_no"]
+    got = sorted_table(marked.toArrow())
+    want = dbwatermark.Watermarker(key=key).embed(table, "acme->spark-pc", pk="id", pseudo_column="ref_no")
+    assert got.column("ref_no").to_pylist() == sorted_table(want).column("ref_no").to_pylist()
+    found = dbwatermark.spark.extract(marked.sample(fraction=0.2, seed=4), key, "id")
+    assert found.watermarks[0].content == "acme->spark-pc"
+    assert "ref_no" in found.watermarks[0].columns
+
+
+def test_spark_refuses_pseudo_rows_naming_why(spark, key):
+    df = spark.createDataFrame(flights(100).to_pandas())
+    with pytest.raises(dbwatermark.InvalidInputError, match="other partitions' keys"):
+        dbwatermark.spark.embed(df, key, "acme", pk="id", mode="pseudo-rows")

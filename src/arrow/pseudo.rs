@@ -100,6 +100,33 @@ impl Watermarker {
         })
     }
 
+    /// `batch` with its pseudo-column ([`Watermarker::pseudo_column`])
+    /// added last, under `schema` (from [`pseudo_column_schema`]); the
+    /// rows it carries are counted in `report`.
+    ///
+    /// # Errors
+    ///
+    /// [`super::Error::SchemaMismatch`] if `batch` does not fit the plan,
+    /// [`super::Error::Arrow`] if `schema` is not `batch`'s with one column
+    /// added.
+    pub fn with_pseudo_column(
+        &self,
+        batch: &RecordBatch,
+        plan: &BatchPlan,
+        payload: &Payload,
+        format: PseudoFormat,
+        schema: &SchemaRef,
+        report: &mut crate::ColumnReport,
+    ) -> Result<RecordBatch> {
+        let column = self.pseudo_column(batch, plan, payload, format)?;
+        report.rows += batch.num_rows();
+        report.marked += column.len() - column.null_count();
+        report.nulls += column.null_count();
+        let mut arrays = batch.columns().to_vec();
+        arrays.push(column);
+        Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+    }
+
     /// Reads the columns `indices` of `batch` as pseudo-columns (integer
     /// columns as codes, text columns as tokens or codes) and adds a vote
     /// to the matching tally of `tallies` for each row holding one of its
