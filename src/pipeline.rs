@@ -867,7 +867,7 @@ fn lossless_summary(plan: &BatchPlan, plan_fingerprint: String) -> EmbedSummary 
 }
 
 /// [`embed_until`] in [`EmbedMode::PseudoRows`]: a first pass for the
-/// keys, then the source's batches, joined to
+/// keys, then the source's batches, cut to
 /// [`PSEUDO_ROW_BATCH`](adapter::PSEUDO_ROW_BATCH) rows,
 /// with fabricated rows among their rows.
 #[allow(clippy::too_many_arguments)]
@@ -906,23 +906,22 @@ fn embed_pseudo_rows(
     let write = write_options(job, &source);
     let mut sink = Sink::create(&job.sink, plan.schema(), &write, &columns.key, &opened)?;
     let mut done = 0;
-    // Batches are drawn among together, PSEUDO_ROW_BATCH rows or more.
+    // Rows are drawn among PSEUDO_ROW_BATCH at a time, however they were read.
     let mut joiner = adapter::BatchJoiner::new(adapter::PSEUDO_ROW_BATCH);
     let input = batches(source.reader, &label, stop).map(Some);
     for next in input.chain(std::iter::once(None)) {
         let joined = match next {
             Some(batch) => joiner.push(batch?),
-            None => joiner.flush(),
+            None => joiner.flush().map(|rest| rest.into_iter().collect()),
         };
-        let Some(batch) = joined.map_err(|e| input_error(&label, e))? else {
-            continue;
-        };
-        let out = wm
-            .add_pseudo_rows(&batch, &plan, payload, &mut rows)
-            .map_err(columns_error(&label))?;
-        sink.write(&out)?;
-        done += batch.num_rows();
-        progress(done, total);
+        for batch in joined.map_err(|e| input_error(&label, e))? {
+            let out = wm
+                .add_pseudo_rows(&batch, &plan, payload, &mut rows)
+                .map_err(columns_error(&label))?;
+            sink.write(&out)?;
+            done += batch.num_rows();
+            progress(done, total);
+        }
     }
     if done != seen {
         return Err(Error::Job(format!(

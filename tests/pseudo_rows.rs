@@ -136,11 +136,13 @@ fn the_same_key_content_and_table_give_the_same_copy() {
 #[test]
 fn the_copy_is_the_same_however_the_source_is_read_in_batches() {
     // Fabricated rows are drawn among 65,536 rows at a time, however many
-    // a read batch holds: a row drawn among few holds pairs of values
-    // unlike the whole table's.
+    // a read batch holds (a row drawn among few holds pairs of values
+    // unlike the whole table's): 133,000 rows are drawn among in the same
+    // three parts whether read 700 (which does not divide 65,536) or 8,192
+    // at a time.
     let dir = TempDir::new("pseudo-rows-batches");
     let source = dir.path("customers.csv");
-    write_batch(&customers_with_gaps(30_000, 12), &source);
+    write_batch(&customers_with_gaps(140_000, 12), &source);
     let (a, b) = (dir.path("a.csv"), dir.path("b.csv"));
     embed_pseudo_rows(&source, &a, &["--batch-rows", "700"]);
     embed_pseudo_rows(&source, &b, &["--batch-rows", "8192"]);

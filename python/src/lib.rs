@@ -595,9 +595,9 @@ impl Engine {
             for next in ends {
                 let joined = match next {
                     Some(batch) => joiner.push(batch),
-                    None => joiner.flush(),
+                    None => joiner.flush().map(|rest| rest.into_iter().collect()),
                 };
-                if let Some(batch) = joined.map_err(Failure::Input)? {
+                for batch in joined.map_err(Failure::Input)? {
                     out.push(
                         self.wm
                             .add_pseudo_rows(&batch, &plan, &payload, &mut rows)

