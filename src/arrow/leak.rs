@@ -6,13 +6,14 @@
 use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, DataType};
 
-use super::{BatchPlan, PROFILE_ROWS, PseudoRowMatch, Result};
+use super::{BatchPlan, PROFILE_ROWS, PseudoMatch, PseudoRowMatch, Result};
 use crate::{TableTally, Tally, Watermarker};
 
 /// The votes of one table (or one part of a table) read batch by batch,
 /// as `dbwm extract` reads a source: the plan's marked columns, any column
 /// that turns out to be a pseudo-column of this key (found in the first
-/// batch, whatever its name), and the rows recognised as pseudo-rows.
+/// 100 rows or more, whatever its name), and the rows recognised as
+/// pseudo-rows.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -59,10 +60,30 @@ pub struct LeakTally<'a> {
     rows: usize,
     /// What was recognised as pseudo-rows, and their votes.
     pseudo_rows: (PseudoRowMatch, Tally),
-    /// The columns found to be pseudo-columns (after the first batch), and
-    /// their votes.
-    pseudo: Option<(Vec<usize>, Vec<Tally>)>,
+    /// The columns that may be, or were found to be, pseudo-columns.
+    pseudo: PseudoColumns,
 }
+
+/// The columns a leak's pseudo-column may be, while they are looked at,
+/// then the ones it is.
+#[derive(Debug)]
+struct PseudoColumns {
+    /// Column indices: every candidate, then (once `found`) those that are
+    /// pseudo-columns.
+    columns: Vec<usize>,
+    /// Their votes.
+    tallies: Vec<Tally>,
+    /// What matched in each, while they are looked at.
+    matched: Vec<PseudoMatch>,
+    /// Whether enough rows were read to tell.
+    found: bool,
+}
+
+/// Rows with a key and a value a candidate column is looked at in before
+/// it is taken for a pseudo-column or not ([`PseudoMatch::is_pseudo_column`]
+/// needs 100): the first batches until then, however small (a Spark
+/// partition's batches may hold a few dozen rows each).
+const PSEUDO_DECIDE_ROWS: usize = 100;
 
 impl<'a> LeakTally<'a> {
     /// Nothing read yet, of a table planned as `plan`.
@@ -73,7 +94,15 @@ impl<'a> LeakTally<'a> {
             tallies: plan.new_tallies(),
             rows: 0,
             pseudo_rows: (PseudoRowMatch::default(), Tally::new()),
-            pseudo: None,
+            pseudo: {
+                let columns = pseudo_candidates(plan);
+                PseudoColumns {
+                    tallies: vec![Tally::new(); columns.len()],
+                    matched: vec![PseudoMatch::default(); columns.len()],
+                    columns,
+                    found: false,
+                }
+            },
         }
     }
 
@@ -92,25 +121,24 @@ impl<'a> LeakTally<'a> {
             let found = wm.tally_pseudo_rows(batch, plan, &mut self.pseudo_rows.1)?;
             self.pseudo_rows.0.merge(&found);
         }
-        match &mut self.pseudo {
-            Some((indices, tallies)) => {
-                wm.tally_pseudo_columns(batch, plan, indices, tallies)?;
+        let pseudo = &mut self.pseudo;
+        let matched = wm.tally_pseudo_columns(batch, plan, &pseudo.columns, &mut pseudo.tallies)?;
+        if !pseudo.found {
+            for (all, one) in pseudo.matched.iter_mut().zip(matched) {
+                all.rows += one.rows;
+                all.matched += one.matched;
             }
-            None => {
-                // The columns of which at least half the rows hold one of
-                // their two keyed values.
-                let candidates = pseudo_candidates(plan);
-                let mut tallies = vec![Tally::new(); candidates.len()];
-                let matched = wm.tally_pseudo_columns(batch, plan, &candidates, &mut tallies)?;
-                self.pseudo = Some(
-                    candidates
-                        .into_iter()
-                        .zip(tallies)
-                        .zip(matched)
-                        .filter(|(_, m)| m.is_pseudo_column())
-                        .map(|(found, _)| found)
-                        .unzip(),
-                );
+            // The columns of which at least half the rows hold one of their
+            // two keyed values; the others are no longer read.
+            if pseudo.matched.iter().any(|m| m.rows >= PSEUDO_DECIDE_ROWS) {
+                let columns = std::mem::take(&mut pseudo.columns);
+                let tallies = std::mem::take(&mut pseudo.tallies);
+                (pseudo.columns, pseudo.tallies) = (columns.into_iter().zip(tallies))
+                    .zip(std::mem::take(&mut pseudo.matched))
+                    .filter(|(_, m)| m.is_pseudo_column())
+                    .map(|(found, _)| found)
+                    .unzip();
+                pseudo.found = true;
             }
         }
         self.rows += batch.num_rows();
@@ -124,7 +152,11 @@ impl<'a> LeakTally<'a> {
 
     /// The columns found to be pseudo-columns of this key.
     pub fn pseudo_columns(&self) -> Vec<&str> {
-        let indices = self.pseudo.as_ref().map_or(&[][..], |(i, _)| i.as_slice());
+        let indices = if self.pseudo.found {
+            self.pseudo.columns.as_slice()
+        } else {
+            &[]
+        };
         let schema = self.plan.schema();
         indices
             .iter()
@@ -154,7 +186,16 @@ impl<'a> LeakTally<'a> {
     /// ([`PseudoRowMatch::is_present`]): else the votes are those of real
     /// rows recognised by chance, fair coins.
     pub fn finish(self, all: &mut TableTally) -> (PseudoRowMatch, Tally) {
-        let (indices, tallies) = self.pseudo.unwrap_or_default();
+        let PseudoColumns {
+            mut columns,
+            mut tallies,
+            found,
+            ..
+        } = self.pseudo;
+        if !found {
+            (columns, tallies) = (Vec::new(), Vec::new());
+        }
+        let indices = columns;
         let schema = self.plan.schema();
         let pseudo_names: Vec<&String> = indices.iter().map(|&i| schema.field(i).name()).collect();
         all.add_rows(self.rows as u64);
@@ -272,5 +313,82 @@ impl BatchJoiner {
             [one] => Some(one.clone()),
             all => Some(arrow_select::concat::concat_batches(&all[0].schema(), all)?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::{Config, PseudoFormat, WatermarkKey};
+
+    /// A 3,000-row table with a pseudo-column `ref` carrying "partner-3".
+    fn copy(wm: &Watermarker) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("qty", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..3000)),
+                Arc::new(Int64Array::from_iter_values((0..3000).map(|i| i * 7 % 90))),
+            ],
+        )
+        .unwrap();
+        let plan = BatchPlan::new(&schema, &["id"], None).unwrap();
+        let payload = wm.payload("partner-3").unwrap();
+        let with = crate::arrow::pseudo_column_schema(&schema, "ref", PseudoFormat::Code).unwrap();
+        let mut report = crate::ColumnReport::default();
+        wm.with_pseudo_column(
+            &batch,
+            &plan,
+            &payload,
+            PseudoFormat::Code,
+            &with,
+            &mut report,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_pseudo_column_is_found_when_the_first_batches_are_small() {
+        let wm = Watermarker::new(WatermarkKey::new("leak tests").unwrap(), Config::default());
+        let copy = copy(&wm);
+        let plan = BatchPlan::new(&copy.schema(), &["id"], None).unwrap();
+        let mut leak = LeakTally::new(&wm, &plan);
+        // 30 rows at a time: too few to tell from one batch.
+        for start in (0..copy.num_rows()).step_by(30) {
+            leak.add(&copy.slice(start, 30)).unwrap();
+        }
+        assert_eq!(leak.pseudo_columns(), ["ref"]);
+        let mut all = TableTally::new(&wm);
+        leak.finish(&mut all);
+        let votes = all
+            .columns()
+            .iter()
+            .find(|(n, _)| n == "ref")
+            .unwrap()
+            .1
+            .votes();
+        // Every keyed row votes, those of the first batches too.
+        assert_eq!(votes, 3000);
+        assert_eq!(all.decode(&wm).unwrap()[0].content, "partner-3");
+    }
+
+    #[test]
+    fn a_column_that_is_no_pseudo_column_is_not_taken_for_one() {
+        let wm = Watermarker::new(WatermarkKey::new("leak tests").unwrap(), Config::default());
+        let other = Watermarker::new(WatermarkKey::new("another key").unwrap(), Config::default());
+        let copy = copy(&other);
+        let plan = BatchPlan::new(&copy.schema(), &["id"], None).unwrap();
+        let mut leak = LeakTally::new(&wm, &plan);
+        leak.add(&copy).unwrap();
+        assert!(leak.pseudo_columns().is_empty());
+        assert!(leak.require_found().is_ok(), "qty is marked in this plan");
     }
 }
