@@ -88,6 +88,45 @@ pub struct EmbedSummary {
     pub pseudo_rows: Option<crate::PseudoRowsReport>,
 }
 
+impl EmbedSummary {
+    /// The summary of `rows` rows marked in cells under `plan` at
+    /// `density`, with one report per marked column.
+    pub fn cells(
+        plan: &BatchPlan,
+        density: Density,
+        reports: Vec<ColumnReport>,
+        rows: usize,
+    ) -> Self {
+        Self {
+            rows,
+            density,
+            columns: plan.marked_names().into_iter().zip(reports).collect(),
+            skipped: plan.skipped_names().to_vec(),
+            plans: plan.column_plans().to_vec(),
+            plan_fingerprint: plan.fingerprint(),
+            pseudo_column: None,
+            pseudo_rows: None,
+        }
+    }
+
+    /// The summary of a copy in which no real cell changed: every column
+    /// skipped, under the mode's own plan fingerprint (no rows yet).
+    pub fn lossless(plan: &BatchPlan, plan_fingerprint: String) -> Self {
+        let mut skipped = plan.marked_names();
+        skipped.extend(plan.skipped_names().iter().cloned());
+        Self {
+            rows: 0,
+            density: Density::ALL,
+            columns: Vec::new(),
+            skipped,
+            plans: plan.column_plans().to_vec(),
+            plan_fingerprint,
+            pseudo_column: None,
+            pseudo_rows: None,
+        }
+    }
+}
+
 fn columns_error(path: &Path) -> impl FnOnce(adapter::Error) -> Error + '_ {
     move |source| Error::Columns {
         path: path.to_owned(),
@@ -782,16 +821,7 @@ pub fn embed_until(
     }
     let reports = stream.reports().to_vec();
     finish_unless_stopped(sink, stop)?;
-    Ok(EmbedSummary {
-        rows,
-        density,
-        columns: plan.marked_names().into_iter().zip(reports).collect(),
-        skipped: plan.skipped_names().to_vec(),
-        plans: plan.column_plans().to_vec(),
-        plan_fingerprint: plan.fingerprint(),
-        pseudo_column: None,
-        pseudo_rows: None,
-    })
+    Ok(EmbedSummary::cells(&plan, density, reports, rows))
 }
 
 /// The job's write options; a Parquet output keeps a Parquet input's
@@ -845,25 +875,8 @@ fn embed_pseudo_column(
         rows: report.rows,
         columns: vec![(name.to_owned(), report)],
         pseudo_column: Some(name.to_owned()),
-        ..lossless_summary(&plan, crate::pseudo_column_fingerprint(name, format))
+        ..EmbedSummary::lossless(&plan, crate::pseudo_column_fingerprint(name, format))
     })
-}
-
-/// The summary of a copy in which no real cell changed: every column
-/// skipped, under the mode's own plan fingerprint.
-fn lossless_summary(plan: &BatchPlan, plan_fingerprint: String) -> EmbedSummary {
-    let mut skipped = plan.marked_names();
-    skipped.extend(plan.skipped_names().iter().cloned());
-    EmbedSummary {
-        rows: 0,
-        density: crate::Density::ALL,
-        columns: Vec::new(),
-        skipped,
-        plans: plan.column_plans().to_vec(),
-        plan_fingerprint,
-        pseudo_column: None,
-        pseudo_rows: None,
-    }
 }
 
 /// [`embed_until`] in [`EmbedMode::PseudoRows`]: a first pass for the
@@ -934,7 +947,7 @@ fn embed_pseudo_rows(
     Ok(EmbedSummary {
         rows: report.real_rows + report.added,
         pseudo_rows: Some(report),
-        ..lossless_summary(&plan, crate::pseudo_rows_fingerprint(spacing))
+        ..EmbedSummary::lossless(&plan, crate::pseudo_rows_fingerprint(spacing))
     })
 }
 

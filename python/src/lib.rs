@@ -11,11 +11,12 @@ use arrow_schema::{ArrowError, SchemaRef};
 use dbwatermark::arrow::{
     self as adapter, BatchJoiner, BatchPlan, LeakTally, PROFILE_ROWS, PSEUDO_ROW_BATCH, PseudoRows,
 };
+use dbwatermark::pipeline::EmbedSummary;
 use dbwatermark::registry::{Issued, Record};
 use dbwatermark::report::{ExtractReport, SharedPlan, SharedPlanError};
 use dbwatermark::{
-    ColumnReport, ColumnRules, Config, Density, Payload, PseudoFormat, PseudoRowsReport,
-    TableTally, TallyError, WatermarkKey, Watermarker, pipeline,
+    ColumnReport, ColumnRules, Config, Density, Payload, PseudoFormat, TableTally, TallyError,
+    WatermarkKey, Watermarker, pipeline,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -226,6 +227,8 @@ struct Marking {
     input: Planned,
     payload: Payload,
     density: Density,
+    /// Per marked column, what was marked so far.
+    reports: Vec<ColumnReport>,
 }
 
 impl Marking {
@@ -235,12 +238,28 @@ impl Marking {
             Ok(batch) => batch,
             Err(e) => return Some(Err(Failure::Input(e))),
         };
-        Some(
-            self.wm
-                .embed_batch(&batch, &self.input.plan, &self.payload, self.density)
-                .map(|(batch, _)| batch)
-                .map_err(Failure::Columns),
-        )
+        let marked = self
+            .wm
+            .embed_batch(&batch, &self.input.plan, &self.payload, self.density);
+        Some(marked.map_err(Failure::Columns).map(|(batch, reports)| {
+            for (all, one) in self.reports.iter_mut().zip(&reports) {
+                all.merge(one);
+            }
+            batch
+        }))
+    }
+}
+
+impl Marking {
+    fn new(wm: &Watermarker, input: Planned, payload: Payload, density: Density) -> Self {
+        let marked = input.plan.marked_names().len();
+        Self {
+            wm: wm.for_columns(marked),
+            input,
+            payload,
+            density,
+            reports: vec![ColumnReport::default(); marked],
+        }
     }
 }
 
@@ -258,88 +277,60 @@ impl RecordBatchReader for Marking {
     }
 }
 
-/// What an embed did, returned to Python as the JSON of a dict: the rows
-/// written, the density and plan fingerprint (as the registry records
-/// them), per marked column the cells marked and changed, the columns left
-/// alone, and what a lossless mode added.
-struct EmbedReport {
-    rows: usize,
-    density: String,
-    plan_fingerprint: String,
-    columns: Vec<(String, ColumnReport)>,
-    skipped: Vec<String>,
-    pseudo_rows: Option<PseudoRowsReport>,
-    pseudo_column: Option<String>,
-}
-
-impl EmbedReport {
-    /// The report of a copy in which no real cell changed: every column
-    /// left alone, under the mode's own plan fingerprint.
-    fn lossless(plan: &BatchPlan, plan_fingerprint: String) -> Self {
-        let mut skipped = plan.marked_names();
-        skipped.extend(plan.skipped_names().iter().cloned());
-        Self {
-            rows: 0,
-            density: Density::ALL.to_string(),
-            plan_fingerprint,
-            columns: Vec::new(),
-            skipped,
-            pseudo_rows: None,
-            pseudo_column: None,
-        }
-    }
-
-    fn to_json(&self) -> String {
-        let columns: Vec<serde_json::Value> = (self.columns.iter())
-            .map(|(name, r)| {
-                serde_json::json!({
-                    "name": name,
-                    "cells_marked": r.marked,
-                    "cells_changed": r.changed,
-                    "max_abs_change": r.max_abs_change,
-                })
+/// What an embed did, for Python as the JSON of a dict: the rows written,
+/// the density and plan fingerprint (as the registry records them), per
+/// marked column the cells marked and changed, the columns left alone, and
+/// what a lossless mode added.
+fn summary_json(summary: &EmbedSummary) -> String {
+    let columns: Vec<serde_json::Value> = (summary.columns.iter())
+        .map(|(name, r)| {
+            serde_json::json!({
+                "name": name,
+                "cells_marked": r.marked,
+                "cells_changed": r.changed,
+                "max_abs_change": r.max_abs_change,
             })
-            .collect();
-        let mut report = serde_json::json!({
-            "rows": self.rows,
-            "density": self.density,
-            "plan_fingerprint": self.plan_fingerprint,
-            "columns": columns,
-            "skipped": self.skipped,
-            "real_cells_changed": self.columns.iter().map(|(_, r)| r.changed).sum::<usize>(),
+        })
+        .collect();
+    let mut report = serde_json::json!({
+        "rows": summary.rows,
+        "density": summary.density.to_string(),
+        "plan_fingerprint": summary.plan_fingerprint,
+        "columns": columns,
+        "skipped": summary.skipped,
+        "real_cells_changed": summary.columns.iter().map(|(_, r)| r.changed).sum::<usize>(),
+    });
+    if let Some(r) = &summary.pseudo_rows {
+        report["pseudo_rows"] = serde_json::json!({
+            "spacing": r.spacing,
+            "real_rows": r.real_rows,
+            "added": r.added,
+            "skipped_places": r.skipped,
+            "outside_range": r.outside_range,
+            "values": r.cells,
+            "carrying": r.carrying,
         });
-        if let Some(r) = &self.pseudo_rows {
-            report["pseudo_rows"] = serde_json::json!({
-                "spacing": r.spacing,
-                "real_rows": r.real_rows,
-                "added": r.added,
-                "skipped_places": r.skipped,
-                "outside_range": r.outside_range,
-                "values": r.cells,
-                "carrying": r.carrying,
-            });
-            if let Some(warning) = r.warning() {
-                report["warning"] = serde_json::json!(warning);
-            }
+        if let Some(warning) = r.warning() {
+            report["warning"] = serde_json::json!(warning);
         }
-        if let Some(name) = &self.pseudo_column {
-            report["pseudo_column"] = serde_json::json!(name);
-        }
-        report.to_string()
     }
+    if let Some(name) = &summary.pseudo_column {
+        report["pseudo_column"] = serde_json::json!(name);
+    }
+    report.to_string()
 }
 
 /// An embed's batches, their schema and its report.
-type Made = (Vec<RecordBatch>, SchemaRef, EmbedReport);
+type Made = (Vec<RecordBatch>, SchemaRef, EmbedSummary);
 
 /// `(pyarrow.Table, report JSON)` for Python, or the error that stopped
 /// the embed.
 fn table_and_report(py: Python<'_>, made: Result<Made, Failure>) -> PyResult<Bound<'_, PyAny>> {
-    let (batches, schema, report) = made.map_err(|f| f.into_py(py))?;
+    let (batches, schema, summary) = made.map_err(|f| f.into_py(py))?;
     let table = arrow_pyarrow::Table::try_new(batches, schema)
         .map_err(|e| invalid(py, e))?
         .into_pyarrow(py)?;
-    (table, report.to_json())
+    (table, summary_json(&summary))
         .into_pyobject(py)
         .map(Bound::into_any)
 }
@@ -530,33 +521,14 @@ impl Engine {
             .map_err(|f| f.into_py(py))?;
         let density = self.density(shared, rows, &payload, &planned.plan)?;
         let marked = py.detach(move || -> Result<Made, Failure> {
-            let plan = planned.plan.clone();
-            let wm = self.wm.for_columns(plan.marked_names().len());
-            let schema = planned.schema.clone();
-            let mut reports = vec![ColumnReport::default(); plan.marked_names().len()];
+            let mut marking = Marking::new(&self.wm, planned, payload, density);
             let mut out = Vec::new();
-            for batch in planned {
-                let batch = batch.map_err(Failure::Input)?;
-                let (batch, batch_reports) = wm
-                    .embed_batch(&batch, &plan, &payload, density)
-                    .map_err(Failure::Columns)?;
-                for (all, one) in reports.iter_mut().zip(&batch_reports) {
-                    all.merge(one);
-                }
-                out.push(batch);
+            while let Some(batch) = marking.next_marked() {
+                out.push(batch?);
             }
             let rows = out.iter().map(RecordBatch::num_rows).sum();
-            let columns = plan.marked_names().into_iter().zip(reports).collect();
-            let report = EmbedReport {
-                rows,
-                density: density.to_string(),
-                plan_fingerprint: plan.fingerprint(),
-                columns,
-                skipped: plan.skipped_names().to_vec(),
-                pseudo_rows: None,
-                pseudo_column: None,
-            };
-            Ok((out, schema, report))
+            let summary = EmbedSummary::cells(&marking.input.plan, density, marking.reports, rows);
+            Ok((out, marking.input.schema, summary))
         });
         table_and_report(py, marked)
     }
@@ -606,12 +578,11 @@ impl Engine {
                 }
             }
             let added = rows.report();
-            let report = EmbedReport {
-                rows: added.real_rows + added.added,
-                pseudo_rows: Some(added),
-                ..EmbedReport::lossless(&plan, dbwatermark::pseudo_rows_fingerprint(spacing))
-            };
-            Ok((out, schema, report))
+            let mut summary =
+                EmbedSummary::lossless(&plan, dbwatermark::pseudo_rows_fingerprint(spacing));
+            summary.rows = added.real_rows + added.added;
+            summary.pseudo_rows = Some(added);
+            Ok((out, schema, summary))
         });
         table_and_report(py, made)
     }
@@ -641,16 +612,14 @@ impl Engine {
             while let Some(batch) = stream.next_batch() {
                 out.push(batch?);
             }
-            let report = EmbedReport {
-                rows: stream.report.rows,
-                columns: vec![(name.to_owned(), stream.report)],
-                pseudo_column: Some(name.to_owned()),
-                ..EmbedReport::lossless(
-                    &stream.input.plan,
-                    dbwatermark::pseudo_column_fingerprint(name, format),
-                )
-            };
-            Ok((out, stream.schema, report))
+            let mut summary = EmbedSummary::lossless(
+                &stream.input.plan,
+                dbwatermark::pseudo_column_fingerprint(name, format),
+            );
+            summary.rows = stream.report.rows;
+            summary.columns = vec![(name.to_owned(), stream.report)];
+            summary.pseudo_column = Some(name.to_owned());
+            Ok((out, stream.schema, summary))
         });
         table_and_report(py, made)
     }
@@ -699,12 +668,7 @@ impl Engine {
             .detach(|| self::plan(input, columns, shared, true))
             .map_err(|f| f.into_py(py))?;
         let density = self.density(shared, rows, &payload, &planned.plan)?;
-        let marking: Reader = Box::new(Marking {
-            wm: self.wm.for_columns(planned.plan.marked_names().len()),
-            input: planned,
-            payload,
-            density,
-        });
+        let marking: Reader = Box::new(Marking::new(&self.wm, planned, payload, density));
         marking.into_pyarrow(py)
     }
 
