@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use arrow_array::{RecordBatch, RecordBatchReader};
-use arrow_schema::{ArrowError, SchemaRef};
+use arrow_schema::{ArrowError, Schema, SchemaRef};
 
 use crate::arrow::{self as adapter, BatchPlan};
 use crate::files::{self, Input, Output, ReadOptions, WriteOptions};
@@ -284,10 +284,22 @@ fn open_source(source: &SourceRef<'_>, read: &ReadOptions) -> Result<(Input, Ope
 /// The job's columns made whole from what the source says: the table's
 /// primary key when none was given, and columns of types the engine does
 /// not map (uuid, json, ...) left alone.
-fn resolve_columns(columns: &Columns, opened: &Opened, label: &Path) -> Result<Columns> {
+fn resolve_columns(
+    columns: &Columns,
+    opened: &Opened,
+    schema: &Schema,
+    label: &Path,
+) -> Result<Columns> {
     let mut out = columns.clone();
     if out.key.is_empty() {
         out.key = opened.primary_key.clone();
+    }
+    if let Some(fallback) = &columns.virtual_key_fallback
+        && !columns.virtual_key
+        && (out.key.is_empty() || out.key.iter().any(|k| schema.index_of(k).is_err()))
+    {
+        out.key = fallback.clone();
+        out.virtual_key = true;
     }
     if out.key.is_empty() {
         return Err(Error::Job(format!(
@@ -351,7 +363,7 @@ fn open_planned_for(
 ) -> Result<Planned> {
     let label = source.label();
     let (input, opened) = open_source(source, read)?;
-    let columns = resolve_columns(columns, &opened, &label)?;
+    let columns = resolve_columns(columns, &opened, &input.reader.schema(), &label)?;
     let (plan, input) = plan(input, &label, &columns, &opened, need_marked)?;
     Ok(Planned {
         plan,
@@ -439,6 +451,13 @@ pub struct Columns {
     /// December 2026 hashed them ([`BatchPlan::use_legacy_time_keys`]):
     /// only to read a copy made then.
     pub legacy_time_keys: bool,
+    /// A virtual key to read a source from when it lacks one of `key`'s
+    /// columns (or no key is named and the source declares none): a leak
+    /// that dropped the key column, read against a registry whose copies
+    /// were marked from this virtual key. Meant for extraction; ignored
+    /// when `virtual_key` is already set. [`ExtractSummary::virtual_key_sources`]
+    /// names the sources read this way.
+    pub virtual_key_fallback: Option<Vec<String>>,
 }
 
 impl Columns {
@@ -450,6 +469,7 @@ impl Columns {
             rules: ColumnRules::new(),
             virtual_key: false,
             legacy_time_keys: false,
+            virtual_key_fallback: None,
         }
     }
 
@@ -980,6 +1000,9 @@ pub struct ExtractSummary {
     /// over all sources: where a copy made before December 2026 hashed its
     /// key otherwise ([`Columns::legacy_time_keys`]).
     pub time_keys: Vec<String>,
+    /// The sources read from [`Columns::virtual_key_fallback`] because
+    /// they lack a key column.
+    pub virtual_key_sources: Vec<PathBuf>,
 }
 
 /// Extracts the watermarks of one or more files, merging the votes of
@@ -1037,14 +1060,19 @@ pub fn extract_against(
     // the votes of those rows.
     let mut pseudo_rows = (crate::arrow::PseudoRowMatch::default(), crate::Tally::new());
     let mut time_keys = Vec::new();
+    let mut virtual_key_sources = Vec::new();
     for place in sources {
         let label = place.label();
         let path = label.as_path();
         let Planned {
             plan,
             input: source,
+            columns: used,
             ..
         } = open_planned_for(place, read, columns, false)?;
+        if used.virtual_key && !columns.virtual_key {
+            virtual_key_sources.push(label.clone());
+        }
         let total = source.rows;
         let done = all.rows() as usize;
         let mut leak = adapter::LeakTally::new(wm, &plan);
@@ -1072,6 +1100,7 @@ pub fn extract_against(
     }
     let mut summary = summarize(wm, &all, candidates).expect("tallied under wm's key");
     summary.time_keys = time_keys;
+    summary.virtual_key_sources = virtual_key_sources;
     Ok(summary)
 }
 
@@ -1110,5 +1139,6 @@ pub fn summarize(
             .collect(),
         identification,
         time_keys: Vec::new(),
+        virtual_key_sources: Vec::new(),
     })
 }

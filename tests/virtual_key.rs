@@ -252,3 +252,106 @@ fn the_plan_suggests_a_virtual_key_from_unmarked_columns_that_tell_rows_apart() 
     .unwrap();
     assert_eq!(plan.suggest_virtual_key(&[only]), None);
 }
+
+#[test]
+fn a_leak_that_dropped_its_key_column_is_read_with_the_registrys_virtual_key_when_pk_is_given() {
+    let dir = TempDir::new("vk-fallback");
+    let source = dir.path("customers.parquet");
+    write_batch(
+        &table_to_batch(&sample::customers(20_000, 1, 5)).unwrap(),
+        &source,
+    );
+    let registry = dir.path("issued.jsonl");
+    let embed = |content: &str, virtual_key: bool, copy: &std::path::Path| {
+        let mut args = vec!["embed", "--content", content, "--pk", "customer_id"];
+        if virtual_key {
+            args.extend(["--virtual-key", "name,age"]);
+        }
+        args.extend([
+            "--register",
+            registry.to_str().unwrap(),
+            source.to_str().unwrap(),
+            "-o",
+            copy.to_str().unwrap(),
+        ]);
+        let out = dbwm(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (by_virtual, by_key) = (dir.path("vk.parquet"), dir.path("pk.parquet"));
+    embed("acme->by-virtual-key", true, &by_virtual);
+    let registry_arg = registry.to_str().unwrap();
+    let extract = |leak: &std::path::Path| {
+        dbwm(&[
+            "extract",
+            "--pk",
+            "customer_id",
+            "--candidates",
+            registry_arg,
+            leak.to_str().unwrap(),
+        ])
+    };
+
+    // Every registered copy was marked from the virtual key: even a leak
+    // that kept customer_id is read with the virtual key, not --pk.
+    let kept = dir.path("kept.csv");
+    write_batch(
+        &shuffled_sample(&read_batch(&by_virtual), 0.3, 3, &[]),
+        &kept,
+    );
+    let out = extract(&kept);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rather than --pk customer_id"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        extract_report(&out)["identified"][0]["content"],
+        "acme->by-virtual-key"
+    );
+
+    // With copies of both kinds registered, a leak without customer_id is
+    // read with the virtual key, one with it by the key.
+    embed("acme->by-key", false, &by_key);
+    let dropped = dir.path("dropped.csv");
+    write_batch(
+        &leak_without_key(&read_batch(&by_virtual), 0.3, 5),
+        &dropped,
+    );
+    let out = extract(&dropped);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("has no key column customer_id: read with the virtual key name,age"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = extract_report(&out);
+    assert_eq!(
+        report["identified"][0]["content"], "acme->by-virtual-key",
+        "{report}"
+    );
+    assert_eq!(report["identified"].as_array().map(Vec::len), Some(1));
+    let with_key = dir.path("with-key.csv");
+    write_batch(
+        &shuffled_sample(&read_batch(&by_key), 0.3, 7, &[]),
+        &with_key,
+    );
+    let report = extract_report(&extract(&with_key));
+    assert_eq!(
+        report["identified"][0]["content"], "acme->by-key",
+        "{report}"
+    );
+    assert_eq!(report["identified"].as_array().map(Vec::len), Some(1));
+
+    // Without a registry, the missing key column is named with the way out.
+    let out = dbwm(&["extract", "--pk", "customer_id", dropped.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("column `customer_id` not found") && stderr.contains("--virtual-key"),
+        "{stderr}"
+    );
+}

@@ -237,11 +237,8 @@ async fn registry(
 async fn run_extract(app: &Arc<AppState>, task: &Claimed, key: WatermarkKey) {
     let wm = Arc::new(Watermarker::new(key, Config::default()));
     let columns = Arc::new(Columns {
-        key: task.primary_key.clone(),
         marked: task.columns.clone(),
-        rules: crate::ColumnRules::new(),
-        virtual_key: false,
-        legacy_time_keys: false,
+        ..Columns::with_key(task.primary_key.clone())
     });
     let issued = match registry(app, &wm).await {
         Ok(i) => i,
@@ -303,11 +300,8 @@ const CANCEL_POLL: Duration = Duration::from_millis(250);
 async fn run_embed(app: &Arc<AppState>, task: &Claimed, key: WatermarkKey, input: EmbedInput) {
     let (worker_app, id) = (app.clone(), task.id.clone());
     let columns = Columns {
-        key: task.primary_key.clone(),
         marked: task.columns.clone(),
-        rules: crate::ColumnRules::new(),
-        virtual_key: false,
-        legacy_time_keys: false,
+        ..Columns::with_key(task.primary_key.clone())
     };
     let outcome =
         tokio::task::spawn_blocking(move || embed_table(&worker_app, &id, key, &input, &columns))

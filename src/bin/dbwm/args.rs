@@ -156,15 +156,14 @@ impl ReadArgs {
         }
         let virtual_key = !self.virtual_key.is_empty();
         Ok(pipeline::Columns {
-            key: if virtual_key {
-                self.virtual_key.clone()
-            } else {
-                self.pk.clone()
-            },
             marked: self.columns.clone(),
             rules,
             virtual_key,
-            legacy_time_keys: false,
+            ..pipeline::Columns::with_key(if virtual_key {
+                &self.virtual_key
+            } else {
+                &self.pk
+            })
         })
     }
 

@@ -19,7 +19,9 @@ pub struct ExtractArgs {
     pub read: ReadArgs,
     /// Test the leak against these issued copies (a registry written by
     /// `embed --register`, or one content per line); the JSON gains
-    /// `identified`, the candidates named, best first.
+    /// `identified`, the candidates named, best first. The virtual key a
+    /// registry records is used for a leak that lacks a --pk column, or
+    /// when no key is named.
     #[arg(long, value_name = "FILE")]
     pub candidates: Option<PathBuf>,
     /// Largest corrected p-value at which a candidate is named.
@@ -78,15 +80,34 @@ pub fn run(args: &ExtractArgs) -> Outcome {
     let labels: Vec<PathBuf> = sources.iter().map(|s| s.label()).collect();
     let mut columns = args.read.columns().map_err(Failure::Caller)?;
     columns.legacy_time_keys = args.legacy_time_keys;
-    if columns.key.is_empty()
-        && let Some(key) = tested.as_ref().and_then(recorded_virtual_key)
+    if !columns.virtual_key
+        && let Some(tested) = &tested
+        && let Some(key) = recorded_virtual_key(tested)
     {
-        say!(
-            "dbwm: no key given: reading with the virtual key {} the registry records",
-            key.join(",")
-        );
-        columns.key = key;
-        columns.virtual_key = true;
+        if columns.key.is_empty() {
+            say!(
+                "dbwm: no key given: reading with the virtual key {} the registry records",
+                key.join(",")
+            );
+            columns.key = key;
+            columns.virtual_key = true;
+        } else if tested
+            .records
+            .iter()
+            .all(|r| r.virtual_key.as_ref() == Some(&key))
+        {
+            say!(
+                "dbwm: every copy in the registry was marked from the virtual key {}: reading with it rather than --pk {}",
+                key.join(","),
+                columns.key.join(",")
+            );
+            columns.key = key;
+            columns.virtual_key = true;
+        } else {
+            // Some copies were marked from the key: a leak that kept it is
+            // read with it, one that dropped it with the virtual key.
+            columns.virtual_key_fallback = Some(key);
+        }
     }
     let progress = Progress::new("extracting");
     let result = pipeline::extract_against(
@@ -98,7 +119,17 @@ pub fn run(args: &ExtractArgs) -> Outcome {
         &mut |done, total| progress.update(done, total),
     );
     drop(progress);
-    let summary = result?;
+    let summary = result.map_err(|e| key_missing_hint(e, &columns))?;
+    if let Some(key) = &columns.virtual_key_fallback {
+        for source in &summary.virtual_key_sources {
+            say!(
+                "dbwm: {} has no key column {}: read with the virtual key {} the registry records",
+                source.display(),
+                columns.key.join(","),
+                key.join(",")
+            );
+        }
+    }
     let report = ExtractReport::tested(&summary, &labels, tested.as_ref());
     if let (Some(i), Some(c)) = (&summary.identification, &report.candidates) {
         report_identification(i, c.more_rows_needed);
@@ -173,6 +204,20 @@ fn report_identification(i: &Identification, rows_needed: Option<u64>) {
             ),
             (None, _) => say!("dbwm: no candidate to test"),
         }
+    }
+}
+
+/// A leak that lacks a key column says how one is read: from the
+/// virtual key its copy was marked from.
+fn key_missing_hint(e: pipeline::Error, columns: &pipeline::Columns) -> Failure {
+    match &e {
+        pipeline::Error::Columns {
+            source: dbwatermark::arrow::Error::MissingColumn(name),
+            ..
+        } if columns.key.contains(name) && !columns.virtual_key => Failure::Caller(format!(
+            "{e}: a leak without its key column is read with --virtual-key COL,COL... (the columns its copy was marked from), or with --candidates naming a registry that records them"
+        )),
+        _ => e.into(),
     }
 }
 
