@@ -19,6 +19,15 @@ before shipping a copy:
   count and the mean of every measure; the largest shift of a group mean as
   a share of the measure's standard deviation.
 
+A copy with more rows than the original that holds every original key
+(`--mode pseudo-rows`) is checked as one: every original row must be there
+unchanged, and the added rows must hold no new label, nothing out of range
+or not a number, no invalid calendar, clock or date value and no fraction in
+a whole-number column; per group, the copy's count growth and mean shift are
+reported, a violation where a mean moves 1% of a standard deviation or
+more *and* more than adding as many real rows drawn at random moves it in
+any of 20 draws (a group of 100 rows gaining two moves that much by chance).
+
 Exit status 0 if there is no violation (new labels, out of range, sign flip,
 moved zero, a whole-number column gaining fractions, invalid calendar/clock
 value, changed group count, group mean shift of 1% of a standard deviation
@@ -29,6 +38,7 @@ import argparse
 import json
 import sys
 
+import numpy as np
 import pandas as pd
 
 CALENDAR = {
@@ -42,6 +52,7 @@ CATEGORY_TEXT_MAX = 1000
 CATEGORY_INT_MAX = 60
 MIN_GROUP = 100
 MAX_MEAN_SHIFT = 0.01  # share of the measure's standard deviation
+BASELINE_DRAWS = 20  # random real-row additions a pseudo-row copy is compared with
 
 
 def numeric(s):
@@ -51,6 +62,131 @@ def numeric(s):
 def strip_marks(s):
     """Removes our invisible end marks, to tell a marked label from a new one."""
     return s.str.replace("[\u200b\u200c]", "", regex=True)
+
+
+def invalid_calendar(name, values):
+    """How many of a calendar or clock field's numbers no calendar or clock has."""
+    v = values.dropna()
+    if name in HHMM:
+        return int((((v % 100) >= 60) | (v > 2400) | (v < 0)).sum())
+    lo, hi = CALENDAR[name]
+    return int(((v < lo) | (v > hi)).sum())
+
+
+def kinds(x):
+    """(numeric values, is numeric, whole numbers only, is a category, dates) of a text column."""
+    xn = numeric(x)
+    filled = (x != "").sum()
+    is_num = xn.notna().sum() >= 0.9 * filled and filled > 0
+    whole = is_num and bool(((xn.dropna() % 1) == 0).all())
+    is_cat = (not is_num and x.nunique() <= CATEGORY_TEXT_MAX) or (
+        is_num and whole and xn.nunique() <= CATEGORY_INT_MAX and x.name not in HHMM
+    )
+    dates = None
+    if not is_num:
+        d = pd.to_datetime(x.where(x != ""), errors="coerce", utc=True, format="mixed")
+        if d.notna().sum() >= 0.9 * filled and filled > 0:
+            dates = d
+    return xn, is_num, whole, is_cat, dates
+
+
+def added_rows(a, b, args):
+    """A pseudo-row copy: every original row must be there unchanged, and
+    the added rows must hold only what the columns can hold; the copy's
+    group counts and means are compared with the original's."""
+    extra = b.index.difference(a.index)
+    real, added = b.loc[a.index, a.columns], b.loc[extra, a.columns]
+    columns, categories, measures = {}, [], []
+    for c in a.columns:
+        x, y = a[c], added[c]
+        xn, is_num, whole, is_cat, dates = kinds(x)
+        yn = numeric(y)
+        info = {
+            "real_cells_changed": int((real[c] != x).sum()),
+            "added_values_not_in_column": int((~y.isin(set(x.unique()))).sum()),
+            "empty_share": [round(float((x == "").mean()), 4), round(float((y == "").mean()), 4)],
+        }
+        if is_cat:
+            categories.append(c)
+            info["new_labels"] = int(len(set(y.unique()) - set(x.unique())))
+        if is_num:
+            if not is_cat:
+                measures.append(c)
+            info["out_of_range"] = int(((yn < xn.min()) | (yn > xn.max())).sum())
+            info["not_numeric"] = int((yn.isna() & (y != "")).sum())
+            if whole:
+                info["whole_became_fraction"] = int((yn.notna() & ((yn % 1) != 0)).sum())
+            if c in CALENDAR or c in HHMM:
+                info["invalid_calendar"] = invalid_calendar(c, yn)
+        if dates is not None:
+            yd = pd.to_datetime(y.where(y != ""), errors="coerce", utc=True, format="mixed")
+            info["invalid_dates"] = int((yd.isna() & (y != "")).sum())
+            info["dates_out_of_range"] = int(((yd < dates.min()) | (yd > dates.max())).sum())
+        columns[c] = info
+
+    groupby = {}
+    values = {m: numeric(a[m]) for m in measures}
+    values = {m: (v, v.std()) for m, v in values.items() if v.std() and v.std() == v.std()}
+    rng = np.random.default_rng(7)
+    draws = [rng.integers(0, len(a), len(extra)) for _ in range(BASELINE_DRAWS)]
+    for g in categories:
+        counts_a, counts_b = a[g].value_counts(), b[g].value_counts()
+        big = counts_a[counts_a >= MIN_GROUP].index
+        growth = (counts_b.reindex(big) / counts_a.reindex(big) - 1).abs()
+        worst = {"measure": None, "shift_of_std": 0.0}
+        baseline = np.zeros(BASELINE_DRAWS)
+        for m, (xa, sd) in values.items():
+            ma = xa.groupby(a[g]).mean().reindex(big)
+            mb = numeric(b[m]).groupby(b[g]).mean().reindex(big)
+            shift = float(((mb - ma).abs() / sd).max())
+            if shift > worst["shift_of_std"]:
+                worst = {"measure": m, "shift_of_std": shift}
+            # The same shift when as many real rows, drawn at random, are
+            # added instead: what any rows of the table's kind do.
+            sums = xa.groupby(a[g]).sum().reindex(big)
+            filled = xa.notna().groupby(a[g]).sum().reindex(big)
+            for i, rows in enumerate(draws):
+                drawn = xa.iloc[rows]
+                keys = a[g].iloc[rows].values
+                ds = drawn.groupby(keys).sum().reindex(big, fill_value=0)
+                dn = drawn.notna().groupby(keys).sum().reindex(big, fill_value=0)
+                mr = (sums + ds) / (filled + dn)
+                baseline[i] = max(baseline[i], float(((mr - ma).abs() / sd).max()))
+        groupby[g] = {"groups": int(len(counts_a)), "groups_after": int(len(counts_b)),
+                      "largest_count_growth": round(float(growth.max()), 4),
+                      "worst_mean_shift": worst,
+                      "real_rows_added_shift_max": float(baseline.max())}
+
+    violations = []
+    for c, i in columns.items():
+        for k in ("real_cells_changed", "new_labels", "out_of_range", "not_numeric", "invalid_calendar",
+                  "whole_became_fraction", "invalid_dates", "dates_out_of_range"):
+            if i.get(k):
+                violations.append(f"{c}: {k} {i[k]}")
+    for g, r in groupby.items():
+        if r["groups_after"] != r["groups"]:
+            violations.append(f"group-by {g}: {r['groups']} groups became {r['groups_after']}")
+        shift, chance = r["worst_mean_shift"]["shift_of_std"], r["real_rows_added_shift_max"]
+        if shift >= max(MAX_MEAN_SHIFT, chance):
+            violations.append(
+                f"group-by {g}: mean of {r['worst_mean_shift']['measure']} moved "
+                f"{100 * shift:.2f}% of its std (as many real rows added: at most {100 * chance:.2f}% "
+                f"in {BASELINE_DRAWS} draws)")
+    report = {"rows": len(a), "added_rows": len(extra), "columns": columns, "groupby": groupby,
+              "violations": violations}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    print(f"{len(a)} rows kept, {len(extra)} added; categories: {', '.join(categories)}; "
+          f"measures: {', '.join(measures)}")
+    for c, i in columns.items():
+        print(f"  {c}: {i}")
+    for g, r in groupby.items():
+        print(f"  group-by {g}: {r}")
+    print(f"{len(violations)} violation(s)")
+    for v in violations:
+        print(f"  {v}")
+    return 1 if violations else 0
 
 
 def main():
@@ -65,6 +201,10 @@ def main():
     b = pd.read_csv(args.marked, dtype=str, keep_default_na=False)
     a = a.set_index(key).sort_index()
     b = b.set_index(key).sort_index()
+    if not a.index.is_unique:
+        sys.exit(f"the key {args.key} repeats in the original")
+    if len(b) > len(a) and a.index.isin(b.index).all():
+        return added_rows(a, b, args)
     if not a.index.equals(b.index):
         sys.exit("the two files do not hold the same keys")
     b = b[a.columns]
@@ -100,12 +240,8 @@ def main():
             info["zeros_moved"] = int((both & (xn == 0) & (yn != 0)).sum())
             if whole:
                 info["whole_became_fraction"] = int((both & ((yn % 1) != 0)).sum())
-            if c in CALENDAR:
-                lo_c, hi_c = CALENDAR[c]
-                info["invalid_calendar"] = int((yn.notna() & ((yn < lo_c) | (yn > hi_c))).sum())
-            if c in HHMM:
-                v = yn.dropna()
-                info["invalid_calendar"] = int((((v % 100) >= 60) | (v > 2400) | (v < 0)).sum())
+            if c in CALENDAR or c in HHMM:
+                info["invalid_calendar"] = invalid_calendar(c, yn)
             if c == "year":
                 info["invalid_calendar"] = int((yn != xn).sum())
             info["mean_before"], info["mean_after"] = float(xn.mean()), float(yn.mean())

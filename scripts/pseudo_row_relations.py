@@ -40,6 +40,17 @@ def flights(orig, d):
         off = (minutes(d[at]) - minutes(d[sched]) - d[delay]) % 1440
         rules[f"{delay} == {at} - {sched} (clock)"] = both & (off != 0)
     rules["air_time <= distance"] = d.air_time > d.distance
+    speed = d.distance / d.air_time * 60
+    rules["a speed of 150 to 700 mph"] = d.air_time.notna() & ((speed < 150) | (speed > 700))
+    route = orig.groupby(["origin", "dest"]).air_time.quantile([0.01, 0.99]).unstack()
+    j = d.join(route, on=["origin", "dest"])
+    rules["air_time within its route's 1st..99th percentile"] = (
+        d.air_time.notna() & j[0.01].notna() & ((j.air_time < j[0.01]) | (j.air_time > j[0.99]))
+    )
+    flown = set(map(tuple, orig[["carrier", "origin", "dest"]].drop_duplicates().values))
+    rules["carrier flies the route"] = ~pd.Series(
+        list(map(tuple, d[["carrier", "origin", "dest"]].values)), index=d.index
+    ).isin(flown)
     for by, of in [
         (["time_hour"], "month"),
         (["time_hour"], "day"),
@@ -69,6 +80,8 @@ def lineitem(orig, d):
         "l_returnflag N iff received after 1995-06-17": (d.l_returnflag == "N")
         != (d.l_receiptdate > "1995-06-17"),
         "one unit price per part": expected.notna() & ((expected - unit).abs() > 0.011),
+        "unit price within the table's": (unit < (orig.l_extendedprice / orig.l_quantity).min() - 0.005)
+        | (unit > (orig.l_extendedprice / orig.l_quantity).max() + 0.005),
     }
 
 

@@ -254,6 +254,7 @@ impl Structure {
                         .map(|r| token(array, r, None).unwrap_or(relations::NULL))
                         .collect(),
                     order: Some((0..rows).map(|r| order_at(array, r)).collect()),
+                    quantity: false,
                 }
             })
             .collect();
@@ -262,7 +263,7 @@ impl Structure {
             .iter()
             .map(|r| match r {
                 Relation::Determines { by, of } => relations::majority(&tied, by, *of),
-                Relation::Within { .. } => relations::TokenMap::default(),
+                Relation::Within { .. } | Relation::Ratio { .. } => relations::TokenMap::default(),
             })
             .collect();
         Self {
@@ -380,9 +381,9 @@ impl Structure {
                                 .get(&key)
                                 .map_or(unseen_breaks, |&v| v != values.tokens[*of])
                     }
-                    Relation::Within { a, b, lo, hi } => matches!(
+                    Relation::Within { a, b, .. } | Relation::Ratio { a, b, .. } => matches!(
                         (values.order[*a], values.order[*b]),
-                        (Some(x), Some(y)) if !(lo..=hi).contains(&&(x - y))
+                        (Some(x), Some(y)) if self.relations[r].breaks_bounds(x, y)
                     ),
                 };
                 if broken {
@@ -737,12 +738,16 @@ pub(super) fn find_relations(batch: &RecordBatch) -> Vec<Relation> {
         .map(|array| {
             let array = array.as_ref();
             let order: Vec<Option<f64>> = sample.iter().map(|&r| order_at(array, r)).collect();
+            let instants = sample
+                .iter()
+                .any(|&r| super::plan::cell_instant(array, r).is_some());
             relations::Column {
                 tokens: sample
                     .iter()
                     .map(|&r| token(array, r, None).unwrap_or(relations::NULL))
                     .collect(),
                 order: order.iter().any(Option::is_some).then_some(order),
+                quantity: !instants,
             }
         })
         .collect();

@@ -1,9 +1,11 @@
 //! Exact relations between a table's columns, found from its rows: one
 //! column's values determining another's (`sched_dep_time` gives `hour`
 //! and `minute`), two columns' determining a third (`dep_time` and
-//! `sched_dep_time` give `dep_delay`), and the difference of two columns
+//! `sched_dep_time` give `dep_delay`), the difference of two columns
 //! staying within bounds (`l_receiptdate` 1 to 30 days after
-//! `l_shipdate`).
+//! `l_shipdate`), and the ratio of two quantities staying within bounds
+//! (a flight's `distance` per `air_time`, a line's `l_extendedprice` per
+//! `l_quantity`).
 //!
 //! A fabricated row that changes one column of such a relation and not the
 //! others breaks it, where no real row does: that is what an adversary
@@ -39,6 +41,9 @@ pub(crate) struct Column {
     /// Every row's value on a number line (numbers, dates and times), for
     /// columns that have one; `None` for a null.
     pub(crate) order: Option<Vec<Option<f64>>>,
+    /// Whether `order` holds quantities (numbers, not instants), whose
+    /// ratios mean something.
+    pub(crate) quantity: bool,
 }
 
 /// An exact relation between columns (indexes into the columns given).
@@ -54,6 +59,15 @@ pub(crate) enum Relation {
         lo: f64,
         hi: f64,
     },
+    /// `lo ≤ a / b ≤ hi` in every row where both are present, of two
+    /// quantities that are positive wherever present (a speed, a unit
+    /// price).
+    Ratio {
+        a: usize,
+        b: usize,
+        lo: f64,
+        hi: f64,
+    },
 }
 
 impl Relation {
@@ -61,7 +75,18 @@ impl Relation {
     pub(crate) fn columns(&self) -> Vec<usize> {
         match self {
             Self::Determines { by, of } => by.iter().copied().chain([*of]).collect(),
-            Self::Within { a, b, .. } => vec![*a, *b],
+            Self::Within { a, b, .. } | Self::Ratio { a, b, .. } => vec![*a, *b],
+        }
+    }
+
+    /// Whether the values `x` of `a` and `y` of `b` (both present) break
+    /// a [`Relation::Within`] or [`Relation::Ratio`]; `false` for a
+    /// [`Relation::Determines`], which is checked on tokens.
+    pub(crate) fn breaks_bounds(&self, x: f64, y: f64) -> bool {
+        match *self {
+            Self::Determines { .. } => false,
+            Self::Within { lo, hi, .. } => !(lo..=hi).contains(&(x - y)),
+            Self::Ratio { lo, hi, .. } => y <= 0.0 || !(lo..=hi).contains(&(x / y)),
         }
     }
 }
@@ -69,8 +94,9 @@ impl Relation {
 /// The relations among `columns` that hold in all but a share `tolerance`
 /// of the rows (and fail in ten times that share when rows are paired
 /// with others): one column determining another, a pair determining a
-/// third that neither determines alone, and one column never above
-/// another. Only the first `max_columns` columns are paired.
+/// third that neither determines alone, the difference of two within
+/// bounds and the ratio of two positive quantities. Only the
+/// first `max_columns` columns are paired.
 pub(crate) fn find(columns: &[Column], tolerance: f64, max_columns: usize) -> Vec<Relation> {
     let rows = columns.first().map_or(0, |c| c.tokens.len());
     if rows < 2 * MIN_REPEATED {
@@ -135,14 +161,35 @@ pub(crate) fn find(columns: &[Column], tolerance: f64, max_columns: usize) -> Ve
         }
     }
     out.extend(pairs);
+    let positive: Vec<bool> = (0..columns.len())
+        .map(|c| is_positive(&columns[c]))
+        .collect();
     for (i, &a) in varied.iter().enumerate() {
         for &b in &varied[i + 1..] {
-            if let Some((lo, hi)) = within(&columns[a], &columns[b], tolerance) {
+            if let Some((lo, hi)) = within(&columns[a], &columns[b], tolerance, |x, y| x - y) {
                 out.push(Relation::Within { a, b, lo, hi });
+            }
+            // Both may hold: a speed bounds a flight's air time far
+            // tighter than the loose bounds of distance less air time.
+            if positive[a]
+                && positive[b]
+                && let Some((lo, hi)) = within(&columns[a], &columns[b], tolerance, |x, y| x / y)
+            {
+                out.push(Relation::Ratio { a, b, lo, hi });
             }
         }
     }
     out
+}
+
+/// Whether `column` holds quantities, each present one positive: what a
+/// ratio needs.
+fn is_positive(column: &Column) -> bool {
+    column.quantity
+        && column
+            .order
+            .as_ref()
+            .is_some_and(|o| o.iter().flatten().all(|&v| v > 0.0 && v.is_finite()))
 }
 
 /// How many of `relations` each row of `columns` breaks: a determined
@@ -166,14 +213,13 @@ pub(crate) fn broken(columns: &[Column], relations: &[Relation]) -> Vec<u32> {
                     );
                 }
             }
-            Relation::Within { a, b, lo, hi } => {
+            Relation::Within { a, b, .. } | Relation::Ratio { a, b, .. } => {
                 let (Some(x), Some(y)) = (&columns[*a].order, &columns[*b].order) else {
                     continue;
                 };
                 for (o, (x, y)) in out.iter_mut().zip(x.iter().zip(y)) {
-                    *o += u32::from(
-                        matches!((x, y), (Some(x), Some(y)) if !(lo..=hi).contains(&&(x - y))),
-                    );
+                    *o +=
+                        u32::from(matches!((x, y), (Some(x), Some(y)) if r.breaks_bounds(*x, *y)));
                 }
             }
         }
@@ -304,18 +350,23 @@ impl Groups {
     }
 }
 
-/// The bounds of `a − b` in all but a share `tolerance` of the rows where
-/// both are present (at least [`MIN_REPEATED`]), when more than ten times
-/// that share fall outside them as each `a` is paired with the `b` half
-/// the table away (so that the bounds tell something of the pair); `None`
-/// otherwise.
-fn within(a: &Column, b: &Column, tolerance: f64) -> Option<(f64, f64)> {
+/// The bounds of `of(a, b)` (their difference or their ratio) in all but a
+/// share `tolerance` of the rows where both are present (at least
+/// [`MIN_REPEATED`]), when more than ten times that share fall outside
+/// them as each `a` is paired with the `b` half the table away (so that
+/// the bounds tell something of the pair); `None` otherwise.
+fn within(
+    a: &Column,
+    b: &Column,
+    tolerance: f64,
+    of: impl Fn(f64, f64) -> f64,
+) -> Option<(f64, f64)> {
     let (Some(x), Some(y)) = (&a.order, &b.order) else {
         return None;
     };
     let rows = x.len();
     let mut diffs: Vec<f64> = (0..rows)
-        .filter_map(|r| Some(x[r]? - y[r]?))
+        .filter_map(|r| Some(of(x[r]?, y[r]?)))
         .filter(|d| d.is_finite())
         .collect();
     if diffs.len() < MIN_REPEATED {
@@ -330,10 +381,10 @@ fn within(a: &Column, b: &Column, tolerance: f64) -> Option<(f64, f64)> {
     for r in 0..rows {
         if let (Some(u), Some(v)) = (x[r], y[(r + rows / 2) % rows]) {
             paired += 1;
-            shifted += usize::from(outside(u - v));
+            shifted += usize::from(outside(of(u, v)));
         }
     }
-    let share = |n: usize, of: usize| n as f64 / of.max(1) as f64;
+    let share = |n: usize, all: usize| n as f64 / all.max(1) as f64;
     (share(shifted, paired) > 10.0 * share(wrong.max(1), diffs.len())).then_some((lo, hi))
 }
 
@@ -380,6 +431,7 @@ mod tests {
                 .map(|(h, m)| (f64::from_bits(*h) * 60.0 + f64::from_bits(*m)).to_bits())
                 .collect(),
             order: None,
+            quantity: true,
         };
         let minutes = Column {
             order: Some(
@@ -391,7 +443,78 @@ mod tests {
             ),
             ..minutes
         };
-        vec![time, hour, minute, actual, delay, noise, late, minutes]
+        let mut columns = vec![time, hour, minute, actual, delay, noise, late, minutes];
+        for c in &mut columns {
+            c.quantity = true;
+        }
+        columns
+    }
+
+    /// A flights table: `distance` 100 to 2,599 miles flown at 350 to 499
+    /// miles an hour in `air_time` minutes; `delay` unrelated.
+    fn speeds(rows: usize) -> Vec<Column> {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let column = |values: Vec<f64>| Column {
+            tokens: values.iter().map(|v| v.to_bits()).collect(),
+            order: Some(values.into_iter().map(Some).collect()),
+            quantity: true,
+        };
+        let (mut distance, mut air_time, mut delay) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rows {
+            let d = 100 + next(2500);
+            distance.push(d as f64);
+            air_time.push((d as f64 * 60.0 / (350 + next(150)) as f64).round());
+            delay.push(1.0 + next(300) as f64);
+        }
+        vec![column(distance), column(air_time), column(delay)]
+    }
+
+    #[test]
+    fn a_speed_is_found_as_a_ratio_and_a_row_with_another_rows_air_time_breaks_it() {
+        let mut columns = speeds(4000);
+        let found = find(&columns, 0.001, 32);
+        assert!(
+            found.iter().any(|r| matches!(r,
+                Relation::Ratio { a: 0, b: 1, lo, hi } if *lo > 4.0 && *hi < 9.0)),
+            "{found:?}"
+        );
+        // The delay is tied to nothing.
+        assert!(found.iter().all(|r| !r.columns().contains(&2)), "{found:?}");
+        // Row 10 (a long flight) gets a short flight's air time.
+        let (long, short) = (
+            (0..4000).find(|&r| columns[0].order.as_ref().unwrap()[r] > Some(2000.0)),
+            (0..4000).find(|&r| columns[0].order.as_ref().unwrap()[r] < Some(300.0)),
+        );
+        let (long, short) = (long.unwrap(), short.unwrap());
+        let air = columns[1].order.as_ref().unwrap()[short];
+        columns[1].order.as_mut().unwrap()[long] = air;
+        let broken = broken(&columns, &found);
+        assert!(broken[long] >= 1);
+        // The others: the few at the ends of the bounds.
+        assert!(broken.iter().filter(|&&b| b > 0).count() <= 12);
+    }
+
+    #[test]
+    fn instants_and_columns_holding_zero_or_less_have_no_ratio() {
+        let no_ratio = |columns: &[Column]| {
+            let found = find(columns, 0.001, 32);
+            assert!(
+                found.iter().all(|r| !matches!(r, Relation::Ratio { .. })),
+                "{found:?}"
+            );
+        };
+        let mut columns = speeds(2000);
+        columns[1].quantity = false;
+        no_ratio(&columns);
+        let mut columns = speeds(2000);
+        columns[1].order.as_mut().unwrap()[5] = Some(0.0);
+        no_ratio(&columns);
     }
 
     #[test]
@@ -422,10 +545,18 @@ mod tests {
         columns[1].tokens[10] = columns[1].tokens[other];
         let broken = broken(&columns, &found);
         assert!(broken[10] >= 1);
-        // The others: only the few at the ends of a difference's bounds
-        // (the share the tolerance leaves out).
+        // The others: only the few at the ends of a difference's or a
+        // ratio's bounds (at most the share the tolerance leaves out of
+        // each, 4 of 4,000 rows).
         let others = broken.iter().filter(|&&b| b > 0).count() - 1;
-        assert!(others <= 8, "{others} other rows break a relation");
+        let bounded = found
+            .iter()
+            .filter(|r| !matches!(r, Relation::Determines { .. }))
+            .count();
+        assert!(
+            others <= 4 * bounded,
+            "{others} other rows break one of {bounded} bounds"
+        );
     }
 
     #[test]
@@ -438,10 +569,12 @@ mod tests {
                     .map(|r| Some(f64::from(u8::from(r == 7))))
                     .collect(),
             ),
+            quantity: true,
         };
         let high = Column {
             tokens: (0..rows as u64).map(|r| 1000 + r % 97).collect(),
             order: Some((0..rows).map(|r| Some(1000.0 + (r % 97) as f64)).collect()),
+            quantity: true,
         };
         let found = find(&[constant, high], 0.001, 32);
         assert_eq!(found, vec![]);

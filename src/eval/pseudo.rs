@@ -129,6 +129,9 @@ pub struct Detection {
 ///   shares (copies of real rows share many);
 /// * *broken associations*: the mean pointwise mutual information of the
 ///   row's pairs of values (binned numbers), low for values drawn apart;
+/// * *unseen pairs*: how many of the row's pairs of category values (key
+///   columns too: a leaker does not know which they are) no other row
+///   holds (a carrier on a route it never flies);
 /// * *broken relations*: how many exact relations the row breaks, of
 ///   those that hold in 99% of the copy's rows (a value determining
 ///   another, two determining a third, the difference of two within
@@ -155,6 +158,10 @@ pub fn detect(copy: &Table, fabricated: &[bool]) -> Vec<Detection> {
         Detection {
             detector: "broken associations",
             auc: auc(&associations(&tokens, rows), fabricated),
+        },
+        Detection {
+            detector: "unseen pairs",
+            auc: auc(&unseen_pairs(copy, rows), fabricated),
         },
     ];
     if let Some(keys) = copy.key.first().and_then(|k| {
@@ -254,6 +261,13 @@ fn broken_relations(copy: &Table) -> Vec<f64> {
                 .collect();
             crate::engine::relations::Column {
                 tokens,
+                quantity: !matches!(
+                    c.values,
+                    crate::Values::Text(_)
+                        | crate::Values::Date32(_)
+                        | crate::Values::Date64(_)
+                        | crate::Values::Timestamp { .. }
+                ),
                 order: order.iter().any(Option::is_some).then_some(order),
             }
         })
@@ -267,6 +281,7 @@ fn broken_relations(copy: &Table) -> Vec<f64> {
                 .order
                 .as_ref()
                 .map(|o| o.iter().step_by(step).copied().collect()),
+            quantity: c.quantity,
         })
         .collect();
     let found = crate::engine::relations::find(&sample, RELATION_TOLERANCE, usize::MAX);
@@ -316,6 +331,35 @@ fn near_duplicates(copy: &Table, rows: usize) -> Vec<f64> {
         for (s, pair) in score.iter_mut().zip(pair_cells(&tokens, i, j)) {
             if let Some(pair) = pair {
                 *s += f64::from(u8::from(counts[&pair] >= 2.0));
+            }
+        }
+    }
+    score
+}
+
+/// Columns of category values an unseen pair is looked for in, at most.
+const CATEGORY_COLUMNS: usize = 16;
+
+/// Per row, how many of its pairs of category values (columns of 3 to
+/// 1,000 distinct values, key columns first) no other row holds.
+fn unseen_pairs(copy: &Table, rows: usize) -> Vec<f64> {
+    let tokens: Vec<Vec<Option<u64>>> = copy
+        .key
+        .iter()
+        .chain(&copy.columns)
+        .map(|c| binned(c, usize::MAX / 8))
+        .filter(|t| {
+            let distinct = t.iter().flatten().collect::<HashSet<_>>().len();
+            (3..=1000).contains(&distinct)
+        })
+        .take(CATEGORY_COLUMNS)
+        .collect();
+    let mut score = vec![0.0; rows];
+    for i in 0..tokens.len() {
+        for j in i + 1..tokens.len() {
+            let counts = pair_counts(&tokens, i, j);
+            for (s, pair) in score.iter_mut().zip(pair_cells(&tokens, i, j)) {
+                *s += f64::from(u8::from(pair.is_some_and(|p| counts[&p] < 2.0)));
             }
         }
     }
