@@ -1019,8 +1019,9 @@ impl<'a> Maker<'a> {
     /// values only) and of every relation the change would break, from the
     /// same row. `None` when the change would break a relation still,
     /// change a key column, repeat a real value of a column of distinct
-    /// values, leave column `i` without a vote, or give any cell a wrong
-    /// one.
+    /// values, leave column `i` without a vote, give any cell a wrong
+    /// one, or pair a value with the key's in a way no real row does
+    /// ([`Structure::seen_with_key`]).
     fn change(
         &mut self,
         row: &DrawnRow,
@@ -1066,6 +1067,12 @@ impl<'a> Maker<'a> {
                     .collect()
             }
         };
+        if change
+            .iter()
+            .any(|(c, cell)| !self.structure.seen_with_key(&row.out, *c, cell.as_ref()))
+        {
+            return None;
+        }
         let hashes: Vec<Option<CellHash>> = change
             .iter()
             .map(|(_, a)| self.hash_of(secret, a.as_ref(), 0))
@@ -1810,6 +1817,129 @@ mod tests {
                 .is_present()
         );
         assert_eq!(wm.decode(&[tally])[0].content, "fabricated");
+    }
+
+    /// Flights keyed by `carrier` and `n`: each of four carriers flies
+    /// from each of three `origin`s to five destinations of its own (which
+    /// five depends on the origin too), each at its `distance`, flown at 350
+    /// to 499 mph in `air_time` minutes; `fare` and `seats` free. With
+    /// the table fabricated rows were added to (every 20 rows).
+    fn routes() -> (RecordBatch, RecordBatch, PseudoRowsReport) {
+        let rows = 20_000i64;
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as i64
+        };
+        let (mut carrier, mut origin, mut dest, mut distance, mut air_time) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut fare, mut seats) = (vec![], vec![]);
+        for _ in 0..rows {
+            let (c, from) = (next(4), next(3));
+            let to = (c * 5 + next(5) + from * 7) % 20;
+            origin.push(format!("O{from}"));
+            carrier.push(["AA", "B6", "EV", "UA"][c as usize].to_owned());
+            dest.push(format!("D{to}"));
+            let d = 100 + to * 131;
+            distance.push(d);
+            air_time.push((d as f64 * 60.0 / (350 + next(150)) as f64).round() as i64);
+            fare.push(50 + next(2000));
+            seats.push(20 + next(300));
+        }
+        let ints = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+        let texts = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
+        let names = [
+            "carrier", "n", "dest", "distance", "air_time", "fare", "seats", "origin",
+        ];
+        let columns: Vec<ArrayRef> = vec![
+            texts(carrier),
+            ints((0..rows).map(|i| 1 + 3 * i).collect()),
+            texts(dest),
+            ints(distance),
+            ints(air_time),
+            ints(fare),
+            ints(seats),
+            texts(origin),
+        ];
+        let schema = Arc::new(Schema::new(
+            names
+                .iter()
+                .zip(&columns)
+                .map(|(n, c)| Field::new(*n, c.data_type().clone(), false))
+                .collect::<Vec<_>>(),
+        ));
+        let b = RecordBatch::try_new(schema, columns).unwrap();
+        let wm = Watermarker::new(WatermarkKey::new("rows").unwrap(), Config::default());
+        let payload = wm.payload("fabricated").unwrap();
+        let plan = BatchPlan::new(&b.schema(), &["carrier", "n"], None).unwrap();
+        let mut state = PseudoRows::new(&plan, 20).unwrap();
+        state.observe(&b, &plan).unwrap();
+        let out = wm.add_pseudo_rows(&b, &plan, &payload, &mut state).unwrap();
+        let report = state.report();
+        assert!(report.added >= 600, "{report:?}");
+        (b, out, report)
+    }
+
+    /// The rows of `out` that are not rows of `b`, by their key.
+    fn fabricated(b: &RecordBatch, out: &RecordBatch) -> Vec<usize> {
+        let key = |t: &RecordBatch, r: usize| {
+            (
+                t.column(0).as_string::<i32>().value(r).to_owned(),
+                t.column(1).as_primitive::<Int64Type>().value(r),
+            )
+        };
+        let real: HashSet<(String, i64)> = (0..b.num_rows()).map(|r| key(b, r)).collect();
+        (0..out.num_rows())
+            .filter(|&r| !real.contains(&key(out, r)))
+            .collect()
+    }
+
+    #[test]
+    fn a_fabricated_row_keeps_its_keys_carrier_on_a_route_the_carrier_flies() {
+        let (b, out, report) = routes();
+        let pair = |t: &RecordBatch, r: usize| {
+            (
+                t.column(0).as_string::<i32>().value(r).to_owned(),
+                t.column(2).as_string::<i32>().value(r).to_owned(),
+            )
+        };
+        let flown: HashSet<(String, String)> = (0..b.num_rows()).map(|r| pair(&b, r)).collect();
+        let rows = fabricated(&b, &out);
+        assert_eq!(rows.len(), report.added);
+        for r in rows {
+            assert!(
+                flown.contains(&pair(&out, r)),
+                "row {r}: {:?}",
+                pair(&out, r)
+            );
+        }
+    }
+
+    #[test]
+    fn a_fabricated_row_keeps_the_ratio_of_two_quantities_inside_the_real_rows_bounds() {
+        let (b, out, _) = routes();
+        let speed = |t: &RecordBatch, r: usize| {
+            let int = |c: usize| t.column(c).as_primitive::<Int64Type>().value(r) as f64;
+            int(3) / int(4)
+        };
+        let (lo, hi) = (0..b.num_rows())
+            .map(|r| speed(&b, r))
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), s| {
+                (lo.min(s), hi.max(s))
+            });
+        let rows = fabricated(&b, &out);
+        let outside = rows
+            .iter()
+            .filter(|&&r| !(lo..=hi).contains(&speed(&out, r)))
+            .count();
+        assert_eq!(
+            outside,
+            0,
+            "{outside} of {} rows outside {lo}..{hi}",
+            rows.len()
+        );
     }
 
     #[test]
