@@ -363,6 +363,18 @@ fn a_pseudo_rows_task_adds_rows_changes_no_real_cell_and_an_extraction_task_find
             .contains("only embed_mode `pseudo-rows` takes it"),
         "{bad:?}"
     );
+    // DSC's FakeParam is undocumented: refused by its name, not guessed.
+    let mut bad = embed_body("x", "acme->x");
+    bad["db_water_param"] = json!({"embed_mode": "pseudo-rows", "params": [{"fake_param": {}}]});
+    let bad = post(&s, EMBED_TASKS, &bad);
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(
+        bad.body["error_msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("db_water_param.params[0].fake_param: not supported"),
+        "{bad:?}"
+    );
 }
 
 #[test]

@@ -173,6 +173,10 @@ struct EmbedParam {
     new_column_name: Option<String>,
     #[serde(default)]
     new_column_type: Option<String>,
+    /// DSC's `FakeParam` ("simulation parameter configuration"), whose
+    /// fields DSC does not document: refused by name rather than guessed.
+    #[serde(default)]
+    fake_param: Option<serde_json::Value>,
 }
 
 /// An embedding task submission, in the shape of DSC's
@@ -540,6 +544,11 @@ fn validate_embed(
         ),
         None => ("cells".to_owned(), Vec::new(), None),
     };
+    if let Some(i) = params.iter().position(|p| p.fake_param.is_some()) {
+        return Err(format!(
+            "db_water_param.params[{i}].fake_param: not supported (DSC does not document FakeParam's fields); fabricated rows take each column's values from the table's own rows, as planned"
+        ));
+    }
     match (embed_mode.as_str(), row_spacing) {
         ("pseudo-rows", Some(0)) => {
             return Err("db_water_param.row_spacing: at least 1 (one fabricated row per N real rows), got 0".to_owned());
