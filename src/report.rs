@@ -706,9 +706,29 @@ impl SharedPlan {
         &self,
         schema: &arrow_schema::Schema,
     ) -> Result<crate::arrow::BatchPlan, SharedPlanError> {
+        let plan = self.batch_plan_for_reading(schema)?;
+        plan.require_marked()?;
+        Ok(plan)
+    }
+
+    /// As [`SharedPlan::batch_plan`], but a plan that marks no column is
+    /// no error ([`BatchPlan::from_column_plans_for_reading`](crate::arrow::BatchPlan::from_column_plans_for_reading)):
+    /// for partitions that read a leak whose mark is in a pseudo-column or
+    /// in pseudo-rows only.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedPlan::batch_plan`], but for a plan that marks nothing.
+    pub fn batch_plan_for_reading(
+        &self,
+        schema: &arrow_schema::Schema,
+    ) -> Result<crate::arrow::BatchPlan, SharedPlanError> {
         let key: Vec<&str> = self.key.iter().map(String::as_str).collect();
-        let mut plan =
-            crate::arrow::BatchPlan::from_column_plans(schema, &key, &self.column_plans()?)?;
+        let mut plan = crate::arrow::BatchPlan::from_column_plans_for_reading(
+            schema,
+            &key,
+            &self.column_plans()?,
+        )?;
         if self.virtual_key {
             plan.use_virtual_key();
         }

@@ -601,10 +601,26 @@ class Watermarker:
         >>> [c["kind"] for c in p.columns]
         ['calendar', 'measure']
         """
+        return self._planned(data, pk, columns, content, plan_options, need_marked=True)
+
+    def _reading_plan(
+        self,
+        data: Any,
+        pk: Union[str, Sequence[str]],
+        columns: Optional[Sequence[str]] = None,
+        **plan_options: Any,
+    ) -> Plan:
+        """The plan a leak like ``data`` is read with, for partitions that
+        share one: as :meth:`plan`, but one that marks no column (a table
+        of codes, whose mark is in a pseudo-column or pseudo-rows) is no
+        error."""
+        return self._planned(data, pk, columns, None, plan_options, need_marked=False)
+
+    def _planned(self, data, pk, columns, content, plan_options, need_marked: bool) -> Plan:
         engine, arrow, rows, spec, plan = self._marking(data, pk, columns, plan_options)
         if plan is not None:
             return plan
-        return Plan(engine.plan(arrow, rows, content or PLACEHOLDER_CONTENT, spec))
+        return Plan(engine.plan(arrow, rows, content or PLACEHOLDER_CONTENT, spec, need_marked))
 
     def embed(
         self,

@@ -178,7 +178,10 @@ fn plan(
     let schema = input.schema();
     let mut head = Vec::new();
     let plan = match shared {
-        Some(shared) => shared.batch_plan(&schema).map_err(Failure::Plan)?,
+        // Marking or not, checked below.
+        Some(shared) => shared
+            .batch_plan_for_reading(&schema)
+            .map_err(Failure::Plan)?,
         None => {
             let mut rows = 0;
             while rows < PROFILE_ROWS {
@@ -479,8 +482,10 @@ impl Engine {
     }
 
     /// The plan of `data` (read up to its first PROFILE_ROWS rows) and the
-    /// density an embed of `content` into `rows` rows would use.
-    #[pyo3(signature = (data, rows, content, columns))]
+    /// density an embed of `content` into `rows` rows would use; with
+    /// `need_marked` false, a plan that marks no column is no error (to
+    /// read a leak whose mark is in a pseudo-column or pseudo-rows).
+    #[pyo3(signature = (data, rows, content, columns, need_marked=true))]
     fn plan(
         &self,
         py: Python<'_>,
@@ -488,11 +493,12 @@ impl Engine {
         rows: Option<usize>,
         content: &str,
         columns: &Columns,
+        need_marked: bool,
     ) -> PyResult<Plan> {
         let input = reader(data)?;
         let payload = self.payload(py, content)?;
         let planned = py
-            .detach(|| plan(input, columns, None, true))
+            .detach(|| plan(input, columns, None, need_marked))
             .map_err(|f| f.into_py(py))?;
         let marked = planned.plan.marked_names().len();
         let density = self.wm.density_for_columns(rows, &payload, marked);

@@ -105,6 +105,20 @@ def test_spark_adds_the_pseudo_column_the_library_adds_and_extract_finds_it(spar
     assert "ref_no" in found.watermarks[0].columns
 
 
+def test_spark_extract_reads_the_pseudo_column_of_a_table_no_cell_mark_can_touch(spark, key):
+    from test_lossless import codes
+
+    w = dbwatermark.Watermarker(key=key)
+    copy = w.embed(codes(5000), "acme->spark-codes", pk="id", pseudo_column="ref_no", pseudo_column_format="token")
+    df = spark.createDataFrame(copy.to_pandas()).repartition(3)
+    found = dbwatermark.spark.extract(df, key, "id")
+    assert found.watermarks[0].content == "acme->spark-codes"
+    assert found.watermarks[0].columns == ["ref_no"]
+    # The plan is still refused for an embed, naming why.
+    with pytest.raises(dbwatermark.NothingToMarkError, match="`region`"):
+        w.plan(copy, pk="id")
+
+
 def test_spark_refuses_pseudo_rows_naming_why(spark, key):
     df = spark.createDataFrame(flights(100).to_pandas())
     with pytest.raises(dbwatermark.InvalidInputError, match="other partitions' keys"):

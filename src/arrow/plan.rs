@@ -366,6 +366,27 @@ impl BatchPlan {
     /// key column, [`Error::UnsupportedType`] where the column's type cannot
     /// carry the plan's marks, [`Error::NothingToMark`] when no plan marks.
     pub fn from_column_plans(schema: &Schema, key: &[&str], plans: &[ColumnPlan]) -> Result<Self> {
+        let plan = Self::from_column_plans_for_reading(schema, key, plans)?;
+        if plan.marked.is_empty() {
+            return Err(Error::NothingToMark(
+                "the plan given marks no column".to_owned(),
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// As [`BatchPlan::from_column_plans`], but a plan that marks no
+    /// column is no error: to read a leak whose mark is in a pseudo-column
+    /// or in pseudo-rows only (a table of codes), never to embed.
+    ///
+    /// # Errors
+    ///
+    /// As [`BatchPlan::from_column_plans`], but [`Error::NothingToMark`].
+    pub fn from_column_plans_for_reading(
+        schema: &Schema,
+        key: &[&str],
+        plans: &[ColumnPlan],
+    ) -> Result<Self> {
         let base = Self::new(schema, key, Some(&[]))?;
         let (mut marked, mut limits, mut text_numbers) = (Vec::new(), Vec::new(), Vec::new());
         for p in plans {
@@ -391,11 +412,6 @@ impl BatchPlan {
             marked.push(i);
             limits.push(p.limits);
             text_numbers.push(text && p.carrier == Carrier::Digits);
-        }
-        if marked.is_empty() {
-            return Err(Error::NothingToMark(
-                "the plan given marks no column".to_owned(),
-            ));
         }
         Ok(Self {
             marked,
