@@ -74,20 +74,21 @@ def invalid_calendar(name, values):
 
 
 def kinds(x):
-    """(numeric values, is numeric, whole numbers only, is a category, dates) of a text column."""
+    """(numeric values, is numeric, whole numbers only, is a category) of a text column."""
     xn = numeric(x)
-    filled = (x != "").sum()
-    is_num = xn.notna().sum() >= 0.9 * filled and filled > 0
+    is_num = xn.notna().sum() >= 0.9 * (x != "").sum() and (x != "").any()
     whole = is_num and bool(((xn.dropna() % 1) == 0).all())
     is_cat = (not is_num and x.nunique() <= CATEGORY_TEXT_MAX) or (
         is_num and whole and xn.nunique() <= CATEGORY_INT_MAX and x.name not in HHMM
     )
-    dates = None
-    if not is_num:
-        d = pd.to_datetime(x.where(x != ""), errors="coerce", utc=True, format="mixed")
-        if d.notna().sum() >= 0.9 * filled and filled > 0:
-            dates = d
-    return xn, is_num, whole, is_cat, dates
+    return xn, is_num, whole, is_cat
+
+
+def dates_of(x):
+    """A text column's values as instants, if nearly all of them read as one; else None."""
+    d = pd.to_datetime(x.where(x != ""), errors="coerce", utc=True, format="mixed")
+    filled = (x != "").sum()
+    return d if filled > 0 and d.notna().sum() >= 0.9 * filled else None
 
 
 def added_rows(a, b, args):
@@ -99,7 +100,8 @@ def added_rows(a, b, args):
     columns, categories, measures = {}, [], []
     for c in a.columns:
         x, y = a[c], added[c]
-        xn, is_num, whole, is_cat, dates = kinds(x)
+        xn, is_num, whole, is_cat = kinds(x)
+        dates = None if is_num else dates_of(x)
         yn = numeric(y)
         info = {
             "real_cells_changed": int((real[c] != x).sum()),
@@ -213,14 +215,9 @@ def main():
     categories, measures = [], []
     for c in a.columns:
         x, y = a[c], b[c]
-        xn, yn = numeric(x), numeric(y)
-        is_num = xn.notna().sum() >= 0.9 * (x != "").sum() and (x != "").any()
+        (xn, is_num, whole, is_cat), yn = kinds(x), numeric(y)
         changed = int((x != y).sum())
         info = {"cells_changed": changed, "distinct_before": int(x.nunique()), "distinct_after": int(y.nunique())}
-        whole = is_num and bool(((xn.dropna() % 1) == 0).all())
-        is_cat = (not is_num and x.nunique() <= CATEGORY_TEXT_MAX) or (
-            is_num and whole and xn.nunique() <= CATEGORY_INT_MAX and c not in HHMM
-        )
         if is_cat:
             categories.append(c)
             new = set(y.unique()) - set(x.unique())

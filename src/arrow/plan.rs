@@ -367,11 +367,7 @@ impl BatchPlan {
     /// carry the plan's marks, [`Error::NothingToMark`] when no plan marks.
     pub fn from_column_plans(schema: &Schema, key: &[&str], plans: &[ColumnPlan]) -> Result<Self> {
         let plan = Self::from_column_plans_for_reading(schema, key, plans)?;
-        if plan.marked.is_empty() {
-            return Err(Error::NothingToMark(
-                "the plan given marks no column".to_owned(),
-            ));
-        }
+        plan.require_marked()?;
         Ok(plan)
     }
 

@@ -1069,7 +1069,7 @@ impl<'a> Maker<'a> {
         };
         if change
             .iter()
-            .any(|(c, cell)| !self.structure.seen_with_key(&row.out, *c, cell.as_ref()))
+            .any(|(c, cell)| !self.structure.seen_with_key(&row.tokens, *c, cell.as_ref()))
         {
             return None;
         }
@@ -1709,6 +1709,49 @@ mod tests {
         (out, rows.report(), wm)
     }
 
+    /// A deterministic draw below `n`, from `seed` (xorshift).
+    fn draws(seed: u64) -> impl FnMut(u64) -> i64 {
+        let mut state = seed;
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as i64
+        }
+    }
+
+    /// The table of columns `names` holding `columns` (none null), with
+    /// fabricated rows added about every `spacing` rows under `key`; the
+    /// table, the copy, the report and what made it.
+    fn fabricate(
+        names: &[&str],
+        columns: Vec<ArrayRef>,
+        key: &[&str],
+        spacing: u32,
+    ) -> (
+        RecordBatch,
+        RecordBatch,
+        PseudoRowsReport,
+        Watermarker,
+        BatchPlan,
+    ) {
+        let schema = Arc::new(Schema::new(
+            names
+                .iter()
+                .zip(&columns)
+                .map(|(n, c)| Field::new(*n, c.data_type().clone(), false))
+                .collect::<Vec<_>>(),
+        ));
+        let b = RecordBatch::try_new(schema, columns).unwrap();
+        let wm = Watermarker::new(WatermarkKey::new("rows").unwrap(), Config::default());
+        let payload = wm.payload("fabricated").unwrap();
+        let plan = BatchPlan::new(&b.schema(), key, None).unwrap();
+        let mut state = PseudoRows::new(&plan, spacing).unwrap();
+        state.observe(&b, &plan).unwrap();
+        let out = wm.add_pseudo_rows(&b, &plan, &payload, &mut state).unwrap();
+        (b, out, state.report(), wm, plan)
+    }
+
     #[test]
     fn a_column_of_distinct_values_keeps_them_distinct() {
         // `price` holds 20,000 distinct mantissas among 100,000, so a near
@@ -1731,13 +1774,7 @@ mod tests {
         // minutes with its delay, a ship date with a receipt date 1 to 30
         // days after it, and a free measure.
         let rows = 20_000i64;
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n) as i64
-        };
+        let mut next = draws(0x2545_F491_4F6C_DD1D);
         let (mut sched, mut hour, mut minute, mut dep, mut delay) =
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut ship, mut receipt, mut amount) = (vec![], vec![], vec![]);
@@ -1769,21 +1806,7 @@ mod tests {
             Arc::new(Date32Array::from(receipt)),
             ints(amount),
         ];
-        let schema = Arc::new(Schema::new(
-            names
-                .iter()
-                .zip(&columns)
-                .map(|(n, c)| Field::new(*n, c.data_type().clone(), false))
-                .collect::<Vec<_>>(),
-        ));
-        let b = RecordBatch::try_new(schema, columns).unwrap();
-        let wm = Watermarker::new(WatermarkKey::new("rows").unwrap(), Config::default());
-        let payload = wm.payload("fabricated").unwrap();
-        let plan = BatchPlan::new(&b.schema(), &["id"], None).unwrap();
-        let mut state = PseudoRows::new(&plan, 50).unwrap();
-        state.observe(&b, &plan).unwrap();
-        let out = wm.add_pseudo_rows(&b, &plan, &payload, &mut state).unwrap();
-        let report = state.report();
+        let (_, out, report, wm, plan) = fabricate(&names, columns, &["id"], 50);
         assert!(report.added >= 300, "{report:?}");
         let int = |c: usize, r: usize| out.column(c).as_primitive::<Int64Type>().value(r);
         let date = |c: usize, r: usize| out.column(c).as_primitive::<Date32Type>().value(r);
@@ -1826,13 +1849,7 @@ mod tests {
     /// the table fabricated rows were added to (every 20 rows).
     fn routes() -> (RecordBatch, RecordBatch, PseudoRowsReport) {
         let rows = 20_000i64;
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n) as i64
-        };
+        let mut next = draws(0x9E37_79B9_7F4A_7C15);
         let (mut carrier, mut origin, mut dest, mut distance, mut air_time) =
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut fare, mut seats) = (vec![], vec![]);
@@ -1863,21 +1880,7 @@ mod tests {
             ints(seats),
             texts(origin),
         ];
-        let schema = Arc::new(Schema::new(
-            names
-                .iter()
-                .zip(&columns)
-                .map(|(n, c)| Field::new(*n, c.data_type().clone(), false))
-                .collect::<Vec<_>>(),
-        ));
-        let b = RecordBatch::try_new(schema, columns).unwrap();
-        let wm = Watermarker::new(WatermarkKey::new("rows").unwrap(), Config::default());
-        let payload = wm.payload("fabricated").unwrap();
-        let plan = BatchPlan::new(&b.schema(), &["carrier", "n"], None).unwrap();
-        let mut state = PseudoRows::new(&plan, 20).unwrap();
-        state.observe(&b, &plan).unwrap();
-        let out = wm.add_pseudo_rows(&b, &plan, &payload, &mut state).unwrap();
-        let report = state.report();
+        let (b, out, report, ..) = fabricate(&names, columns, &["carrier", "n"], 20);
         assert!(report.added >= 600, "{report:?}");
         (b, out, report)
     }

@@ -106,13 +106,13 @@ pub(super) struct Structure {
     /// Per column of a relation: every row's token and place on the
     /// number line (empty for other columns).
     tied: Vec<relations::Column>,
-    /// The pairs of a key column's repeated values and another column's
-    /// that real rows hold, where nearly every real row's pair is held by
-    /// another row too ([`KeyPair`]).
-    key_pairs: Vec<KeyPair>,
+    /// Per column, the pairs of its values and a key column's repeated
+    /// ones that real rows hold, where nearly every real row's pair is
+    /// held by another row too ([`KeyPair`]).
+    key_pairs: Vec<Vec<KeyPair>>,
 }
 
-/// The pairs of values of key column `key` and column `column` that the
+/// The pairs of values of key column `key` and another column that the
 /// batch's rows hold. A fabricated row keeps its key's values (its
 /// carrier) and draws the others (a route): drawn apart, they made pairs
 /// no real row holds in 22% of fabricated flights (a regional carrier to
@@ -120,7 +120,6 @@ pub(super) struct Structure {
 #[derive(Debug)]
 struct KeyPair {
     key: usize,
-    column: usize,
     seen: HashSet<u64>,
 }
 
@@ -283,7 +282,7 @@ impl Structure {
             })
             .collect();
         let pairs = PairIndex::of(batch, columns.iter().copied().take(NEAR_COLUMNS).collect());
-        let key_pairs = key_pairs(key, &columns, &all_tokens, &exact, rows);
+        let key_pairs = key_pairs(n, key, &columns, &all_tokens, &exact, rows);
         let majority = relations
             .iter()
             .map(|r| match r {
@@ -309,16 +308,20 @@ impl Structure {
         }
     }
 
-    /// Whether a fabricated row whose cells are `out` may hold `cell` in
-    /// column `c`: every pair of it and a key column's value that real
-    /// rows nearly always share with another row ([`KeyPair`]) is one a
-    /// real row holds.
-    pub(super) fn seen_with_key(&self, out: &[ArrayRef], c: usize, cell: &dyn Array) -> bool {
-        self.key_pairs.iter().filter(|p| p.column == c).all(|p| {
-            match (token(out[p.key].as_ref(), 0, None), token(cell, 0, None)) {
-                (Some(k), Some(v)) => p.seen.contains(&relations::group_key([k, v])),
-                _ => true,
-            }
+    /// Whether a fabricated row of tokens `row` (its key's are those the
+    /// pairs are weighed with) may hold `cell` in column `c`: every pair
+    /// of it and a key column's value that real rows nearly always share
+    /// with another row ([`KeyPair`]) is one a real row holds.
+    pub(super) fn seen_with_key(&self, row: &RowTokens, c: usize, cell: &dyn Array) -> bool {
+        let pairs = &self.key_pairs[c];
+        if pairs.is_empty() {
+            return true;
+        }
+        let Some(v) = token(cell, 0, None) else {
+            return true;
+        };
+        pairs.iter().all(|p| {
+            row.exact[p.key].is_none_or(|k| p.seen.contains(&relations::group_key([k, v])))
         })
     }
 
@@ -765,19 +768,21 @@ fn partners_of(n: usize, tokens: &BTreeMap<usize, Vec<Option<u64>>>) -> Vec<Vec<
         .collect()
 }
 
-/// The [`KeyPair`]s of a batch: each key column of repeated values with
-/// each of `columns` (the others) of repeated values whose pairs with it
-/// at most a share [`KEY_PAIR_UNIQUE`] of the rows hold alone. `tokens`
-/// and `exact` are the index's tokens of the columns of repeated values.
+/// The [`KeyPair`]s of a batch of `n` columns, per column: each key
+/// column of repeated values with each of `columns` (the others) of
+/// repeated values whose pairs with it at most a share
+/// [`KEY_PAIR_UNIQUE`] of the rows hold alone. `tokens` and `exact` are
+/// the index's tokens of the columns of repeated values.
 fn key_pairs(
+    n: usize,
     key: &[usize],
     columns: &[usize],
     tokens: &BTreeMap<usize, Vec<Option<u64>>>,
     exact: &BTreeMap<usize, (Vec<Option<u64>>, RowsOf)>,
     rows: usize,
-) -> Vec<KeyPair> {
+) -> Vec<Vec<KeyPair>> {
     let exact_of = |c: usize| exact.get(&c).map(|(t, _)| t).or_else(|| tokens.get(&c));
-    let mut out = Vec::new();
+    let mut out: Vec<Vec<KeyPair>> = (0..n).map(|_| Vec::new()).collect();
     for &k in key {
         let Some(of_key) = exact_of(k) else {
             continue;
@@ -794,9 +799,8 @@ fn key_pairs(
             }
             let alone = counts.values().filter(|&&n| n == 1).count();
             if !counts.is_empty() && alone as f64 <= KEY_PAIR_UNIQUE * rows as f64 {
-                out.push(KeyPair {
+                out[c].push(KeyPair {
                     key: k,
-                    column: c,
                     seen: counts.into_keys().collect(),
                 });
             }
@@ -816,10 +820,16 @@ pub(super) fn find_relations(batch: &RecordBatch) -> Vec<Relation> {
         .iter()
         .map(|array| {
             let array = array.as_ref();
-            let order: Vec<Option<f64>> = sample.iter().map(|&r| order_at(array, r)).collect();
-            let instants = sample
+            // Instants' ratios mean nothing.
+            let mut instants = false;
+            let order: Vec<Option<f64>> = sample
                 .iter()
-                .any(|&r| super::plan::cell_instant(array, r).is_some());
+                .map(|&r| {
+                    let (v, instant) = placed(array, r)?;
+                    instants |= instant;
+                    Some(v)
+                })
+                .collect();
             relations::Column {
                 tokens: sample
                     .iter()
@@ -837,10 +847,15 @@ pub(super) fn find_relations(batch: &RecordBatch) -> Vec<Relation> {
 /// microseconds since the epoch (of a date or time type, or of text that
 /// reads as one); `None` for a null or anything else.
 fn order_at(array: &dyn Array, row: usize) -> Option<f64> {
+    placed(array, row).map(|(v, _)| v)
+}
+
+/// [`order_at`], and whether the cell is an instant.
+fn placed(array: &dyn Array, row: usize) -> Option<(f64, bool)> {
     // Text that reads as an instant never reads as a number.
     match super::plan::cell_instant(array, row) {
-        Some(micros) => Some(micros as f64),
-        None => number_at(array, row),
+        Some(micros) => Some((micros as f64, true)),
+        None => number_at(array, row).map(|v| (v, false)),
     }
 }
 
@@ -1007,14 +1022,15 @@ mod tests {
             text(vec!["D2".into()]),
             one(&[5]),
         ];
+        let row = s.row_tokens(&out);
         let dest = |d: &str| text(vec![d.into()]);
         // C1 flies to D2 and D3, never to D0.
-        assert!(s.seen_with_key(&out, 2, dest("D2").as_ref()));
-        assert!(s.seen_with_key(&out, 2, dest("D3").as_ref()));
-        assert!(!s.seen_with_key(&out, 2, dest("D0").as_ref()));
+        assert!(s.seen_with_key(&row, 2, dest("D2").as_ref()));
+        assert!(s.seen_with_key(&row, 2, dest("D3").as_ref()));
+        assert!(!s.seen_with_key(&row, 2, dest("D0").as_ref()));
         // A minute is often held by one flight of a carrier alone: any
         // minute may go with any carrier.
-        assert!(s.seen_with_key(&out, 3, one(&[1998]).as_ref()));
-        assert!(s.key_pairs.iter().all(|p| p.column != 3));
+        assert!(s.seen_with_key(&row, 3, one(&[1998]).as_ref()));
+        assert!(s.key_pairs[3].is_empty());
     }
 }

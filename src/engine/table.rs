@@ -275,7 +275,7 @@ impl Values {
     }
 
     /// The logical type the profile sees.
-    fn logical(&self) -> Logical {
+    pub(crate) fn logical(&self) -> Logical {
         match self {
             Values::Decimal { scale, .. } => Logical::Decimal { scale: *scale },
             Values::Float32(_) | Values::Float64(_) => Logical::Float,

@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::sample::Rng;
 use super::{ALPHABET, EvalConfig, ISSUED_COPIES, Outcome, attack};
 use crate::arrow::{BatchPlan, PseudoRows, batch_to_table, table_to_batch};
+use crate::engine::Logical;
 use crate::{Config, KeyEncoder, Table, TableTally, Tally, WatermarkKey, Watermarker};
 
 /// The spacing of the pseudo-row scenarios (the issue's target: one
@@ -261,12 +262,9 @@ fn broken_relations(copy: &Table) -> Vec<f64> {
                 .collect();
             crate::engine::relations::Column {
                 tokens,
-                quantity: !matches!(
-                    c.values,
-                    crate::Values::Text(_)
-                        | crate::Values::Date32(_)
-                        | crate::Values::Date64(_)
-                        | crate::Values::Timestamp { .. }
+                quantity: matches!(
+                    c.values.logical(),
+                    Logical::Integer | Logical::Decimal { .. } | Logical::Float
                 ),
                 order: order.iter().any(Option::is_some).then_some(order),
             }

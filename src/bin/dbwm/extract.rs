@@ -84,23 +84,23 @@ pub fn run(args: &ExtractArgs) -> Outcome {
         && let Some(tested) = &tested
         && let Some(key) = recorded_virtual_key(tested)
     {
-        if columns.key.is_empty() {
-            say!(
-                "dbwm: no key given: reading with the virtual key {} the registry records",
-                key.join(",")
-            );
-            columns.key = key;
-            columns.virtual_key = true;
-        } else if tested
-            .records
-            .iter()
-            .all(|r| r.virtual_key.as_ref() == Some(&key))
-        {
-            say!(
-                "dbwm: every copy in the registry was marked from the virtual key {}: reading with it rather than --pk {}",
-                key.join(","),
-                columns.key.join(",")
-            );
+        let named = key.join(",");
+        let notice = if columns.key.is_empty() {
+            Some(format!(
+                "no key given: reading with the virtual key {named} the registry records"
+            ))
+        } else {
+            (tested.records.iter())
+                .all(|r| r.virtual_key.as_ref() == Some(&key))
+                .then(|| {
+                    format!(
+                        "every copy in the registry was marked from the virtual key {named}: reading with it rather than --pk {}",
+                        columns.key.join(",")
+                    )
+                })
+        };
+        if let Some(notice) = notice {
+            say!("dbwm: {notice}");
             columns.key = key;
             columns.virtual_key = true;
         } else {
